@@ -1,0 +1,81 @@
+"""Records that flow from the rig into a session, and from a session into replay.
+
+Times are session time in seconds. These are the rows of the session's
+tables and the messages a ``StreamConsumer`` (the analysis core, the GUI)
+receives live and on replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from drivers.base import DetectorBlock
+
+#: Event kinds. "drug" marks a drug administration (its text names drug, dose and route).
+EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range")
+EVENT_SOURCES = ("operator", "protocol", "instrument", "simulator")
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+    kind: str
+    text: str
+    source: str = "operator"
+
+
+@dataclass(frozen=True)
+class Injection:
+    """The valve switched to INJECT: time zero of a chromatogram."""
+
+    t: float
+    sample_id: str
+    loop_volume_uL: float
+    position: str = "B"
+    #: "sample" for dialysate, "standard:<conc_nM>" for a calibration standard, "blank".
+    kind: str = "sample"
+
+
+@dataclass(frozen=True)
+class Fraction:
+    tube: int
+    t_start: float
+    t_end: float
+    volume_uL: float
+    sample_id: str
+
+
+@dataclass(frozen=True)
+class PumpState:
+    t: float
+    rate_uL_min: float
+    dispensed_uL: float
+    status: str
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One analyte in one injected sample, as the analysis core reports it."""
+
+    sample_id: str
+    inject_t: float
+    analyte: str
+    rt_s: float  # NaN when the peak was not found
+    area: float  # nA·s
+    height: float  # nA
+    sn: float
+    conc_nM: float  # NaN when not calibrated or not found
+    amount_fmol: float
+    pct_baseline: float  # NaN until the baseline is known
+    flags: str  # comma-separated: below_lod, below_loq, not_found, rt_window, saturated, drift
+
+
+class StreamConsumer(Protocol):
+    """Anything fed the acquisition stream, live or on replay, in recorded order."""
+
+    def on_block(self, block: DetectorBlock) -> None: ...
+
+    def on_injection(self, injection: Injection) -> None: ...
+
+    def on_event(self, event: Event) -> None: ...

@@ -1,0 +1,209 @@
+"""Role interfaces: what protocols, the recorder and the GUI may ask of an instrument.
+
+Code above the drivers talks to roles, never to models, so another pump or
+collector is one new driver module. Every role declares its safe state
+(``to_safe_state``) which an abort or an error path puts it in.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Instrument(abc.ABC):
+    """Common life cycle of every driver."""
+
+    #: Role name used in rig files and logs ("pump", "collector", "valve", "detector").
+    role: str = ""
+    #: Model name, e.g. "NE-1000".
+    model: str = ""
+
+    @abc.abstractmethod
+    def identity(self) -> dict[str, str]:
+        """Model, serial number and firmware as reported by the instrument."""
+
+    @abc.abstractmethod
+    def reconnect(self) -> None:
+        """Restore the link (reopen the port/socket) and re-read the instrument's state."""
+
+    @abc.abstractmethod
+    def to_safe_state(self) -> None:
+        """Put the instrument in its declared safe state."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the port or socket. Does not change the instrument's state."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PumpStatus(enum.Enum):
+    INFUSING = "infusing"
+    WITHDRAWING = "withdrawing"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    TIMED_PAUSE = "timed pause"
+    TRIGGER_WAIT = "trigger wait"
+    PURGING = "purging"
+
+
+@dataclass(frozen=True)
+class Syringe:
+    inner_diameter_mm: float
+    volume_uL: float
+
+
+class SyringePump(Instrument):
+    """A syringe pump perfusing the probe. Safe state: stopped."""
+
+    role = "pump"
+
+    @abc.abstractmethod
+    def set_syringe(self, syringe: Syringe) -> None: ...
+
+    @abc.abstractmethod
+    def set_rate(self, rate) -> None:
+        """Rate in µL/min (a float), or any pint flow quantity / string such as "1.5 uL/min"."""
+
+    @abc.abstractmethod
+    def rate_uL_min(self) -> float: ...
+
+    @abc.abstractmethod
+    def infuse(self) -> None: ...
+
+    @abc.abstractmethod
+    def withdraw(self) -> None: ...
+
+    @abc.abstractmethod
+    def pause(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def dispensed_uL(self) -> tuple[float, float]:
+        """(infused, withdrawn) volume in µL since the counters were last cleared."""
+
+    @abc.abstractmethod
+    def status(self) -> PumpStatus: ...
+
+    def to_safe_state(self) -> None:
+        self.stop()
+
+
+class FractionCollector(Instrument):
+    """A fraction collector. Safe state: diverted to drain."""
+
+    role = "collector"
+
+    @property
+    @abc.abstractmethod
+    def rack_size(self) -> int: ...
+
+    @abc.abstractmethod
+    def go_to_tube(self, tube: int) -> None:
+        """Move to tube ``tube`` (1-based) and collect there; returns once the move is confirmed."""
+
+    @abc.abstractmethod
+    def to_drain(self) -> None:
+        """Divert the flow to drain/waste."""
+
+    @abc.abstractmethod
+    def current_tube(self) -> int | None:
+        """The tube under the outlet, or None when diverted to drain."""
+
+    @abc.abstractmethod
+    def status(self) -> str: ...
+
+    def to_safe_state(self) -> None:
+        self.to_drain()
+
+
+class ValvePosition(enum.Enum):
+    LOAD = "A"
+    INJECT = "B"
+
+
+class InjectionValve(Instrument):
+    """A two-position HPLC injection valve. Safe state: LOAD."""
+
+    role = "valve"
+
+    @abc.abstractmethod
+    def load(self) -> None: ...
+
+    @abc.abstractmethod
+    def inject(self) -> None: ...
+
+    @abc.abstractmethod
+    def position(self) -> ValvePosition: ...
+
+    @abc.abstractmethod
+    def timed_inject(self, seconds: float) -> None:
+        """Switch to INJECT, and back to LOAD after ``seconds`` (done by the instrument)."""
+
+    def to_safe_state(self) -> None:
+        self.load()
+
+
+@dataclass(frozen=True)
+class DetectorBlock:
+    """Samples that arrived from the detector since the last read.
+
+    ``t0`` is the session time (s) of ``values[0]``, sample ``i`` is at
+    ``t0 + i * dt``; times come from the sample index, never the host clock.
+    ``values`` are nA (float64); overloaded samples are NaN and flagged in
+    ``overload``.
+    """
+
+    index0: int
+    t0: float
+    dt: float
+    values: np.ndarray
+    overload: np.ndarray = field(default=None)  # bool mask, same length as values
+
+    def __post_init__(self) -> None:
+        if self.overload is None:
+            object.__setattr__(self, "overload", np.zeros(len(self.values), dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.t0 + self.dt * np.arange(len(self.values))
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.overload.any())
+
+
+class Detector(Instrument):
+    """The ECD read-out: a digitiser of the detector's analog output."""
+
+    role = "detector"
+
+    @abc.abstractmethod
+    def configure(self, interval_s: float, scale_nA_per_V: float) -> None: ...
+
+    @abc.abstractmethod
+    def start(self, session_time: float = 0.0) -> None:
+        """Start acquiring; sample 0 is at ``session_time`` (s), later ones at index × interval."""
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def read_block(self) -> DetectorBlock | None:
+        """What has arrived since the last call, or None when nothing has."""
+
+    def to_safe_state(self) -> None:
+        self.stop()

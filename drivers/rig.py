@@ -1,0 +1,239 @@
+"""The rig file (``rig.toml``): which driver plays each role, and its settings.
+
+One table per role (``[pump]``, ``[collector]``, ``[valve]``, ``[detector]``)
+names its ``driver`` and that driver's settings; ``[fluidics]`` holds the
+outlet tubing dead volume. Loading validates every key against the driver's
+declared ``SETTINGS`` and reports a wrong key, type or value with the file and
+line. ``RigConfig.connect()`` builds connected role instances.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
+from drivers.errors import InputError, RapheError
+from drivers.settings import Setting, as_setting, check_value
+
+#: driver name -> (module, class). Adding a model is one line here and one module.
+DRIVERS: dict[str, tuple[str, str]] = {
+    "ne1000": ("drivers.ne1000", "NE1000"),
+    "fc203b": ("drivers.fc203b", "FC203B"),
+    "vici": ("drivers.vici", "VICIValve"),
+    "dmm34465a": ("drivers.dmm34465a", "DMM34465A"),
+}
+
+ROLES: dict[str, type[Instrument]] = {
+    "pump": SyringePump,
+    "collector": FractionCollector,
+    "valve": InjectionValve,
+    "detector": Detector,
+}
+
+FLUIDICS: dict[str, Setting] = {
+    "outlet_dead_volume_uL": Setting(
+        float, 0.0, "volume of the outlet tubing from probe to collector/valve, µL"
+    ),
+}
+
+OPEN_ORDER = ("pump", "valve", "collector", "detector")
+
+
+def driver_class(name: str) -> type[Instrument]:
+    module_name, class_name = DRIVERS[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def driver_settings(name: str) -> dict[str, Setting]:
+    module = importlib.import_module(DRIVERS[name][0])
+    return {key: as_setting(spec) for key, spec in module.SETTINGS.items()}
+
+
+def _line_of(text: str, table: str | None, key: str | None = None) -> int | None:
+    """1-based line of ``[table]`` (or of ``key`` inside it) in TOML ``text``."""
+    lines = text.splitlines()
+    start = 0
+    if table is not None:
+        header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]\s*(#.*)?$")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i
+                break
+        else:
+            return None
+        if key is None:
+            return start + 1
+        start += 1
+    key_re = re.compile(rf"^\s*{re.escape(key)}\s*=") if key else None
+    for i in range(start, len(lines)):
+        if table is not None and re.match(r"^\s*\[", lines[i]):
+            break
+        if key_re and key_re.match(lines[i]):
+            return i + 1
+    return None
+
+
+@dataclass
+class RigConfig:
+    """A validated rig file: roles with their driver and settings, not yet connected."""
+
+    source: str
+    text: str
+    roles: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    fluidics: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    def where(self, table: str | None = None, key: str | None = None) -> str:
+        line = _line_of(self.text, table, key)
+        return f"{self.source}" + (f", line {line}" if line else "")
+
+    def connect(self) -> Rig:
+        """Open every instrument (pump first, detector last); close all on any failure."""
+        rig = Rig(config=self)
+        try:
+            for role in OPEN_ORDER:
+                if role not in self.roles:
+                    continue
+                driver, settings = self.roles[role]
+                cls = driver_class(driver)
+                try:
+                    instrument = cls.from_settings(settings)
+                except RapheError as exc:
+                    raise type(exc)(f"[{role}] ({self.where(role)}): {exc}") from None
+                except ValueError as exc:
+                    raise InputError(f"{self.where(role)}: [{role}] {exc}") from None
+                setattr(rig, role, instrument)
+        except BaseException:
+            rig.close()
+            raise
+        return rig
+
+
+@dataclass
+class Rig:
+    """Connected role instances; any role may be absent (None)."""
+
+    config: RigConfig
+    pump: SyringePump | None = None
+    collector: FractionCollector | None = None
+    valve: InjectionValve | None = None
+    detector: Detector | None = None
+
+    def instruments(self) -> dict[str, Instrument]:
+        return {
+            role: inst
+            for role in OPEN_ORDER
+            if (inst := getattr(self, role)) is not None
+        }
+
+    def identities(self) -> dict[str, dict[str, str]]:
+        out = {}
+        for role, inst in self.instruments().items():
+            try:
+                out[role] = dict(inst.identity())
+            except RapheError as exc:
+                out[role] = {"model": inst.model, "error": str(exc)}
+        return out
+
+    def to_safe_state(self) -> list[str]:
+        """Put every instrument in its safe state; return the problems met (never raises)."""
+        problems = []
+        for role, inst in self.instruments().items():
+            try:
+                inst.to_safe_state()
+            except RapheError as exc:
+                problems.append(f"{role}: {exc}")
+        return problems
+
+    def close(self) -> None:
+        for inst in reversed(list(self.instruments().values())):
+            try:
+                inst.close()
+            except RapheError:
+                pass
+
+
+def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfig:
+    """Read and validate a rig file (a path, or TOML text with ``source`` naming it)."""
+    if isinstance(path_or_text, Path) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text and source is None
+    ):
+        path = Path(path_or_text)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"rig file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read rig file {path}: {exc}") from None
+        source = str(path)
+    else:
+        text = str(path_or_text)
+        source = source or "<rig>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: not valid TOML: {exc}") from None
+
+    config = RigConfig(source=source, text=text)
+    for table, value in data.items():
+        if table == "rig":
+            if not isinstance(value, dict):
+                raise InputError(f"{config.where(None, 'rig')}: 'rig' must be a table")
+            config.name = str(value.get("name", ""))
+            continue
+        if table == "fluidics":
+            config.fluidics = _validate(config, table, value, FLUIDICS)
+            continue
+        if table not in ROLES:
+            known = ", ".join(["rig", "fluidics", *ROLES])
+            raise InputError(
+                f"{config.where(table)}: unknown table [{table}] (expected one of: {known})"
+            )
+        if not isinstance(value, dict):
+            raise InputError(f"{config.where(None, table)}: '{table}' must be a table")
+        driver = value.get("driver")
+        if driver is None:
+            raise InputError(f"{config.where(table)}: [{table}] has no 'driver' key")
+        if driver not in DRIVERS:
+            raise InputError(
+                f"{config.where(table, 'driver')}: [{table}] unknown driver {driver!r} "
+                f"(known: {', '.join(sorted(DRIVERS))})"
+            )
+        cls = driver_class(driver)
+        if not issubclass(cls, ROLES[table]):
+            raise InputError(
+                f"{config.where(table, 'driver')}: driver {driver!r} cannot be the {table}"
+            )
+        settings = {k: v for k, v in value.items() if k != "driver"}
+        config.roles[table] = (driver, _validate(config, table, settings, driver_settings(driver)))
+    config.fluidics = config.fluidics or _validate(config, "fluidics", {}, FLUIDICS)
+    return config
+
+
+def _validate(config: RigConfig, table: str, values: dict, spec: dict[str, Setting]) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in spec:
+            raise InputError(
+                f"{config.where(table, key)}: [{table}] unknown key {key!r} "
+                f"(expected one of: {', '.join(spec)})"
+            )
+        try:
+            out[key] = check_value(key, spec[key], value)
+        except ValueError as exc:
+            raise InputError(f"{config.where(table, key)}: [{table}] {key} {exc}") from None
+    for key, setting in spec.items():
+        if key in out:
+            continue
+        if setting.required:
+            raise InputError(
+                f"{config.where(table)}: [{table}] missing required key {key!r} "
+                f"({setting.description})"
+            )
+        out[key] = setting.default
+    return out

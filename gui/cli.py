@@ -1,0 +1,81 @@
+"""The ``raphe`` command line.
+
+Each subcommand is a module in ``gui/commands/`` defining ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only
+the standard library at top level, so ``raphe --help`` stays fast and never
+loads Qt; the work is imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import gui.commands
+from drivers.errors import RapheError
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("raphe")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _command_modules() -> list:
+    modules = []
+    for info in pkgutil.iter_modules(gui.commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"gui.commands.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "run"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: getattr(m, "ORDER", 50))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raphe",
+        description="Run in vivo microdialysis experiments: drive the rig, stream the ECD, "
+        "quantify serotonin live, replay and reanalyse sessions.",
+    )
+    parser.add_argument("--version", action="version", version=f"raphe {_version()}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more log output (-v info, -vv debug incl. instrument traffic)",
+    )
+    parser.add_argument("--log-file", metavar="FILE", help="also write the full debug log to FILE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    from gui import log
+
+    log.configure(args.verbose, args.log_file)
+    try:
+        return int(args._run(args) or 0)
+    except RapheError as exc:
+        print(f"raphe {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"raphe {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""One logging configuration for every command: ISO 8601 timestamps, optional file.
+
+Instrument traffic is logged at DEBUG under ``raphe.instrument.<name>``;
+``-v`` shows INFO, ``-vv`` shows DEBUG (traffic included).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class IsoFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        t = time.localtime(record.created)
+        base = time.strftime("%Y-%m-%dT%H:%M:%S", t)
+        tz = time.strftime("%z", t)
+        return f"{base}.{int(record.msecs):03d}{tz[:3]}:{tz[3:]}"
+
+
+def configure(verbose: int = 0, log_file: str | None = None) -> None:
+    """Configure the root ``raphe`` logger for a command-line run."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger("raphe")
+    root.setLevel(logging.DEBUG if log_file else level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler()
+    console.setLevel(level)
+    console.setFormatter(IsoFormatter(FORMAT))
+    root.addHandler(console)
+    if log_file:
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(IsoFormatter(FORMAT))
+        root.addHandler(fh)
+    root.propagate = False
