@@ -1,0 +1,1 @@
+"""Package data of the simulators (pyvisa-sim instrument descriptions)."""
