@@ -1,0 +1,349 @@
+"""VICI two-position valve driver against the simulated actuator over a real pty."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers.base import ValvePosition
+from drivers.errors import (
+    Disconnected,
+    InputError,
+    InstrumentError,
+    InstrumentTimeout,
+    ProtocolError,
+)
+from drivers.rig import load_rig
+from drivers.vici import SETTINGS, VICIValve, parse_number, parse_position, parse_version
+from simulators.clock import Clock
+from simulators.pty_port import PtyPort
+from simulators.vici import SimulatedVICI, VICIDevice
+
+
+class Recorder:
+    """Wraps the device to log the bytes in and out; the pty stays real."""
+
+    def __init__(self, device) -> None:
+        self.device = device
+        self.sent = bytearray()
+        self.replies = bytearray()
+        self.received = threading.Event()
+
+    def receive(self, data: bytes) -> bytes:
+        out = self.device.receive(data)
+        self.sent += data
+        self.replies += out
+        self.received.set()
+        return out
+
+    def poll(self) -> bytes:
+        return self.device.poll()
+
+    def take(self) -> tuple[bytes, bytes]:
+        sent, replies = bytes(self.sent), bytes(self.replies)
+        self.sent.clear()
+        self.replies.clear()
+        return sent, replies
+
+
+def make_sim(tmp_path, valve_id=None, speed=10.0):
+    simulated = SimulatedVICI(Clock(speed), str(tmp_path), valve_id=valve_id)
+    recorder = Recorder(simulated.device)
+    simulated.port.device = recorder
+    return simulated.start(), recorder
+
+
+@pytest.fixture
+def sim(tmp_path):
+    simulated, recorder = make_sim(tmp_path)
+    yield simulated, recorder
+    simulated.close()
+
+
+@pytest.fixture
+def valve(sim):
+    simulated, recorder = sim
+    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 0.3})
+    recorder.take()
+    yield driver
+    driver.close()
+
+
+def polls_until(sent: bytes, replies: bytes, command: bytes, final: bytes) -> None:
+    """``sent`` is ``command`` then CP polls; the replies end with ``final``."""
+    assert sent.startswith(command)
+    polls = sent[len(command):]
+    n = polls.count(b"CP\r")
+    assert n >= 1 and polls == b"CP\r" * n
+    assert replies.endswith(final) and replies.count(b"\r") == n
+
+
+def test_open_checks_mode_and_position(sim):
+    simulated, recorder = sim
+    driver = VICIValve.from_settings(simulated.rig_settings())
+    driver.close()
+    assert recorder.take() == (b"AM\rCP\r", b"AM1\rCPA\r")
+
+
+def test_cp_query_bytes(valve, sim):
+    _, recorder = sim
+    assert valve.position() is ValvePosition.LOAD
+    assert recorder.take() == (b"CP\r", b"CPA\r")
+
+
+def test_inject_and_load_are_confirmed_by_cp(valve, sim):
+    simulated, recorder = sim
+    valve.inject()
+    polls_until(*recorder.take(), b"GOB\r", b"CPB\r")
+    assert simulated.device.position() == "B"
+    valve.load()
+    polls_until(*recorder.take(), b"GOA\r", b"CPA\r")
+
+
+def test_cp_reports_the_old_position_until_the_switch_completes(sim):
+    simulated, _ = sim
+    device = simulated.device
+    device.switch_time_s = 1000.0
+    assert device.receive(b"GOB\r") == b""
+    assert device.receive(b"CP\r") == b"CPA\r"
+    device.switch_time_s = 0.0
+    device.receive(b"GOA\r")  # queued behind the slow switch, which still reads A
+    assert device.receive(b"CP\r") == b"CPA\r"
+
+
+def test_toggle_bytes(valve, sim):
+    _, recorder = sim
+    assert valve.toggle() is ValvePosition.INJECT
+    sent, replies = recorder.take()
+    assert sent.startswith(b"CP\r") and replies.startswith(b"CPA\r")
+    polls_until(sent[3:], replies[4:], b"TO\r", b"CPB\r")
+
+
+def test_delay_query_and_timed_toggle(valve, sim):
+    simulated, recorder = sim
+    switches: list[tuple[str, float]] = []
+    simulated.device.add_listener(lambda pos, t: switches.append((pos, t)))
+    valve.timed_inject(2.0)  # 2 s on a 10× clock
+    sent, replies = recorder.take()
+    assert sent.startswith(b"CP\rDT2000\rDT\rCNT\rTT\r")
+    assert replies.startswith(b"CPA\rDT2000\rCNT0\r")
+    assert valve.position() is ValvePosition.INJECT
+    while len(switches) < 2:
+        simulated.device.clock.sleep(0.1)
+    (first, t1), (second, t2) = switches
+    assert (first, second) == ("B", "A")
+    assert t2 - t1 == pytest.approx(2.0 + simulated.device.switch_time_s)
+    assert valve.position() is ValvePosition.LOAD
+    assert valve.counter() == 2
+
+
+def test_tt_is_ignored_while_dt_is_zero(sim):
+    device = sim[0].device
+    device.receive(b"TT\r")
+    device.clock.sleep(0.2)
+    assert device.receive(b"CNT\r") == b"CNT0\r"
+
+
+def test_timed_inject_range_is_checked_before_sending(valve, sim):
+    _, recorder = sim
+    for seconds in (0, 65.536, -1):
+        with pytest.raises(InputError, match="65.535"):
+            valve.timed_inject(seconds)
+    assert recorder.take() == (b"", b"")
+
+
+def test_version_counter_mode_and_unknown_commands(valve, sim):
+    _, recorder = sim
+    assert valve.identity() == {
+        "model": "VICI universal electric actuator",
+        "firmware": "EUH Main 5.21",
+        "serial": "",
+    }
+    assert recorder.take() == (b"VR\r", b"EUH Main 5.21\r")
+    assert valve.query("VR2") == b"Serial 2.04\r"
+    assert valve.query("XYZ") == b"Bad command\r"
+    with pytest.raises(ProtocolError, match="Bad command"):
+        parse_position(b"Bad command\r")
+    assert valve.query("AM") == b"AM1\r"
+    valve.send("CNT7")
+    assert valve.counter() == 7
+
+
+def test_id_prefix_on_every_command_and_reply(tmp_path):
+    simulated, recorder = make_sim(tmp_path, valve_id="1")
+    try:
+        driver = VICIValve.from_settings(simulated.rig_settings())
+        assert simulated.rig_settings()["valve_id"] == "1"
+        recorder.take()
+        driver.inject()
+        sent, replies = recorder.take()
+        assert sent.startswith(b"1GOB\r1CP\r") and replies.endswith(b"1CPB\r")
+        assert simulated.device.receive(b"CP\r") == b""  # no ID: ignored
+        assert simulated.device.receive(b"*CP\r") == b"1CPB\r"  # broadcast
+        driver.close()
+        other = VICIValve(simulated.path, loop_volume_uL=20.0, valve_id="2", timeout_s=0.1)
+        with pytest.raises(InstrumentTimeout):
+            other.open()
+    finally:
+        simulated.close()
+
+
+def test_twelve_load_inject_cycles(valve, sim):
+    simulated, _ = sim
+    switches: list[tuple[str, float]] = []
+    simulated.device.add_listener(lambda pos, t: switches.append((pos, t)))
+    for _ in range(12):
+        valve.inject()
+        assert valve.position() is ValvePosition.INJECT
+        valve.load()
+        assert valve.position() is ValvePosition.LOAD
+    assert [pos for pos, _ in switches] == ["B", "A"] * 12
+    times = [t for _, t in switches]
+    assert times == sorted(times)
+    assert valve.counter() == 24
+
+
+def test_multiposition_mode_is_refused_on_open(sim):
+    simulated, _ = sim
+    simulated.device.mode = 3
+    with pytest.raises(InstrumentError, match="AM3"):
+        VICIValve.from_settings(simulated.rig_settings())
+
+
+def test_no_reply_is_a_timeout(valve, sim):
+    simulated, _ = sim
+    simulated.port.lose_replies(1)
+    with pytest.raises(InstrumentTimeout, match="0.3 s"):
+        valve.position()
+    assert valve.position() is ValvePosition.LOAD
+
+
+@pytest.mark.parametrize("garbage", [b"\x7f\xfe#!garbage\x00", b"CPX\r", b"PC A\r", b"\xff\r"])
+def test_garbage_is_a_protocol_error(valve, sim, garbage):
+    simulated, _ = sim
+    simulated.port.inject_garbage(garbage)
+    with pytest.raises(ProtocolError):
+        valve.position()
+    assert valve.position() is ValvePosition.LOAD
+
+
+def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
+    simulated, recorder = sim
+    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
+    try:
+        simulated.port.lose_replies(1)
+        recorder.received.clear()
+        outcome: list[BaseException] = []
+
+        def command() -> None:
+            try:
+                driver.position()
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=command)
+        worker.start()
+        assert recorder.received.wait(2)
+        simulated.port.unplug()
+        worker.join(2)
+        assert not worker.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
+        with pytest.raises(Disconnected):
+            driver.reconnect()
+        simulated.port.plug()
+        driver.reconnect()
+        driver.inject()
+        assert driver.position() is ValvePosition.INJECT
+    finally:
+        driver.close()
+
+
+def test_settings_are_checked():
+    assert set(SETTINGS) >= {"port", "baudrate", "valve_id", "timeout_s", "loop_volume_uL"}
+    with pytest.raises(InputError, match="loop_volume_uL"):
+        VICIValve.from_settings({"port": "/dev/null"})
+    with pytest.raises(InputError, match="valve_id"):
+        VICIValve.from_settings({"port": "/dev/null", "loop_volume_uL": 20.0, "valve_id": "12"})
+    with pytest.raises(InputError, match="loop_volume_uL"):
+        VICIValve.from_settings({"port": "/dev/null", "loop_volume_uL": 0.0})
+    with pytest.raises(InputError, match="speed"):
+        VICIValve.from_settings({"port": "/dev/null", "loop_volume_uL": 20.0, "speed": 1})
+
+
+@given(st.binary(max_size=24), st.sampled_from(["", "1"]))
+def test_reply_parsers_return_a_value_or_protocol_error(raw, valve_id):
+    for parse in (
+        lambda: parse_position(raw, valve_id),
+        lambda: parse_number(raw, "DT", valve_id),
+        lambda: parse_number(raw, "CNT", valve_id),
+        lambda: parse_version(raw, valve_id),
+    ):
+        try:
+            parse()
+        except ProtocolError:
+            pass
+
+
+class Scripted:
+    """Answers every CR-terminated line with the next scripted reply."""
+
+    def __init__(self) -> None:
+        self.script = b""
+
+    def receive(self, data: bytes) -> bytes:
+        if b"\r" in data:
+            reply, self.script = self.script, b""
+            return reply
+        return b""
+
+    def poll(self) -> bytes:
+        return b""
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    device = Scripted()
+    port = PtyPort(device, "vici", str(tmp_path_factory.mktemp("vici"))).start()
+    driver = VICIValve(port.path, loop_volume_uL=20.0, timeout_s=0.03)
+    driver.transport.open()
+    yield device, driver
+    driver.close()
+    port.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=16))
+def test_arbitrary_replies_over_the_wire_give_a_position_or_a_typed_error(scripted, reply):
+    device, driver = scripted
+    device.script = reply
+    try:
+        position = driver.position()
+    except (ProtocolError, InstrumentTimeout):
+        return
+    assert reply == f"CP{position.value}\r".encode()
+
+
+def test_device_standalone_rules():
+    device = VICIDevice(Clock(1000), switch_time_s=0.0)
+    assert device.receive(b"DT70000\r") == b"Bad command\r"
+    assert device.receive(b"AM3\r") == b"Bad command\r"
+    assert device.receive(b"ID7\r") == b""
+    assert device.receive(b"CP\r") == b""
+    assert device.receive(b"7CP\r") == b"7CPA\r"
+    assert device.receive(b"*ID*\r") == b""
+    assert device.receive(b"C") + device.receive(b"P\r\n") == b"CPA\r"
+
+
+def test_rig_file_from_rig_settings_opens_the_simulator(sim):
+    simulated, _ = sim
+    lines = [f"{key} = {json.dumps(value)}" for key, value in simulated.rig_settings().items()]
+    rig = load_rig("[valve]\n" + "\n".join(lines) + "\n", source="sim-rig.toml").connect()
+    try:
+        assert rig.valve.loop_volume_uL == 20.0
+        assert rig.valve.position() is ValvePosition.LOAD
+    finally:
+        rig.close()
