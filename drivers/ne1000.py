@@ -1,0 +1,571 @@
+"""New Era NE-1000 syringe pump over RS-232 (basic and safe mode).
+
+The wire grammar is one declarative table (``COMMANDS``: command code, the
+format of its argument, the pattern of its reply data); the class methods
+only say which entry to use. Replies ``STX addr prompt [data|?err] ETX`` are
+parsed by ``parse_reply``; error codes raise ``PumpCommandError`` and alarms
+``InstrumentAlarm`` — except the power-up alarm ``A?R``, which is logged, is
+acknowledged by being reported, and makes the driver resend the command it
+displaced. Every inferred detail is listed in ``docs/drivers/ne1000.md``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from drivers import units
+from drivers.base import PumpStatus, Syringe, SyringePump
+from drivers.errors import (
+    InputError,
+    InstrumentAlarm,
+    InstrumentTimeout,
+    ProtocolError,
+    RapheError,
+)
+from drivers.transport import SerialTransport
+
+STX, ETX, CR = b"\x02", b"\x03", b"\r"
+REQUIRED = object()
+
+#: Rig-file keys: {key: (type, default or REQUIRED, description with units)}.
+SETTINGS: dict[str, tuple[type, object, str]] = {
+    "port": (str, REQUIRED, "serial device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/..."),
+    "baudrate": (int, 19200, "baud rate (bit/s); the pump's default is 19200, 8N1"),
+    "address": (int, 0, "pump network address, 0-99"),
+    "timeout_s": (float, 1.0, "reply timeout per command, s"),
+    "safe_mode_s": (int, 0, "safe-mode watchdog, s (1-255); 0 = basic mode"),
+    "syringe_diameter_mm": (float, REQUIRED, "syringe inner diameter, mm"),
+    "syringe_volume_uL": (float, REQUIRED, "syringe nominal volume, µL"),
+}
+
+#: Status prompt → role status.
+PROMPTS = {
+    "I": PumpStatus.INFUSING,
+    "W": PumpStatus.WITHDRAWING,
+    "S": PumpStatus.STOPPED,
+    "P": PumpStatus.PAUSED,
+    "T": PumpStatus.TIMED_PAUSE,
+    "U": PumpStatus.TRIGGER_WAIT,
+    "X": PumpStatus.PURGING,
+}
+ALARMS = {
+    "A?R": "pump was reset (power-up or power loss)",
+    "A?S": "motor stalled (syringe empty, blocked line or force too low)",
+    "A?T": "safe-mode communication timeout, pump stopped",
+    "A?E": "program error",
+    "A?O": "program phase out of range",
+}
+ERRORS = {
+    "?": "command not recognised",
+    "?NA": "command not applicable now",
+    "?OOR": "value out of range",
+    "?COM": "invalid packet",
+    "?IGN": "command ignored (simultaneous phase start)",
+}
+#: µL/min per unit of each rate code, in order of preference when equally precise.
+RATE_UNITS = {"UM": 1.0, "UH": 1 / 60, "MM": 1000.0, "MH": 1000 / 60}
+VOLUME_UNITS = {"UL": 1.0, "ML": 1000.0}
+#: Volume units are µL up to this syringe inner diameter, mL above.
+UL_MAX_DIAMETER_MM = 14.0
+DIAMETER_RANGE_MM = (0.1, 80.0)
+
+_NUM = r"\d+(?:\.\d*)?|\.\d+"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command family: its code, argument format and reply-data pattern."""
+
+    code: str
+    argument: str = ""  # str.format template for the set/argument form
+    reply: str = ""  # regex the reply data must match (query form)
+
+
+COMMANDS: dict[str, Command] = {
+    "status": Command(""),
+    "version": Command("VER", reply=r"NE(?P<model>\d+)V(?P<firmware>[\d.]+)"),
+    "diameter": Command("DIA", "{}", rf"(?P<value>{_NUM})"),
+    "rate": Command("RAT", "{}{}", rf"(?P<value>{_NUM})(?P<units>UM|MM|UH|MH)"),
+    "volume": Command("VOL", "{}", rf"(?P<value>{_NUM})(?P<units>UL|ML)"),
+    "direction": Command("DIR", "{}", r"(?P<direction>INF|WDR)"),
+    "run": Command("RUN"),
+    "stop": Command("STP"),
+    "purge": Command("PUR"),
+    "dispensed": Command(
+        "DIS", reply=rf"I(?P<infused>{_NUM})W(?P<withdrawn>{_NUM})(?P<units>UL|ML)"
+    ),
+    "clear": Command("CLD", "{}"),
+    "safe_mode": Command("SAF", "{}", r"(?P<value>\d{1,3})"),
+}
+
+
+class PumpCommandError(ProtocolError):
+    """The pump refused a command; ``code`` is its error (``?``, ``?NA``, ``?OOR``, ...)."""
+
+    def __init__(self, code: str, command: str, instrument: str = "") -> None:
+        self.code = code
+        self.command = command
+        super().__init__(f"{command!r} refused: {code} ({ERRORS.get(code, 'error')})", instrument)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A parsed reply packet."""
+
+    address: int
+    prompt: str  # a status letter (I W S P T U X) or an alarm code (A?R ...)
+    data: str = ""
+    error: str | None = None
+
+    @property
+    def alarm(self) -> str | None:
+        return self.prompt if self.prompt in ALARMS else None
+
+
+_REPLY = re.compile(
+    r"(?P<address>\d\d)(?P<prompt>A\?[RSTEO]|[IWSPTUX])(?P<data>[^?]*)(?P<error>\?(?:NA|OOR|COM|IGN)?)?"
+)
+
+
+def crc16(data: bytes) -> bytes:
+    """CRC-16/XMODEM (CCITT polynomial, initial 0) of ``data``, high byte first."""
+    return binascii.crc_hqx(data, 0).to_bytes(2, "big")
+
+
+def safe_frame(payload: bytes) -> bytes:
+    """A safe-mode packet: ``STX len payload CRC-hi CRC-lo ETX``, len counting itself to ETX."""
+    if len(payload) + 4 > 255:
+        raise ValueError(f"safe-mode payload too long: {len(payload)} bytes")
+    return STX + bytes([len(payload) + 4]) + payload + crc16(payload) + ETX
+
+
+def parse_reply(packet: bytes, safe: bool = False, instrument: str = "") -> Reply:
+    """Parse one complete reply packet (basic or safe framing) or raise ``ProtocolError``."""
+    if safe:
+        if (
+            len(packet) < 7
+            or packet[:1] != STX
+            or packet[-1:] != ETX
+            or packet[1] != len(packet) - 1
+        ):
+            raise ProtocolError(f"malformed safe-mode reply {packet!r}", instrument)
+        body, crc = packet[2:-3], packet[-3:-1]
+        if crc16(body) != crc:
+            raise ProtocolError(f"CRC mismatch in reply {packet!r}", instrument)
+    else:
+        if len(packet) < 5 or packet[:1] != STX or packet[-1:] != ETX:
+            raise ProtocolError(f"malformed reply {packet!r}", instrument)
+        body = packet[1:-1]
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"non-ASCII reply {packet!r}", instrument) from None
+    match = _REPLY.fullmatch(text)
+    if match is None or not all(" " <= ch <= "~" for ch in match["data"]):
+        raise ProtocolError(f"unexpected reply {packet!r}", instrument)
+    return Reply(int(match["address"]), match["prompt"], match["data"], match["error"])
+
+
+def format_number(value: float) -> str | None:
+    """``value`` as the pump writes numbers (≤ 4 digits, ≤ 3 decimals, no trailing zeros).
+
+    None when it cannot be written, or would lose more than 0.05 % to rounding
+    (or be rounded to zero).
+    """
+    if not (math.isfinite(value) and value > 0):
+        return None
+    for decimals in (3, 2, 1, 0):
+        rounded = round(value, decimals)
+        if len(str(int(rounded))) + decimals <= 4:
+            if rounded == 0 or abs(rounded - value) > 5e-4 * value:
+                return None
+            text = f"{rounded:.{decimals}f}"
+            return text.rstrip("0").rstrip(".") if decimals else text
+    return None
+
+
+def choose_rate(rate_uL_min: float, units: tuple[str, ...] = tuple(RATE_UNITS)) -> tuple[str, str]:
+    """(number, unit code) writing ``rate_uL_min`` with the least rounding error.
+
+    Raises ``InputError`` when no unit in ``units`` can express it.
+    """
+    best: tuple[float, str, str] | None = None
+    for code in units:
+        value = rate_uL_min / RATE_UNITS[code]
+        text = format_number(value)
+        if text is None:
+            continue
+        error = abs(float(text) - value) / value
+        if best is None or error < best[0] - 1e-12:
+            best = (error, text, code)
+    if best is None:
+        raise InputError(
+            f"flow rate {rate_uL_min:g} µL/min cannot be written in pump units "
+            f"{'/'.join(units)} (≤ 4 digits, ≤ 3 decimals)"
+        )
+    return best[1], best[2]
+
+
+def _checked_settings(settings: dict) -> dict:
+    """Rig-file values typed and defaulted per ``SETTINGS``; ``InputError`` names the key."""
+    unknown = sorted(set(settings) - set(SETTINGS) - {"driver"})
+    if unknown:
+        raise InputError(f"ne1000: unknown rig-file key(s) {', '.join(unknown)}")
+    values = {}
+    for key, (kind, default, description) in SETTINGS.items():
+        if key not in settings:
+            if default is REQUIRED:
+                raise InputError(f"ne1000: rig-file key {key!r} is required ({description})")
+            values[key] = default
+            continue
+        value = settings[key]
+        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
+        if isinstance(value, bool) or not ok:
+            raise InputError(f"ne1000: rig-file key {key!r} must be {kind.__name__}, got {value!r}")
+        values[key] = kind(value)
+    return values
+
+
+class NE1000(SyringePump):
+    """A New Era NE-1000 (or NE-500/501/4000/1600, WPI Aladdin) on one serial port."""
+
+    model = "NE-1000"
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        address: int = 0,
+        baudrate: int = 19200,
+        timeout_s: float = 1.0,
+        safe_mode_s: int = 0,
+        probe_timeout_s: float = 0.2,
+        name: str = "pump",
+    ) -> None:
+        if not 0 <= address <= 99:
+            raise InputError(f"ne1000: address must be 0-99, got {address}")
+        if not 0 <= safe_mode_s <= 255:
+            raise InputError(f"ne1000: safe_mode_s must be 0-255, got {safe_mode_s}")
+        self.address = address
+        self.safe_mode_s = safe_mode_s
+        self.probe_timeout_s = probe_timeout_s
+        self.name = name
+        self.transport = SerialTransport(port, name=name, baudrate=baudrate, timeout=timeout_s)
+        self.syringe: Syringe | None = None
+        self._safe = False  # framing currently spoken
+        self._lock = threading.RLock()
+        self._prompt = "S"
+        self._rate_units = "UM"
+        self._direction: str | None = None
+        self._last_io = 0.0
+        self._deferred_alarm: InstrumentAlarm | None = None
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: dict) -> NE1000:
+        """Open and connect the pump described by a rig-file table (see ``SETTINGS``)."""
+        values = _checked_settings(settings)
+        pump = cls(
+            values["port"],
+            address=values["address"],
+            baudrate=values["baudrate"],
+            timeout_s=values["timeout_s"],
+            safe_mode_s=values["safe_mode_s"],
+        )
+        pump.open()
+        try:
+            pump.set_syringe(Syringe(values["syringe_diameter_mm"], values["syringe_volume_uL"]))
+        except BaseException:
+            pump.close()
+            raise
+        return pump
+
+    def open(self) -> NE1000:
+        """Open the port and bring the pump to a known link state."""
+        self.transport.open()
+        self._handshake()
+        return self
+
+    def _handshake(self) -> None:
+        """Find the framing the pump speaks, absorb the power-up quirks, set the mode, read state.
+
+        After power-up the pump ignores the first command it sees and answers
+        the next valid one with ``A?R``: a throw-away ``*DIS`` (its reply, if
+        any, discarded after ``probe_timeout_s``) absorbs the first; the status
+        query's ``A?R`` is acknowledged in ``_transact``.
+        """
+        with self._lock:
+            last_error: Exception | None = None
+            # Try the framing last spoken (basic at first), then the other: safe mode
+            # survives a power cycle, so a pump may still expect safe-mode packets.
+            for attempt, safe in enumerate((self._safe, not self._safe)):
+                self._safe = safe
+                self.transport.discard_input()
+                # On the fallback to basic mode, a CR first ends any half line the pump holds.
+                prefix = CR if attempt and not safe else b""
+                self.transport.write(prefix + self._encode("*DIS"))
+                try:
+                    self._note_alarm(self._read_reply(self.probe_timeout_s))
+                except (InstrumentTimeout, ProtocolError):
+                    pass
+                try:
+                    self._transact("", "")
+                    break
+                except InstrumentTimeout as exc:
+                    last_error = exc
+            else:
+                raise last_error
+            current = int(self._query("safe_mode")["value"])
+            if current != self.safe_mode_s:
+                self._transact("SAF", str(self.safe_mode_s))
+                self._safe = self.safe_mode_s > 0
+            self._rate_units = self._query("rate")["units"]
+            self._direction = self._query("direction")["direction"]
+        self._start_heartbeat()
+
+    def _note_alarm(self, reply: Reply) -> None:
+        """An alarm the throw-away command acknowledged: log it; keep all but A?R for the user."""
+        if reply.alarm is None:
+            return
+        self.transport.log.warning("%s acknowledged: %s", reply.alarm, ALARMS[reply.alarm])
+        if reply.alarm != "A?R":
+            self._deferred_alarm = InstrumentAlarm(reply.alarm, ALARMS[reply.alarm], self.name)
+
+    # -- wire ---------------------------------------------------------------------
+    def _encode(self, text: str) -> bytes:
+        data = text.encode("ascii")
+        return safe_frame(data) if self._safe else data + CR
+
+    def _read_reply(self, timeout: float) -> Reply:
+        deadline = time.monotonic() + timeout
+        first = self.transport.read_exact(1, timeout)
+        if first != STX:
+            junk = first + self._drain()
+            raise ProtocolError(f"expected STX, got {junk!r}", self.name)
+        remaining = max(deadline - time.monotonic(), 0.0)
+        if self._safe:
+            length = self.transport.read_exact(1, remaining)
+            rest = self.transport.read_exact(
+                max(length[0] - 1, 0), max(deadline - time.monotonic(), 0.0)
+            )
+            packet = STX + length + rest
+        else:
+            packet = STX + self.transport.read_until(ETX, remaining, max_len=128)
+        return parse_reply(packet, self._safe, self.name)
+
+    def _drain(self) -> bytes:
+        """Whatever else is waiting on the line (up to 64 bytes), to show it in an error."""
+        junk = bytearray()
+        while len(junk) < 64:
+            try:
+                junk += self.transport.read_exact(1, 0.01)
+            except InstrumentTimeout:
+                break
+        return bytes(junk)
+
+    def _transact(self, code: str, argument: str) -> Reply:
+        """Send one command, return its reply; errors and alarms raise."""
+        text = f"{self.address}{code}{argument}"
+        with self._lock:
+            for attempt in (1, 2):
+                self.transport.discard_input()
+                self.transport.write(self._encode(text))
+                reply = self._read_reply(self.transport.timeout)
+                self._last_io = time.monotonic()
+                if reply.address != self.address:
+                    raise ProtocolError(
+                        f"reply from address {reply.address}, expected {self.address}", self.name
+                    )
+                if reply.alarm == "A?R" and reply.error is None and attempt == 1:
+                    # Reported once, now acknowledged; the command was not executed.
+                    self.transport.log.warning("A?R acknowledged: %s", ALARMS["A?R"])
+                    self._prompt = "S"
+                    continue
+                break
+            if reply.alarm is not None:
+                if reply.error is None:
+                    self._prompt = "S"
+                raise InstrumentAlarm(reply.alarm, ALARMS[reply.alarm], self.name)
+            self._prompt = reply.prompt
+            if reply.error is not None:
+                raise PumpCommandError(reply.error, code + argument, self.name)
+            return reply
+
+    def command(self, key: str, *args: object) -> Reply:
+        """Send ``COMMANDS[key]`` with ``args`` filled into its argument template."""
+        entry = COMMANDS[key]
+        argument = entry.argument.format(*args) if args else ""
+        self._raise_deferred()
+        return self._transact(entry.code, argument)
+
+    def _query(self, key: str) -> dict[str, str]:
+        """Send the query form of ``COMMANDS[key]``; its reply data parsed into named fields."""
+        entry = COMMANDS[key]
+        reply = self._transact(entry.code, "")
+        match = re.fullmatch(entry.reply, reply.data)
+        if match is None:
+            raise ProtocolError(f"{entry.code} reply data {reply.data!r} not understood", self.name)
+        return match.groupdict()
+
+    def query(self, key: str) -> dict[str, str]:
+        """Public query: ``COMMANDS[key]``'s reply fields (e.g. ``query("rate")``)."""
+        self._raise_deferred()
+        return self._query(key)
+
+    # -- safe-mode heartbeat --------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        if self.safe_mode_s <= 0 or (self._heartbeat and self._heartbeat.is_alive()):
+            return
+        self._heartbeat_stop.clear()
+        self._heartbeat = threading.Thread(
+            target=self._beat, name=f"{self.name}-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        """Keep the safe-mode watchdog fed: a status query when idle for half its period."""
+        period = self.safe_mode_s / 2
+        while not self._heartbeat_stop.wait(period / 4):
+            if time.monotonic() - self._last_io < period:
+                continue
+            try:
+                self._transact("", "")
+            except InstrumentAlarm as alarm:
+                self._deferred_alarm = alarm
+            except RapheError as exc:  # the next user command reports link errors itself
+                self.transport.log.debug("heartbeat failed: %s", exc)
+                self._last_io = time.monotonic()
+
+    def _raise_deferred(self) -> None:
+        alarm, self._deferred_alarm = self._deferred_alarm, None
+        if alarm is not None:
+            raise alarm
+
+    # -- role interface ---------------------------------------------------------------
+    def identity(self) -> dict[str, str]:
+        fields = self.query("version")
+        return {"model": f"NE-{fields['model']}", "serial": "", "firmware": fields["firmware"]}
+
+    def set_syringe(self, syringe: Syringe) -> None:
+        """Set the inner diameter on the pump (continuous dispensing: target volume 0)."""
+        diameter = units.length_mm(syringe.inner_diameter_mm)
+        low, high = DIAMETER_RANGE_MM
+        text = format_number(diameter)
+        if not low <= diameter <= high or text is None:
+            raise InputError(
+                f"ne1000: syringe diameter {diameter:g} mm outside {low}-{high} mm "
+                "or not writable with 4 digits"
+            )
+        if not syringe.volume_uL > 0:
+            raise InputError(f"ne1000: syringe volume must be > 0 µL, got {syringe.volume_uL}")
+        self.command("diameter", text)
+        self.command("volume", "0")
+        self.syringe = syringe
+
+    @property
+    def volume_units(self) -> str:
+        """Volume units the pump uses for this syringe: UL up to 14.00 mm, ML above."""
+        if self.syringe is None or self.syringe.inner_diameter_mm <= UL_MAX_DIAMETER_MM:
+            return "UL"
+        return "ML"
+
+    def set_target_volume(self, volume) -> None:
+        """Volume to dispense per run (µL, pint or string); 0 = run until stopped."""
+        uL = units.volume_uL(volume)
+        if uL == 0:
+            self.command("volume", "0")
+            return
+        value = uL / VOLUME_UNITS[self.volume_units]
+        text = format_number(value)
+        if text is None:
+            raise InputError(
+                f"ne1000: volume {uL:g} µL cannot be written in {self.volume_units} "
+                "(≤ 4 digits, ≤ 3 decimals)"
+            )
+        self.command("volume", text)
+
+    def set_rate(self, rate) -> None:
+        """Pumping rate: float µL/min, pint quantity, or a string such as ``"90 uL/h"``.
+
+        The unit code is chosen to keep the most digits; while pumping the pump
+        refuses a unit change, so the current unit is kept if it can hold the rate.
+        """
+        uL_min = units.flow_uL_min(rate)
+        if uL_min <= 0:
+            raise InputError("ne1000: flow rate must be > 0 µL/min (use stop() to stop)")
+        allowed = (self._rate_units,) if self._prompt in ("I", "W", "X") else tuple(RATE_UNITS)
+        try:
+            number, code = choose_rate(uL_min, allowed)
+        except InputError:
+            raise InputError(
+                f"ne1000: {uL_min:g} µL/min cannot be written in {self._rate_units} while "
+                "pumping; stop the pump to change units"
+            ) from None
+        self.command("rate", number, code)
+        self._rate_units = code
+
+    def rate_uL_min(self) -> float:
+        fields = self.query("rate")
+        self._rate_units = fields["units"]
+        return float(fields["value"]) * RATE_UNITS[fields["units"]]
+
+    def _run(self, direction: str) -> None:
+        if self._direction != direction:
+            if self._prompt in ("I", "W", "X"):
+                self.pause()
+            self.command("direction", direction)
+            self._direction = direction
+        self.command("run")
+
+    def infuse(self) -> None:
+        self._run("INF")
+
+    def withdraw(self) -> None:
+        self._run("WDR")
+
+    def pause(self) -> None:
+        """Pause a running pump (one STP); a stopped or paused pump is left as it is."""
+        if self.command("status").prompt in ("I", "W", "X"):
+            self.command("stop")
+
+    def stop(self) -> None:
+        """Stop: STP pauses a running pump, a second STP stops it."""
+        for _ in range(2):
+            if self.command("stop").prompt == "S":
+                return
+
+    def dispensed_uL(self) -> tuple[float, float]:
+        fields = self.query("dispensed")
+        scale = VOLUME_UNITS[fields["units"]]
+        return float(fields["infused"]) * scale, float(fields["withdrawn"]) * scale
+
+    def clear_dispensed(self) -> None:
+        self.command("clear", "INF")
+        self.command("clear", "WDR")
+
+    def status(self) -> PumpStatus:
+        return PROMPTS[self.command("status").prompt]
+
+    def reconnect(self) -> None:
+        """Reopen the same port path and re-read the pump's state (syringe re-applied)."""
+        with self._lock:
+            self.transport.reopen()
+            self._handshake()
+            if self.syringe is not None:
+                # An alarm the handshake acknowledged is for the user's next call, not this one.
+                deferred, self._deferred_alarm = self._deferred_alarm, None
+                self.set_syringe(self.syringe)
+                self._deferred_alarm = deferred
+
+    def close(self) -> None:
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(timeout=2)
+        self.transport.close()
