@@ -45,7 +45,7 @@ from drivers.errors import (
     InstrumentTimeout,
     ProtocolError,
 )
-from drivers.settings import REQUIRED
+from drivers.settings import REQUIRED, resolve
 
 NAME = "dmm34465a"
 MEMORY_READINGS = 50_000
@@ -218,14 +218,7 @@ class DMM34465A(Detector):
     @classmethod
     def from_settings(cls, settings: dict, **kwargs) -> DMM34465A:
         """Connect and configure from a rig-file ``[detector]`` table (see ``SETTINGS``)."""
-        values = {}
-        for key, (_type, default, _doc) in SETTINGS.items():
-            if key in settings:
-                values[key] = settings[key]
-            elif default is REQUIRED:
-                raise InputError(f"{NAME}: missing required setting {key!r}")
-            else:
-                values[key] = default
+        values = resolve(SETTINGS, settings, f"{NAME}:")
         dmm = cls(
             values["resource"],
             timeout_s=values["timeout_s"],

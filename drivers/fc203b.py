@@ -17,7 +17,7 @@ from typing import Any
 from drivers.base import FractionCollector
 from drivers.errors import InputError, InstrumentAlarm, InstrumentTimeout, ProtocolError
 from drivers.gsioc import GSIOCLink, check_unit_id
-from drivers.settings import REQUIRED, Setting, check_value
+from drivers.settings import REQUIRED, Setting, resolve
 from drivers.transport import SerialTransport
 
 NAME = "fc203b"
@@ -137,7 +137,7 @@ class FC203B(FractionCollector):
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> FC203B:
         """Open and connect from a rig-file table (``driver`` key ignored)."""
-        values = _settings(settings)
+        values = resolve(SETTINGS, settings, f"{NAME}:")
         collector = cls(
             values["port"],
             rack_size=values["rack_size"],
@@ -254,24 +254,3 @@ class FC203B(FractionCollector):
                 )
             time.sleep(self.poll_interval_s)
 
-
-def _settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Rig-file values with defaults filled in; unknown or missing keys → ``InputError``."""
-    values = {k: v for k, v in settings.items() if k != "driver"}
-    unknown = sorted(set(values) - set(SETTINGS))
-    if unknown:
-        raise InputError(
-            f"{NAME}: unknown setting(s) {', '.join(unknown)} (expected: {', '.join(SETTINGS)})"
-        )
-    out = {}
-    for key, spec in SETTINGS.items():
-        if key not in values:
-            if spec.required:
-                raise InputError(f"{NAME}: missing setting {key!r} ({spec.description})")
-            out[key] = spec.default
-            continue
-        try:
-            out[key] = check_value(key, spec, values[key])
-        except ValueError as exc:
-            raise InputError(f"{NAME}: setting {key} {exc}") from None
-    return out

@@ -27,10 +27,10 @@ from drivers.errors import (
     ProtocolError,
     RapheError,
 )
+from drivers.settings import REQUIRED, resolve
 from drivers.transport import SerialTransport
 
 STX, ETX, CR = b"\x02", b"\x03", b"\r"
-REQUIRED = object()
 
 #: Rig-file keys: {key: (type, default or REQUIRED, description with units)}.
 SETTINGS: dict[str, tuple[type, object, str]] = {
@@ -211,26 +211,6 @@ def choose_rate(rate_uL_min: float, units: tuple[str, ...] = tuple(RATE_UNITS)) 
     return best[1], best[2]
 
 
-def _checked_settings(settings: dict) -> dict:
-    """Rig-file values typed and defaulted per ``SETTINGS``; ``InputError`` names the key."""
-    unknown = sorted(set(settings) - set(SETTINGS) - {"driver"})
-    if unknown:
-        raise InputError(f"ne1000: unknown rig-file key(s) {', '.join(unknown)}")
-    values = {}
-    for key, (kind, default, description) in SETTINGS.items():
-        if key not in settings:
-            if default is REQUIRED:
-                raise InputError(f"ne1000: rig-file key {key!r} is required ({description})")
-            values[key] = default
-            continue
-        value = settings[key]
-        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-        if isinstance(value, bool) or not ok:
-            raise InputError(f"ne1000: rig-file key {key!r} must be {kind.__name__}, got {value!r}")
-        values[key] = kind(value)
-    return values
-
-
 class NE1000(SyringePump):
     """A New Era NE-1000 (or NE-500/501/4000/1600, WPI Aladdin) on one serial port."""
 
@@ -271,7 +251,7 @@ class NE1000(SyringePump):
     @classmethod
     def from_settings(cls, settings: dict) -> NE1000:
         """Open and connect the pump described by a rig-file table (see ``SETTINGS``)."""
-        values = _checked_settings(settings)
+        values = resolve(SETTINGS, settings, "ne1000:")
         pump = cls(
             values["port"],
             address=values["address"],

@@ -12,13 +12,14 @@ from __future__ import annotations
 import importlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
 from drivers.errors import InputError, RapheError
-from drivers.settings import Setting, as_setting, check_value
+from drivers.settings import Setting, as_setting, resolve
 
 #: driver name -> (module, class). Adding a model is one line here and one module.
 DRIVERS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,12 @@ ROLES: dict[str, type[Instrument]] = {
     "collector": FractionCollector,
     "valve": InjectionValve,
     "detector": Detector,
+}
+
+RIG: dict[str, Setting] = {
+    "name": Setting(str, "", "a name for this bench, stored in every session"),
+    "speed": Setting(float, 1.0, "clock speed of a simulated rig (1 for real instruments)"),
+    "simulated": Setting(bool, False, "true when the instruments are Raphe's simulators"),
 }
 
 FLUIDICS: dict[str, Setting] = {
@@ -86,14 +93,25 @@ class RigConfig:
     text: str
     roles: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     fluidics: dict[str, Any] = field(default_factory=dict)
-    name: str = ""
+    rig: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.rig.get("name", "")
+
+    @property
+    def speed(self) -> float:
+        return float(self.rig.get("speed", 1.0))
 
     def where(self, table: str | None = None, key: str | None = None) -> str:
         line = _line_of(self.text, table, key)
         return f"{self.source}" + (f", line {line}" if line else "")
 
-    def connect(self) -> Rig:
-        """Open every instrument (pump first, detector last); close all on any failure."""
+    def connect(self, session_clock: Callable[[], float] | None = None) -> Rig:
+        """Open every instrument (pump first, detector last); close all on any failure.
+
+        ``session_clock`` gives session time to the detector (sample times after a re-arm).
+        """
         rig = Rig(config=self)
         try:
             for role in OPEN_ORDER:
@@ -102,7 +120,10 @@ class RigConfig:
                 driver, settings = self.roles[role]
                 cls = driver_class(driver)
                 try:
-                    instrument = cls.from_settings(settings)
+                    if role == "detector" and session_clock is not None:
+                        instrument = cls.from_settings(settings, session_clock=session_clock)
+                    else:
+                        instrument = cls.from_settings(settings)
                 except RapheError as exc:
                     raise type(exc)(f"[{role}] ({self.where(role)}): {exc}") from None
                 except ValueError as exc:
@@ -181,13 +202,10 @@ def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfi
 
     config = RigConfig(source=source, text=text)
     for table, value in data.items():
-        if table == "rig":
+        if table in ("rig", "fluidics"):
             if not isinstance(value, dict):
-                raise InputError(f"{config.where(None, 'rig')}: 'rig' must be a table")
-            config.name = str(value.get("name", ""))
-            continue
-        if table == "fluidics":
-            config.fluidics = _validate(config, table, value, FLUIDICS)
+                raise InputError(f"{config.where(None, table)}: '{table}' must be a table")
+            setattr(config, table, _validate(config, table, value, RIG if table == "rig" else FLUIDICS))
             continue
         if table not in ROLES:
             known = ", ".join(["rig", "fluidics", *ROLES])
@@ -212,28 +230,9 @@ def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfi
         settings = {k: v for k, v in value.items() if k != "driver"}
         config.roles[table] = (driver, _validate(config, table, settings, driver_settings(driver)))
     config.fluidics = config.fluidics or _validate(config, "fluidics", {}, FLUIDICS)
+    config.rig = config.rig or _validate(config, "rig", {}, RIG)
     return config
 
 
 def _validate(config: RigConfig, table: str, values: dict, spec: dict[str, Setting]) -> dict:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in spec:
-            raise InputError(
-                f"{config.where(table, key)}: [{table}] unknown key {key!r} "
-                f"(expected one of: {', '.join(spec)})"
-            )
-        try:
-            out[key] = check_value(key, spec[key], value)
-        except ValueError as exc:
-            raise InputError(f"{config.where(table, key)}: [{table}] {key} {exc}") from None
-    for key, setting in spec.items():
-        if key in out:
-            continue
-        if setting.required:
-            raise InputError(
-                f"{config.where(table)}: [{table}] missing required key {key!r} "
-                f"({setting.description})"
-            )
-        out[key] = setting.default
-    return out
+    return resolve(spec, values, f"[{table}]", lambda key: config.where(table, key))

@@ -7,8 +7,11 @@ a key without a default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from drivers.errors import InputError
 
 
 class _Required:
@@ -58,3 +61,38 @@ def _type_name(t: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
         t, t.__name__
     )
+
+
+def resolve(
+    spec: dict[str, Any],
+    values: dict[str, Any],
+    context: str,
+    locate: Callable[[str | None], str] | None = None,
+) -> dict[str, Any]:
+    """Check ``values`` against ``spec`` (a driver's ``SETTINGS``) and fill in defaults.
+
+    Unknown, missing or mistyped keys raise ``InputError`` naming ``context``
+    (e.g. ``[pump]``) and, through ``locate(key)``, the file and line.
+    """
+    where = (lambda key: f"{locate(key)}: ") if locate else (lambda key: "")
+    settings = {key: as_setting(s) for key, s in spec.items()}
+    given = {k: v for k, v in values.items() if k != "driver"}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in settings:
+            raise InputError(
+                f"{where(key)}{context} unknown key {key!r} (expected one of: {', '.join(settings)})"
+            )
+        try:
+            out[key] = check_value(key, settings[key], value)
+        except ValueError as exc:
+            raise InputError(f"{where(key)}{context} {key} {exc}") from None
+    for key, setting in settings.items():
+        if key in out:
+            continue
+        if setting.required:
+            raise InputError(
+                f"{where(None)}{context} missing required key {key!r} ({setting.description})"
+            )
+        out[key] = setting.default
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 
 from drivers.base import InjectionValve, ValvePosition
 from drivers.errors import InputError, InstrumentError, InstrumentTimeout, ProtocolError
-from drivers.settings import REQUIRED, Setting, check_value
+from drivers.settings import REQUIRED, Setting, resolve
 from drivers.transport import SerialTransport
 
 NAME = "vici"
@@ -105,7 +105,7 @@ class VICIValve(InjectionValve):
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> VICIValve:
         """Open and connect from a rig-file table (``driver`` key ignored)."""
-        values = _settings(settings)
+        values = resolve(SETTINGS, settings, f"{NAME}:")
         valve = cls(
             values["port"],
             loop_volume_uL=values["loop_volume_uL"],
@@ -241,24 +241,3 @@ class VICIValve(InjectionValve):
         firmware = self._parsed(parse_version, self.query("VR"), self.valve_id)
         return {"model": self.model, "firmware": firmware, "serial": ""}
 
-
-def _settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Rig-file values with defaults filled in; unknown or missing keys → ``InputError``."""
-    values = {k: v for k, v in settings.items() if k != "driver"}
-    unknown = sorted(set(values) - set(SETTINGS))
-    if unknown:
-        raise InputError(
-            f"{NAME}: unknown setting(s) {', '.join(unknown)} (expected: {', '.join(SETTINGS)})"
-        )
-    out = {}
-    for key, spec in SETTINGS.items():
-        if key not in values:
-            if spec.required:
-                raise InputError(f"{NAME}: missing setting {key!r} ({spec.description})")
-            out[key] = spec.default
-            continue
-        try:
-            out[key] = check_value(key, spec, values[key])
-        except ValueError as exc:
-            raise InputError(f"{NAME}: setting {key} {exc}") from None
-    return out

@@ -470,10 +470,10 @@ def test_settings_table_and_validation(sim):
     assert set(SETTINGS) >= {"port", "baudrate", "address", "timeout_s", "safe_mode_s"}
     good = sim.rig_settings()
     for key, bad, message in [
-        ("port", None, "'port' is required"),
-        ("syringe_diameter_mm", "4.61", "must be float"),
-        ("address", 2.5, "must be int"),
-        ("baudrat", 9600, "unknown rig-file key"),
+        ("port", None, "ne1000: missing required key 'port'"),
+        ("syringe_diameter_mm", "4.61", "syringe_diameter_mm must be a number"),
+        ("address", 2.5, "address must be an integer"),
+        ("baudrat", 9600, "unknown key 'baudrat'"),
     ]:
         settings_ = {k: v for k, v in good.items() if not (key == "port" and k == "port")}
         if bad is not None:
