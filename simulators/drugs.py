@@ -1,0 +1,240 @@
+"""The drug table of the virtual animal, and the dose specification it is driven by.
+
+Every number is a named field so a test or a user can change it with
+``dataclasses.replace``. Tags in the docstrings and in ``Drug.notes``:
+
+- **[S]** sourced in ``reference/seed-ipsapirone-vs-ssris.txt`` (Ki table) or
+  ``reference/analysis.md`` §B (drug effects);
+- **[F]** a chemical fact (molar mass of the free base, from the molecular formula);
+- **[I]** inferred: chosen so the modelled time courses land in the bands of
+  ``reference/domain.md``. Never trust an [I] value as pharmacology.
+
+Pharmacokinetics are linear (one compartment, first-order absorption for
+i.p./s.c.), so doses superpose. Brain free concentration = plasma total
+concentration × ``brain_free_ratio``. Reverse dialysis delivers the drug only
+at the probe: the dose number is then the perfusate concentration in µM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+#: Routes: "ip" intraperitoneal, "sc" subcutaneous, "rd" reverse dialysis through the probe.
+ROUTES = ("ip", "sc", "rd")
+SYSTEMIC_ROUTES = ("ip", "sc")
+
+_ROUTE_ALIASES = {
+    "ip": "ip", "i.p.": "ip", "i.p": "ip", "intraperitoneal": "ip",
+    "sc": "sc", "s.c.": "sc", "s.c": "sc", "subcutaneous": "sc",
+    "rd": "rd", "reverse-dialysis": "rd", "reverse_dialysis": "rd", "local": "rd",
+}
+
+#: Targets a drug can act on.
+SERT = "SERT"
+HT1A = "5-HT1A"
+
+
+@dataclass(frozen=True)
+class Absorption:
+    """First-order absorption from a systemic injection site [I]."""
+
+    ka_per_min: float
+    bioavailability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Drug:
+    """One drug: its target, affinity, efficacy and pharmacokinetics.
+
+    ``efficacy`` is the intrinsic efficacy at the raphe 5-HT1A autoreceptor
+    relative to 5-HT (1 = full agonist, 0 = silent antagonist); it is unused
+    for SERT blockers. ``brain_free_ratio`` converts total plasma concentration
+    into the free brain concentration that occupies the target.
+    """
+
+    name: str
+    target: str | None
+    ki_nM: float
+    efficacy: float
+    molar_mass_g_mol: float
+    half_life_min: float
+    vd_L_per_kg: float
+    brain_free_ratio: float
+    absorption: Mapping[str, Absorption] = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def ke_per_min(self) -> float:
+        """First-order elimination rate constant (1/min)."""
+        return math.log(2.0) / self.half_life_min
+
+    def plasma_nM_per_mg_kg(self) -> float:
+        """Plasma concentration (nM) of 1 mg/kg fully absorbed into ``vd_L_per_kg``."""
+        return 1e6 / (self.molar_mass_g_mol * self.vd_L_per_kg)
+
+
+def _abs(ip: float, sc: float) -> Mapping[str, Absorption]:
+    return MappingProxyType({"ip": Absorption(ip), "sc": Absorption(sc)})
+
+
+#: The drug table. Ki values for ipsapirone and the five SSRIs are [S] (seed
+#: Table 1); every PK value, the efficacies and the Ki of 8-OH-DPAT and
+#: WAY-100635 are [I]. Half-lives and absorption rates set the timing: SSRI
+#: peaks 40-120 min after i.p., 5-HT1A agonist troughs 20-60 min after s.c. [I].
+DRUGS: Mapping[str, Drug] = MappingProxyType({
+    "vehicle": Drug(
+        name="vehicle", target=None, ki_nM=math.inf, efficacy=0.0, molar_mass_g_mol=1.0,
+        half_life_min=60.0, vd_L_per_kg=1.0, brain_free_ratio=0.0,
+        absorption=_abs(0.05, 0.05),
+        notes="saline; no target. The injection itself has no modelled effect [I].",
+    ),
+    "ipsapirone": Drug(
+        name="ipsapirone", target=HT1A, ki_nM=10.0, efficacy=1.0, molar_mass_g_mol=401.5,
+        half_life_min=45.0, vd_L_per_kg=3.0, brain_free_ratio=0.02,
+        absorption=_abs(0.10, 0.08),
+        notes="Ki 10 nM [S]; full agonist at presynaptic autoreceptors [S: seed, 'may act "
+        "as a full agonist']; MW [F]; PK [I].",
+    ),
+    "8-oh-dpat": Drug(
+        name="8-oh-dpat", target=HT1A, ki_nM=1.0, efficacy=1.0, molar_mass_g_mol=247.4,
+        half_life_min=40.0, vd_L_per_kg=5.0, brain_free_ratio=0.01,
+        absorption=_abs(0.12, 0.10),
+        notes="reference full agonist; Ki, efficacy and PK [I]; MW [F]. 0.1 mg/kg s.c. "
+        "should give about 50 % of control [S: Auerbach 1989].",
+    ),
+    "fluoxetine": Drug(
+        name="fluoxetine", target=SERT, ki_nM=2.8, efficacy=0.0, molar_mass_g_mol=309.3,
+        half_life_min=360.0, vd_L_per_kg=20.0, brain_free_ratio=0.015,
+        absorption=_abs(0.06, 0.04),
+        notes="Ki 2.8 nM [S]; MW [F]; PK [I]: long half-life, slow i.p. uptake.",
+    ),
+    "citalopram": Drug(
+        name="citalopram", target=SERT, ki_nM=5.7, efficacy=0.0, molar_mass_g_mol=324.4,
+        half_life_min=120.0, vd_L_per_kg=12.0, brain_free_ratio=0.008,
+        absorption=_abs(0.04, 0.03),
+        notes="Ki 5.7 nM [S]; MW [F]; PK [I]: shorter-lasting than fluoxetine "
+        "('moderate, short-lasting' in frontal cortex [S: Invernizzi 1992]).",
+    ),
+    "paroxetine": Drug(
+        name="paroxetine", target=SERT, ki_nM=0.1, efficacy=0.0, molar_mass_g_mol=329.4,
+        half_life_min=240.0, vd_L_per_kg=15.0, brain_free_ratio=0.0005,
+        absorption=_abs(0.05, 0.04),
+        notes="Ki 0.1 nM [S]; MW [F]; PK [I].",
+    ),
+    "sertraline": Drug(
+        name="sertraline", target=SERT, ki_nM=0.4, efficacy=0.0, molar_mass_g_mol=306.2,
+        half_life_min=240.0, vd_L_per_kg=25.0, brain_free_ratio=0.002,
+        absorption=_abs(0.05, 0.04),
+        notes="Ki 0.4 nM [S]; MW [F]; PK [I].",
+    ),
+    "fluvoxamine": Drug(
+        name="fluvoxamine", target=SERT, ki_nM=6.2, efficacy=0.0, molar_mass_g_mol=318.3,
+        half_life_min=180.0, vd_L_per_kg=15.0, brain_free_ratio=0.01,
+        absorption=_abs(0.05, 0.04),
+        notes="Ki 6.2 nM [S]; MW [F]; PK [I].",
+    ),
+    "way-100635": Drug(
+        name="way-100635", target=HT1A, ki_nM=0.4, efficacy=0.0, molar_mass_g_mol=422.6,
+        half_life_min=90.0, vd_L_per_kg=4.0, brain_free_ratio=0.05,
+        absorption=_abs(0.10, 0.08),
+        notes="silent 5-HT1A antagonist [S: Dawson & Nguyen 1998]; Ki and PK [I]; MW [F]. "
+        "Effective from 0.03 mg/kg s.c. [S].",
+    ),
+})
+
+_DRUG_ALIASES = {
+    "dpat": "8-oh-dpat", "8ohdpat": "8-oh-dpat", "8-ohdpat": "8-oh-dpat",
+    "way": "way-100635", "way100635": "way-100635", "way-100,635": "way-100635",
+    "saline": "vehicle", "veh": "vehicle",
+}
+
+
+def canonical_drug(name: str, drugs: Mapping[str, Drug] = DRUGS) -> str:
+    """The table key for ``name`` (case-insensitive, common aliases); ValueError if unknown."""
+    key = name.strip().lower()
+    key = _DRUG_ALIASES.get(key, key)
+    if key not in drugs:
+        raise ValueError(f"unknown drug {name!r} (known: {', '.join(drugs)})")
+    return key
+
+
+def canonical_route(name: str) -> str:
+    """``"ip"``, ``"sc"`` or ``"rd"`` for a route name or alias; ValueError if unknown."""
+    key = _ROUTE_ALIASES.get(name.strip().lower())
+    if key is None:
+        raise ValueError(f"unknown route {name!r} (known: ip, sc, rd = reverse dialysis)")
+    return key
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One administration: ``amount`` is mg/kg for ip/sc, perfusate µM for rd.
+
+    ``minute`` is session time of the administration in minutes. A
+    reverse-dialysis dose lasts until ``until_minute`` (None = to the end).
+    """
+
+    drug: str
+    amount: float
+    route: str
+    minute: float
+    until_minute: float | None = None
+
+    @property
+    def time_s(self) -> float:
+        return self.minute * 60.0
+
+    @property
+    def until_s(self) -> float:
+        return math.inf if self.until_minute is None else self.until_minute * 60.0
+
+    @property
+    def unit(self) -> str:
+        return "uM perfusate" if self.route == "rd" else "mg/kg"
+
+    def spec(self) -> str:
+        """The ``DRUG:DOSE:ROUTE@MINUTE`` text this dose parses from."""
+        return f"{self.drug}:{self.amount:g}:{self.route}@{self.minute:g}"
+
+    def describe(self) -> str:
+        """Human-readable line, e.g. for a session event."""
+        return f"{self.drug} {self.amount:g} {self.unit} {self.route} at {self.minute:g} min"
+
+
+_SPEC = re.compile(r"^(?P<drug>[^:@]+):(?P<amount>[^:@]+):(?P<route>[^:@]+)@(?P<minute>[^:@]+)$")
+
+
+def _number(text: str, what: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"dose spec {spec!r}: {what} {text.strip()!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"dose spec {spec!r}: {what} must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def parse_dose_spec(text: str, drugs: Mapping[str, Drug] = DRUGS) -> Dose:
+    """Parse ``DRUG:DOSE_MG_PER_KG:ROUTE@MINUTE`` (e.g. ``fluoxetine:10:ip@60``).
+
+    For route ``rd`` (reverse dialysis) DOSE is the perfusate concentration in
+    µM. Raises ValueError with a message naming the spec and the bad field.
+    """
+    spec = text.strip()
+    m = _SPEC.match(spec)
+    if m is None:
+        raise ValueError(
+            f"dose spec {text!r}: expected DRUG:DOSE:ROUTE@MINUTE, e.g. fluoxetine:10:ip@60"
+        )
+    try:
+        drug = canonical_drug(m["drug"], drugs)
+        route = canonical_route(m["route"])
+    except ValueError as exc:
+        raise ValueError(f"dose spec {text!r}: {exc}") from None
+    amount = _number(m["amount"], "dose", spec)
+    minute = _number(m["minute"], "minute", spec)
+    return Dose(drug=drug, amount=amount, route=route, minute=minute)

@@ -1,0 +1,189 @@
+"""The simulated world the instrument simulators share.
+
+One virtual animal perfused by the pump (its ``flow_uL_min(t)`` history), one
+fluid path to the collector and the valve loop, one HPLC-ECD. The valve
+simulator calls ``on_valve`` when it switches; the DMM simulator reads
+``volts(t)``; the collector simulator may call ``on_fraction``. The model's
+truth for every injection and tube (what the loop or tube really held) is
+kept in ``ground_truth`` / ``fractions`` and optionally appended to a
+JSON-lines log, never written into the session, so tests can score the
+analysis against it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from simulators.animal import AnimalParams, VirtualAnimal
+from simulators.drugs import Dose
+from simulators.fluidics import FlowFunction, Fluidics, SampleContent
+from simulators.hplc import HPLCECD, HPLCParams
+
+_INJECT = {"inject", "b", "valveposition.inject"}
+_LOAD = {"load", "a", "valveposition.load"}
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What one injection really put on the column (5-HT unless a mapping)."""
+
+    index: int
+    t_inject: float
+    kind: str
+    sample_id: str
+    loop_volume_uL: float
+    nM: float
+    fmol: float
+    conc_nM: dict[str, float]
+    amount_fmol: dict[str, float]
+    #: When the loop's fluid left the probe (NaN for standards or blank perfusate).
+    probe_t_start: float
+    probe_t_end: float
+
+
+@dataclass(frozen=True)
+class FractionTruth:
+    """What one collector tube really holds."""
+
+    tube: int
+    t_start: float
+    t_end: float
+    volume_uL: float
+    nM: float
+    fmol: float
+    probe_t_start: float
+    probe_t_end: float
+
+
+def _position(position: object) -> str:
+    text = str(getattr(position, "value", position)).strip().lower()
+    if text in _INJECT:
+        return "inject"
+    if text in _LOAD:
+        return "load"
+    raise ValueError(f"unknown valve position {position!r} (expected load/A or inject/B)")
+
+
+class SimulatedWorld:
+    """Animal + fluidics + HPLC-ECD behind the simulated rig; deterministic for ``seed``."""
+
+    def __init__(
+        self,
+        flow_uL_min: FlowFunction,
+        region: str = "prefrontal_cortex",
+        seed: int = 0,
+        loop_volume_uL: float = 20.0,
+        dead_volume_uL: float = 5.0,
+        animal_params: AnimalParams | None = None,
+        hplc_params: HPLCParams | None = None,
+        clean: bool = False,
+        log_path: str | Path | None = None,
+    ) -> None:
+        if not loop_volume_uL > 0:
+            raise ValueError(f"loop volume must be > 0 µL, got {loop_volume_uL}")
+        self.region = region
+        self.seed = int(seed)
+        self.loop_volume_uL = float(loop_volume_uL)
+        self.animal = VirtualAnimal(region=region, seed=seed, params=animal_params)
+        self.fluidics = Fluidics(self.animal.dialysate_all_nM, flow_uL_min, dead_volume_uL)
+        hp = hplc_params or HPLCParams()
+        if clean:
+            hp = replace(hp, clean=True)
+        self.hplc = HPLCECD(hp, seed=seed)
+        self.ground_truth: list[GroundTruth] = []
+        self.fractions: list[FractionTruth] = []
+        self.valve_position = "load"
+        self._pending_standard: dict[str, float] | None = None
+        self._lock = threading.Lock()
+        self._log: IO[str] | None = None
+        if log_path is not None:
+            self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    # -- the operator ---------------------------------------------------------
+    def administer(self, dose: Dose, t: float | None = None) -> None:
+        """Give ``dose`` at its own minute, or at session time ``t`` (s) if given."""
+        if t is not None:
+            dose = replace(dose, minute=t / 60.0)
+        with self._lock:
+            self.animal.administer(dose)
+        self._write({"event": "dose", "t": dose.time_s, "dose": dose.spec()})
+
+    def load_standard(self, conc_nM: float | dict[str, float]) -> None:
+        """The next injection is a standard of ``conc_nM`` (5-HT, or analyte → nM)."""
+        conc = {"5-HT": float(conc_nM)} if isinstance(conc_nM, (int, float)) else dict(conc_nM)
+        for name, c in conc.items():
+            if not (math.isfinite(c) and c >= 0):
+                raise ValueError(f"standard concentration of {name} must be >= 0 nM, got {c}")
+        self._pending_standard = conc
+
+    # -- instrument listeners -----------------------------------------------
+    def on_valve(self, position: object, t: float, sample_id: str = "") -> GroundTruth | None:
+        """Valve listener: a LOAD → INJECT switch at ``t`` injects the loop's content."""
+        new = _position(position)
+        with self._lock:
+            old, self.valve_position = self.valve_position, new
+            if not (old == "load" and new == "inject"):
+                return None
+            return self._inject(float(t), sample_id)
+
+    def on_fraction(self, tube: int, t_start: float, t_end: float) -> FractionTruth:
+        """Collector listener: tube ``tube`` collected outflow from ``t_start`` to ``t_end``."""
+        with self._lock:
+            c = self.fluidics.tube_content(t_start, t_end)
+        truth = FractionTruth(int(tube), float(t_start), float(t_end), c.volume_uL, c.nM,
+                              c.fmol, c.probe_t_start, c.probe_t_end)
+        self.fractions.append(truth)
+        self._write({"event": "fraction", **asdict(truth)})
+        return truth
+
+    # -- the detector output -------------------------------------------------
+    def nA(self, t: np.ndarray) -> np.ndarray:
+        """ECD current (nA) at session times ``t``."""
+        return self.hplc.nA(t)
+
+    def volts(self, t: np.ndarray) -> np.ndarray:
+        """ECD analog output (V): the DMM simulator's ``SignalSource``."""
+        return self.hplc.volts(t)
+
+    def close(self) -> None:
+        """Close the ground-truth log."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # -- internals ----------------------------------------------------------
+    def _inject(self, t: float, sample_id: str) -> GroundTruth:
+        index = len(self.ground_truth) + 1
+        if self._pending_standard is not None:
+            conc, self._pending_standard = self._pending_standard, None
+            record = self.hplc.inject_standard(t, conc, self.loop_volume_uL, label=sample_id)
+            amounts = dict(record.amounts_fmol)
+            kind, t0, t1 = record.kind, math.nan, math.nan
+        else:
+            content: SampleContent = self.fluidics.loop_content(t, self.loop_volume_uL)
+            self.hplc.inject(t, content, label=sample_id)
+            conc, amounts = dict(content.conc_nM), dict(content.amount_fmol)
+            kind, t0, t1 = "sample", content.probe_t_start, content.probe_t_end
+        truth = GroundTruth(
+            index=index, t_inject=t, kind=kind, sample_id=sample_id or f"#{index}",
+            loop_volume_uL=self.loop_volume_uL, nM=conc.get("5-HT", 0.0),
+            fmol=amounts.get("5-HT", 0.0), conc_nM=conc, amount_fmol=amounts,
+            probe_t_start=t0, probe_t_end=t1,
+        )
+        self.ground_truth.append(truth)
+        self._write({"event": "injection", **asdict(truth)})
+        return truth
+
+    def _write(self, row: dict) -> None:
+        if self._log is None:
+            return
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        self._log.write(json.dumps(clean) + "\n")
+        self._log.flush()
