@@ -1,0 +1,31 @@
+"""Shared checks for chromatogram readers and writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drivers.errors import InputError
+
+
+def read_text(path: Path, what: str) -> str:
+    """A text file's content; binary or unreadable files are one clear ``InputError``."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not raw.strip():
+        raise InputError(f"{path}: the file is empty")
+    if b"\x00" in raw[:4096]:
+        raise InputError(f"{path}: binary data, not a {what} text file")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{path}: not a {what} text file (undecodable bytes)")
+
+
+def refuse_overwrite(path: Path) -> None:
+    """Recorded data is never overwritten: writers refuse an existing file."""
+    if Path(path).exists():
+        raise InputError(f"{path}: already exists; choose another name")

@@ -1,0 +1,205 @@
+"""LiveQuantifier: the one analysis path, fed live or from a recorded session.
+
+Sample times come from the detector's sample index against the first block
+(t = t0_first + (index − index0_first)·dt), so the segment cut for an
+injection — every sample with inject_t ≤ t ≤ inject_t + run length — does
+not depend on how the stream was split into blocks. A run closes when a
+block reaches its end time, or early at the next injection (flag
+``incomplete``), or at ``finish()`` (also ``incomplete``). Only the signal
+still needed by open runs, plus ``pre_s`` seconds, is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from acquisition.analysis.baseline_pct import BaselineTracker
+from acquisition.analysis.chromatogram import Chromatogram
+from acquisition.analysis.method import AnalysisMethod
+from acquisition.analysis.quantify import ChromatogramResult, order_flags, quantify
+from acquisition.records import Event, Injection, SampleResult
+from drivers.base import DetectorBlock
+from drivers.errors import InputError
+
+
+@dataclass
+class _Run:
+    injection: Injection
+    end_t: float
+    cut: bool = False
+
+
+@dataclass
+class _Chunk:
+    times: np.ndarray
+    values: np.ndarray
+    overload: np.ndarray
+
+
+class LiveQuantifier:
+    """A ``StreamConsumer`` that emits each sample's results when its run window closes."""
+
+    def __init__(self, method: AnalysisMethod,
+                 on_result: Callable[[SampleResult], None] | None = None,
+                 pre_s: float = 60.0) -> None:
+        if not method.run_length_s:
+            raise InputError(f"method {method.name}: run_length_s is needed for live analysis")
+        self.method = method
+        self.on_result = on_result
+        self.pre_s = pre_s
+        self.results: list[SampleResult] = []
+        #: Full per-injection results (all peaks), in emission order.
+        self.chromatograms: list[tuple[Injection, ChromatogramResult]] = []
+        self.shifts: dict[str, float] = {}
+        self.baseline = BaselineTracker(method.baseline_samples)
+        self._runs: list[_Run] = []
+        self._chunks: list[_Chunk] = []
+        self._anchor: tuple[int, float, float] | None = None  # index0, t0, dt
+        self._last_t = -math.inf
+        self._next_index: int | None = None
+
+    @property
+    def buffered_samples(self) -> int:
+        """Signal samples held right now (bounded by the open runs plus ``pre_s``)."""
+        return sum(len(c.times) for c in self._chunks)
+
+    # -- StreamConsumer -------------------------------------------------------------------
+
+    def on_block(self, block: DetectorBlock) -> None:
+        n = len(block.values)
+        if n == 0:
+            return
+        if (self._anchor is None or block.dt != self._anchor[2]
+                or block.index0 != self._next_index):
+            # first block, new rate, or a restart/gap in the sample index: time from this block
+            self._anchor = (block.index0, block.t0, block.dt)
+        self._next_index = block.index0 + n
+        i0, t0, dt = self._anchor
+        times = t0 + (np.arange(block.index0, block.index0 + n) - i0) * dt
+        values = np.asarray(block.values, dtype=np.float64).copy()
+        overload = np.asarray(block.overload, dtype=bool)
+        values[overload] = np.nan
+        self._chunks.append(_Chunk(times, values, overload))
+        self._last_t = float(times[-1])
+        self._close_ready()
+        self._trim()
+
+    def on_injection(self, injection: Injection) -> None:
+        for run in self._runs:
+            if run.end_t > injection.t:
+                run.end_t, run.cut = injection.t, True
+        self._runs.append(_Run(injection, injection.t + self.method.run_length_s))
+        self._close_ready()
+
+    def on_event(self, event: Event) -> None:
+        self.baseline.on_event(event)
+
+    def finish(self) -> None:
+        """Close every open run with the signal there is (flagged ``incomplete``)."""
+        for run in list(self._runs):
+            self._close(run, incomplete=True)
+        self._runs.clear()
+        self._chunks.clear()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _close_ready(self) -> None:
+        while self._runs:
+            run = self._runs[0]
+            done = self._last_t >= run.end_t
+            if not done:
+                break
+            self._runs.pop(0)
+            self._close(run, incomplete=run.cut)
+
+    def _trim(self) -> None:
+        keep = self._last_t - self.pre_s
+        if self._runs:
+            keep = min(keep, self._runs[0].injection.t)
+        while self._chunks and self._chunks[0].times[-1] < keep:
+            self._chunks.pop(0)
+
+    def _segment(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        parts_t, parts_v = [], []
+        for c in self._chunks:
+            if c.times[-1] < start or c.times[0] > end:
+                continue
+            m = (c.times >= start) & (c.times <= end)
+            parts_t.append(c.times[m])
+            parts_v.append(c.values[m])
+        if not parts_t:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(parts_t), np.concatenate(parts_v)
+
+    def _close(self, run: _Run, incomplete: bool) -> None:
+        inj = run.injection
+        times, values = self._segment(inj.t, run.end_t)
+        extra = ("incomplete",) if incomplete else ()
+        if len(times) >= 10 and not np.isnan(values).all():
+            chrom = Chromatogram(t=times - inj.t, values=values, units=self.method.units,
+                                 metadata={"sample_id": inj.sample_id})
+            result = quantify(chrom, self.method, inj.loop_volume_uL, self.shifts, extra)
+        else:
+            result = ChromatogramResult([], {}, math.nan, math.nan)
+        self.chromatograms.append((inj, result))
+        standard = inj.kind.startswith("standard")
+        for spec in self.method.analytes:
+            a = result.analytes.get(spec.name)
+            peak = a.peak if a else None
+            flags = a.flags if a else order_flags(("not_found", *extra))
+            conc = a.conc_nM if a else math.nan
+            amount = a.amount_fmol if a else math.nan
+            pct = math.nan
+            if inj.kind == "sample" and peak is not None:
+                value = conc if spec.calibration is not None else peak.area
+                pct = self.baseline.percent(spec.name, inj.sample_id, inj.t, value)
+            res = SampleResult(
+                sample_id=inj.sample_id, inject_t=inj.t, analyte=spec.name,
+                rt_s=peak.rt_s if peak else math.nan, area=peak.area if peak else math.nan,
+                height=peak.height if peak else math.nan, sn=peak.sn if peak else math.nan,
+                conc_nM=conc, amount_fmol=amount, pct_baseline=pct, flags=",".join(flags),
+            )
+            self.results.append(res)
+            if self.on_result is not None:
+                self.on_result(res)
+        if standard and self.method.track_rt:
+            for spec in self.method.peaks:
+                a = result.analytes.get(spec.name)
+                if a and a.peak is not None:  # a standard holds the analyte: follow it
+                    self.shifts[spec.name] = a.peak.rt_s - spec.rt_s
+
+
+def replay(items: Iterable[DetectorBlock | Injection | Event], method: AnalysisMethod,
+           on_result: Callable[[SampleResult], None] | None = None) -> LiveQuantifier:
+    """Feed a recorded stream, in order, through a fresh ``LiveQuantifier``; then finish."""
+    q = LiveQuantifier(method, on_result)
+    for item in items:
+        if isinstance(item, DetectorBlock):
+            q.on_block(item)
+        elif isinstance(item, Injection):
+            q.on_injection(item)
+        else:
+            q.on_event(item)
+    q.finish()
+    return q
+
+
+def merge_stream(blocks: Iterable[DetectorBlock], injections: Iterable[Injection],
+                 events: Iterable[Event]) -> list[DetectorBlock | Injection | Event]:
+    """One time-ordered stream: blocks by first sample time; at equal times, records first."""
+    keyed = [(inj.t, 0, i, inj) for i, inj in enumerate(injections)]
+    keyed += [(ev.t, 0, i + len(keyed), ev) for i, ev in enumerate(events)]
+    keyed += [(b.t0, 1, i, b) for i, b in enumerate(blocks)]
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed]
+
+
+def quantify_session_stream(blocks: Iterable[DetectorBlock], injections: Iterable[Injection],
+                            events: Iterable[Event], method: AnalysisMethod
+                            ) -> list[SampleResult]:
+    """Batch quantification of a recorded session: the same LiveQuantifier, same results."""
+    return replay(merge_stream(blocks, injections, events), method).results
