@@ -1,0 +1,327 @@
+"""Read a session file: complete, live (being written) or crashed, all alike.
+
+The file is opened read-only in SWMR mode, so a second process can follow a
+session while it is written: call :meth:`SessionReader.refresh` to see it
+grow. Only what is consistent is exposed: signal samples covered by a block
+row, and block rows whose samples are all present.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from acquisition import store
+from acquisition.pyramid import query
+from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
+from drivers.base import DetectorBlock
+
+_READ_CHUNK = 1 << 20  # samples per read when iterating a long signal
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+class SessionReader:
+    """Read access to one session file. Raises :class:`InputError` if it is not readable."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._open()
+
+    def _open(self) -> None:
+        self._f = store.open_read(self.path)
+        f = self._f
+        self._sig = f[store.SIGNAL]
+        self._ovl = f[store.OVERLOAD]
+        self._tables = {name: f[path] for name, (path, _) in store.TABLES.items()}
+        pyr = f[store.PYRAMID]
+        self.factor = int(pyr.attrs["factor"])
+        self._levels = []
+        for k in range(1, int(pyr.attrs["levels"]) + 1):
+            if f"level{k}_min" not in pyr or f"level{k}_max" not in pyr:
+                break
+            self._levels.append((pyr[f"level{k}_min"], pyr[f"level{k}_max"]))
+        self.dt = float(self._sig.attrs.get("dt", np.nan))
+        self._blocks = np.empty(0, dtype=store.TABLES["blocks"][1])
+        self._load_blocks()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def refresh(self) -> None:
+        """See what a live writer has flushed since the file was opened or last refreshed."""
+        hb = self._f[store.HEARTBEAT]
+        try:
+            hb.refresh()
+        except (RuntimeError, OSError, ValueError):  # file not opened in SWMR mode
+            pass
+        if not self.complete and hb.shape[0] > 1 and hb[1] == 1.0:
+            # The writer closed the file: attributes (``complete``) need a fresh open.
+            self._f.close()
+            self._open()
+            return
+        datasets = [self._sig, self._ovl, *self._tables.values(), self._f[store.HEARTBEAT]]
+        datasets += [d for pair in self._levels for d in pair]
+        for ds in datasets:
+            try:
+                ds.refresh()
+            except (RuntimeError, OSError, ValueError):  # file not opened in SWMR mode
+                break
+        self._load_blocks()
+
+    def _load_blocks(self) -> None:
+        table = self._tables["blocks"]
+        have = len(self._blocks)
+        if table.shape[0] > have:
+            self._blocks = np.concatenate((self._blocks, table[have:]))
+        n = min(self._sig.shape[0], self._ovl.shape[0])
+        ok = self._blocks["pos"] + self._blocks["n"] <= n
+        if not ok.all():
+            self._valid = int(np.argmin(ok))
+        else:
+            self._valid = len(self._blocks)
+
+    # -- metadata --------------------------------------------------------------------------
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._f.attrs.get("complete", False))
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``recovered`` (complete, rebuilt by ``raphe recover``) or ``open``
+        (being written, or the writer died: see :attr:`seconds_since_flush`)."""
+        if not self.complete:
+            return "open"
+        return "recovered" if _decode(self._f.attrs.get("recovered_from", "")) else "complete"
+
+    @property
+    def seconds_since_flush(self) -> float:
+        """Wall seconds since the writer last flushed (large for a crashed writer)."""
+        return time.time() - float(self._f[store.HEARTBEAT][0])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        a = {k: _decode(v) for k, v in self._f.attrs.items()}
+        out: dict[str, Any] = {}
+        for key, value in a.items():
+            out[key] = value.item() if isinstance(value, np.generic) else value
+        rig = self._f["rig"].attrs
+        proto = self._f["protocol"].attrs
+        out["rig"] = {"text": _decode(rig.get("text", "")),
+                      "identities": json.loads(_decode(rig.get("identities", "{}")) or "{}"),
+                      **json.loads(_decode(rig.get("extra", "{}")) or "{}")}
+        out["protocol"] = {"name": _decode(proto.get("name", "")),
+                           "source": _decode(proto.get("source", "")),
+                           "sha256": _decode(proto.get("sha256", "")),
+                           "parameters": json.loads(_decode(proto.get("parameters", "{}"))
+                                                    or "{}")}
+        out["method_toml"] = _decode(self._f["analysis/method"].attrs.get("toml", ""))
+        out["signal"] = {"dt": self.dt, "units": _decode(self._sig.attrs.get("units", "nA")),
+                         "scale_nA_per_V": float(self._sig.attrs.get("scale_nA_per_V", np.nan))}
+        return out
+
+    # -- signal ----------------------------------------------------------------------------
+
+    @property
+    def block_table(self) -> np.ndarray:
+        """Rows (seq, pos, index0, n, t0, dt) of every complete block, in arrival order."""
+        return self._blocks[: self._valid]
+
+    @property
+    def n_samples(self) -> int:
+        b = self.block_table
+        return int(b["pos"][-1] + b["n"][-1]) if len(b) else 0
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """Session time of the first sample and just after the last one (s)."""
+        b = self.block_table
+        if not len(b):
+            return (0.0, 0.0)
+        return float(b["t0"][0]), float(b["t0"][-1] + b["n"][-1] * b["dt"][-1])
+
+    @property
+    def duration_s(self) -> float:
+        t0, t1 = self.t_range
+        return t1 - t0
+
+    def times(self, pos: np.ndarray) -> np.ndarray:
+        """Session times (s) of sample positions ``pos``."""
+        b = self.block_table
+        pos = np.asarray(pos, dtype=np.int64)
+        if not len(b):
+            return np.empty(len(pos))
+        i = np.clip(np.searchsorted(b["pos"], pos, side="right") - 1, 0, len(b) - 1)
+        return b["t0"][i] + (pos - b["pos"][i]) * b["dt"][i]
+
+    def _pos(self, t: float | None, end: bool) -> int:
+        """First sample at or after ``t`` (start) or one past the last sample at or before it."""
+        b = self.block_table
+        if not len(b):
+            return 0
+        if t is None:
+            return self.n_samples if end else 0
+        i = int(np.searchsorted(b["t0"], t, side="right")) - 1
+        if i < 0:
+            return 0
+        rel = (t - b["t0"][i]) / b["dt"][i]
+        k = np.floor(rel + 1e-9) + 1 if end else np.ceil(rel - 1e-9)
+        return int(b["pos"][i] + min(max(k, 0), b["n"][i]))
+
+    def signal(self, t_start: float | None = None,
+               t_end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Times (s) and values (nA, NaN = overload) of samples with t_start <= t <= t_end."""
+        p0, p1 = self._pos(t_start, False), self._pos(t_end, True)
+        if p1 <= p0:
+            return np.empty(0), np.empty(0)
+        return self.times(np.arange(p0, p1)), self._sig[p0:p1]
+
+    def samples(self, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values (nA) and overload mask of sample positions ``[p0, p1)``."""
+        p1 = min(p1, self.n_samples)
+        return self._sig[p0:p1], self._ovl[p0:p1].astype(bool)
+
+    @property
+    def stored_samples(self) -> int:
+        """Samples in the signal dataset, including any a crash left without a block row."""
+        return min(self._sig.shape[0], self._ovl.shape[0])
+
+    @property
+    def dropped_block_rows(self) -> int:
+        """Block rows a crash left without all their samples (ignored)."""
+        return len(self._blocks) - self._valid
+
+    def attrs(self, group: str = "/") -> dict[str, Any]:
+        """Raw attributes of a group or dataset, as stored."""
+        return dict(self._f[group].attrs)
+
+    def overload(self, t_start: float | None = None, t_end: float | None = None) -> np.ndarray:
+        """Overload mask of the same samples as :meth:`signal`."""
+        p0, p1 = self._pos(t_start, False), self._pos(t_end, True)
+        return self._ovl[p0:p1].astype(bool) if p1 > p0 else np.empty(0, bool)
+
+    def signal_display(self, t_start: float | None = None, t_end: float | None = None,
+                       n_points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """At most ``n_points`` (time, min, max) bins covering the range, from the pyramid."""
+        p0, p1 = self._pos(t_start, False), self._pos(t_end, True)
+        n = self.n_samples
+        levels = [(lmin, lmax) for lmin, lmax in self._levels]
+        # A live file's pyramid may be a flush ahead of or behind the block table.
+        pos, mins, maxs = query(levels, self._sig, n, p0, p1, n_points, self.factor)
+        return self.times(pos), mins, maxs
+
+    def blocks(self) -> Iterator[DetectorBlock]:
+        """Every stored block, identical to the one recorded, in arrival order."""
+        b = self.block_table
+        start = 0
+        while start < len(b):
+            p0 = int(b["pos"][start])
+            stop = int(np.searchsorted(b["pos"], p0 + _READ_CHUNK, side="left"))
+            stop = max(stop, start + 1)
+            p1 = int(b["pos"][stop - 1] + b["n"][stop - 1])
+            values = self._sig[p0:p1]
+            over = self._ovl[p0:p1].astype(bool)
+            for row in b[start:stop]:
+                a, z = int(row["pos"]) - p0, int(row["pos"] + row["n"]) - p0
+                yield DetectorBlock(int(row["index0"]), float(row["t0"]), float(row["dt"]),
+                                    values[a:z], over[a:z])
+            start = stop
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def table(self, name: str) -> np.ndarray:
+        """Raw rows of a table (with their ``seq``), as a numpy structured array."""
+        if name == "blocks":
+            return self.block_table
+        return self._tables[name][:]
+
+    def events(self) -> list[Event]:
+        return [Event(float(r["t"]), _decode(r["kind"]), _decode(r["text"]),
+                      _decode(r["source"])) for r in self.table("events")]
+
+    def injections(self) -> list[Injection]:
+        return [Injection(float(r["t"]), _decode(r["sample_id"]), float(r["loop_volume_uL"]),
+                          _decode(r["position"]), _decode(r["kind"]))
+                for r in self.table("injections")]
+
+    def fractions(self) -> list[Fraction]:
+        return [Fraction(int(r["tube"]), float(r["t_start"]), float(r["t_end"]),
+                         float(r["volume_uL"]), _decode(r["sample_id"]))
+                for r in self.table("fractions")]
+
+    def pump(self) -> list[PumpState]:
+        return [PumpState(float(r["t"]), float(r["rate_uL_min"]), float(r["dispensed_uL"]),
+                          _decode(r["status"])) for r in self.table("pump")]
+
+    def results(self) -> list[SampleResult]:
+        return [SampleResult(_decode(r["sample_id"]), float(r["inject_t"]),
+                             _decode(r["analyte"]), float(r["rt_s"]), float(r["area"]),
+                             float(r["height"]), float(r["sn"]), float(r["conc_nM"]),
+                             float(r["amount_fmol"]), float(r["pct_baseline"]),
+                             _decode(r["flags"])) for r in self.table("results")]
+
+    def calibration(self) -> list[dict[str, Any]]:
+        return [{"t": float(r["t"]), "analyte": _decode(r["analyte"]),
+                 "fit": json.loads(_decode(r["fit_json"]) or "{}")}
+                for r in self.table("calibration")]
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [{"t": float(r["t"]), "wall_time": float(r["wall_time"]),
+                 "who": _decode(r["who"]), "what": _decode(r["what"]),
+                 "previous": _decode(r["previous"])} for r in self.table("audit")]
+
+    # -- integrity -------------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        """Integrity of the stored stream: what a reviewer of the file wants to know.
+
+        ``timestamps_monotonic``: block times, sample indices and pump times never go
+        back. ``tables_consistent``: blocks tile the signal without gaps, every row has a
+        unique sequence number, rows are in arrival order. ``problems`` says what failed.
+        """
+        problems: list[str] = []
+        b = self.block_table
+        if len(b) > 1:
+            if np.any(np.diff(b["t0"]) <= 0):
+                problems.append("block start times go back")
+            if np.any(np.diff(b["index0"]) <= 0):
+                problems.append("block sample indices go back")
+        pump = self.table("pump")
+        if len(pump) > 1 and np.any(np.diff(pump["t"]) < 0):
+            problems.append("pump times go back")
+        monotonic = not problems
+        order_problems = len(problems)
+        if len(b) and (b["pos"][0] != 0 or np.any(b["pos"][1:] != b["pos"][:-1] + b["n"][:-1])):
+            problems.append("blocks do not tile the signal")
+        extra = min(self._sig.shape[0], self._ovl.shape[0]) - self.n_samples
+        if extra:
+            problems.append(f"{extra} signal samples not covered by a block row")
+        if self._valid < len(self._blocks):
+            problems.append(f"{len(self._blocks) - self._valid} block rows lack their samples")
+        seqs = [self.table(name)["seq"] for name in store.TABLES]
+        for name, s in zip(store.TABLES, seqs):
+            if len(s) > 1 and np.any(np.diff(s) <= 0):
+                problems.append(f"table {name} rows out of order")
+        allseq = np.concatenate(seqs)
+        if len(np.unique(allseq)) != len(allseq):
+            problems.append("sequence numbers repeat across tables")
+        return {"status": self.status, "timestamps_monotonic": monotonic,
+                "tables_consistent": len(problems) == order_problems, "problems": problems}

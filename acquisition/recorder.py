@@ -1,0 +1,199 @@
+"""The recorder: the acquisition loop between the instruments and the session.
+
+On its own thread it drains the detector into the session, switches the
+injection valve on schedule (or on request) and records each injection at
+the session time it switched, and records the pump's state periodically.
+A detector failure records an ``alarm`` event, puts every instrument in its
+safe state and ends the loop. SIGINT/SIGTERM stop it cleanly once
+:meth:`Recorder.install_signal_handlers` has been called; the caller then
+closes the session, which leaves the file complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from acquisition.records import Event, Injection, PumpState
+from acquisition.session import Session
+from drivers.base import Detector, InjectionValve, SyringePump
+from drivers.errors import InputError
+
+log = logging.getLogger("raphe.recorder")
+
+
+class Recorder:
+    """Drain ``detector`` into ``session`` on a thread, timed by ``clock``.
+
+    ``inject_every_s``: switch the valve to INJECT at that period (first
+    injection one period after start) and back to LOAD after ``inject_hold_s``.
+    ``poll_s``: how often (clock seconds) the detector is drained and the pump
+    polled (pump every ``pump_every_s``).
+    """
+
+    def __init__(self, detector: Detector, session: Session, *, clock: Any,
+                 valve: InjectionValve | None = None, pump: SyringePump | None = None,
+                 inject_every_s: float | None = None, loop_volume_uL: float = 20.0,
+                 inject_hold_s: float = 60.0, poll_s: float = 0.2,
+                 pump_every_s: float = 10.0, start_detector: bool = True,
+                 sample_prefix: str = "S") -> None:
+        if inject_every_s is not None and not inject_every_s > 0:
+            raise InputError(f"recorder: inject_every_s must be > 0, got {inject_every_s!r}")
+        if inject_every_s is not None and valve is None:
+            raise InputError("recorder: inject_every_s needs a valve")
+        if not poll_s > 0:
+            raise InputError(f"recorder: poll_s must be > 0, got {poll_s!r}")
+        self.detector = detector
+        self.session = session
+        self.clock = clock
+        self.valve = valve
+        self.pump = pump
+        self.inject_every_s = inject_every_s
+        self.loop_volume_uL = float(loop_volume_uL)
+        self.inject_hold_s = float(inject_hold_s)
+        self.poll_s = float(poll_s)
+        self.pump_every_s = float(pump_every_s)
+        self.start_detector = start_detector
+        self.sample_prefix = sample_prefix
+        self.error: BaseException | None = None
+        self.n_injections = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one command at a time on the valve
+        self._thread: threading.Thread | None = None
+        self._load_due: float | None = None
+        self._saved_handlers: dict = {}
+
+    # -- control ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        return self._stop
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("recorder already started")
+        if self.start_detector:
+            self.detector.start(self.clock.now())
+        self._thread = threading.Thread(target=self._run, name="raphe-recorder", daemon=True)
+        self._thread.start()
+
+    def request_stop(self, *_: Any) -> None:
+        """Ask the loop to stop (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop the loop, drain the last samples, return the valve to LOAD, stop the detector."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._saved_handlers and threading.current_thread() is threading.main_thread():
+            for sig, handler in self._saved_handlers.items():
+                signal.signal(sig, handler)
+            self._saved_handlers = {}
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loop ends (stop requested or an error); True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run_for(self, seconds: float) -> None:
+        """Record ``seconds`` of clock time (or until stopped), then stop."""
+        if self._thread is None:
+            self.start()
+        self.clock.sleep_until(self.clock.now() + seconds, self._stop)
+        self.stop()
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGINT (Ctrl-C) and SIGTERM until :meth:`stop`. Main thread only."""
+        self._saved_handlers = {sig: signal.signal(sig, self.request_stop)
+                                for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def inject(self, sample_id: str | None = None, kind: str = "sample") -> Injection:
+        """Switch the valve to INJECT now and record the injection (back to LOAD later)."""
+        if self.valve is None:
+            raise InputError("recorder: no injection valve on this rig")
+        with self._lock:
+            self.valve.inject()
+            t = self.clock.now()
+            self.n_injections += 1
+            inj = Injection(t, sample_id or f"{self.sample_prefix}{self.n_injections:03d}",
+                            self.loop_volume_uL, "B", kind)
+            self.session.add_injection(inj)
+            self._load_due = t + self.inject_hold_s
+        return inj
+
+    # -- loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        clock = self.clock
+        t = clock.now()
+        next_inject = t + self.inject_every_s if self.inject_every_s else None
+        next_pump = t
+        try:
+            while not self._stop.is_set():
+                self._drain()
+                now = clock.now()
+                if self._load_due is not None and now >= self._load_due:
+                    with self._lock:
+                        self.valve.load()
+                        self._load_due = None
+                if next_inject is not None and now >= next_inject:
+                    self.inject()
+                    next_inject += self.inject_every_s
+                if self.pump is not None and now >= next_pump:
+                    self._poll_pump(now)
+                    next_pump = now + self.pump_every_s
+                clock.sleep_until(clock.now() + self.poll_s, self._stop)
+            self._drain()
+            if self._load_due is not None:  # do not leave the valve in INJECT
+                with self._lock:
+                    self.valve.load()
+                    self._load_due = None
+            if self.start_detector:
+                self.detector.stop()
+        except Exception as exc:  # noqa: BLE001 - any failure: alarm, safe state, stop
+            self.error = exc
+            log.error("recording stopped: %s", exc)
+            self._alarm(f"recording stopped: {type(exc).__name__}: {exc}")
+            self._safe_state()
+            self._stop.set()
+
+    def _drain(self) -> None:
+        while True:
+            block = self.detector.read_block()
+            if block is None or len(block) == 0:
+                return
+            self.session.add_block(block)
+
+    def _poll_pump(self, now: float) -> None:
+        try:
+            infused, _withdrawn = self.pump.dispensed_uL()
+            state = PumpState(now, self.pump.rate_uL_min(), infused, self.pump.status().value)
+        except Exception as exc:  # noqa: BLE001 - a pump hiccup is recorded, acquisition goes on
+            self._alarm(f"pump poll failed: {type(exc).__name__}: {exc}")
+            return
+        self.session.add_pump_state(state)
+
+    def _alarm(self, text: str) -> None:
+        try:
+            self.session.add_event(Event(self.clock.now(), "alarm", text, "instrument"))
+        except Exception:
+            log.exception("could not record alarm %r", text)
+
+    def _safe_state(self) -> None:
+        for inst in (self.detector, self.valve, self.pump):
+            if inst is None:
+                continue
+            try:
+                inst.to_safe_state()
+            except Exception as exc:  # noqa: BLE001 - try every instrument
+                log.error("%s: could not reach its safe state: %s", inst.role, exc)
+                self._alarm(f"{inst.role}: safe state failed: {exc}")

@@ -1,0 +1,122 @@
+"""Recover a session whose writer died: a complete copy written beside it.
+
+The original is only read (SWMR read access works on a file left open for
+writing). The copy keeps every block whose samples were all flushed, the
+signal up to the end of the last such block, every flushed table row, and
+all metadata; the pyramid is rebuilt, ``recovered_from`` names the original
+and ``complete`` is set. The copy is written under a temporary name and
+renamed when done, so a half-written copy never looks like a session.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from acquisition import store
+from acquisition.pyramid import PyramidBuilder
+from acquisition.reader import SessionReader
+from drivers.errors import InputError
+
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RecoveryReport:
+    source: Path
+    output: Path
+    samples: int
+    duration_s: float
+    blocks: int
+    rows: dict[str, int] = field(default_factory=dict)
+    dropped_samples: int = 0
+    dropped_blocks: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"recovered {self.source} -> {self.output}",
+               (f"signal: {self.samples} samples in {self.blocks} blocks, "
+                f"{self.duration_s:.3f} s")]
+        out.append("tables: " + ", ".join(f"{k} {v}" for k, v in self.rows.items()))
+        if self.dropped_samples or self.dropped_blocks:
+            out.append(f"dropped (written during the last, unfinished flush): "
+                       f"{self.dropped_samples} samples, {self.dropped_blocks} block rows")
+        return out
+
+
+def default_output(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.recovered{path.suffix or '.h5'}")
+
+
+def recover(path: str | Path, out: str | Path | None = None) -> RecoveryReport:
+    """Write the complete copy of crashed session ``path`` to ``out`` (default beside it).
+
+    Raises :class:`InputError` for unreadable files, complete files (nothing to
+    recover) and an existing ``out`` (never overwritten).
+    """
+    path = Path(path)
+    out = Path(out) if out is not None else default_output(path)
+    with SessionReader(path) as reader:
+        if reader.complete:
+            raise InputError(f"session {path} is complete: nothing to recover")
+        if out.exists():
+            raise InputError(f"recover {path}: output {out} already exists "
+                             "(never overwritten; pass another --out)")
+        if out.resolve() == path.resolve():
+            raise InputError(f"recover {path}: output must differ from the original")
+        tmp = out.with_name(out.name + ".part")
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            report = _copy(reader, path, tmp, out)
+        except BaseException:
+            if tmp.exists():
+                tmp.unlink()
+            raise
+    if out.exists():  # someone created ``out`` meanwhile: keep theirs
+        tmp.unlink()
+        raise InputError(f"recover {path}: output {out} appeared while recovering; not replaced")
+    os.replace(tmp, out)
+    return report
+
+
+def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryReport:
+    meta = reader.attrs("/")
+    with store.create(tmp, signal_dt=reader.dt, recovered_from=path.name,
+                      wall_start=float(meta.get("wall_start", time.time()))) as f:
+        for key in ("created", "operator", "animal_id", "notes", "wall_start"):
+            if key in meta:
+                f.attrs[key] = meta[key]
+        for group in ("rig", "protocol", "analysis/method", store.SIGNAL):
+            for key, value in reader.attrs(group).items():
+                f[group].attrs[key] = value
+        n = reader.n_samples
+        builder = PyramidBuilder(store.PYRAMID_FACTOR, store.PYRAMID_LEVELS)
+        levels = [(f[f"{store.PYRAMID}/level{k}_min"], f[f"{store.PYRAMID}/level{k}_max"])
+                  for k in range(1, store.PYRAMID_LEVELS + 1)]
+        for p0 in range(0, n, _CHUNK):
+            values, over = reader.samples(p0, p0 + _CHUNK)
+            store.append(f[store.SIGNAL], values)
+            store.append(f[store.OVERLOAD], over.astype(np.uint8))
+            for (dmin, dmax), (mins, maxs) in zip(levels, builder.feed(values)):
+                store.append(dmin, mins)
+                store.append(dmax, maxs)
+        for (dmin, dmax), (mins, maxs) in zip(levels, builder.finish()):
+            store.append(dmin, mins)
+            store.append(dmax, maxs)
+        rows = {}
+        for name, (hpath, dtype) in store.TABLES.items():
+            data = reader.table(name)
+            data = np.asarray(data[list(dtype.names)], dtype=dtype) if len(data) else data
+            store.append(f[hpath], data)
+            rows[name] = len(data)
+        f.attrs["complete"] = True
+        f.attrs["closed"] = time.time()
+        f.attrs["duration_s"] = reader.duration_s
+        return RecoveryReport(
+            source=path, output=out, samples=n, duration_s=reader.duration_s,
+            blocks=rows.pop("blocks"), rows=rows, dropped_samples=reader.stored_samples - n,
+            dropped_blocks=reader.dropped_block_rows)

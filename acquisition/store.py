@@ -1,0 +1,315 @@
+"""The session file layout: the one place that knows groups, datasets, tables and attributes.
+
+A session is one HDF5 file written with ``libver="latest"`` in SWMR mode, so
+it can be read while it is written and survives a crash of the writer. In
+SWMR mode nothing can be created, so :func:`create` makes every group,
+dataset, table and attribute up front. Tables are resizable compound
+datasets; every row and every signal block carries a global sequence number
+``seq`` giving the order in which the session received it.
+
+The layout is documented for users in ``docs/file-format.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from drivers.errors import InputError
+
+#: Bumped when the layout changes in a way older readers cannot read.
+FORMAT_VERSION = 1
+#: Pyramid: each level keeps the min and max of ``PYRAMID_FACTOR`` bins of the level below.
+PYRAMID_FACTOR = 16
+PYRAMID_LEVELS = 7
+
+SIGNAL = "signals/ecd"
+OVERLOAD = "signals/ecd_overload"
+BLOCKS = "signals/ecd_blocks"
+PYRAMID = "signals/ecd_pyramid"
+HEARTBEAT = "writer_heartbeat"
+
+
+def _text(n: int) -> h5py.Datatype:
+    """Fixed-length UTF-8 text of at most ``n`` bytes (SWMR-safe, MATLAB-readable)."""
+    return h5py.string_dtype("utf-8", n)
+
+
+#: Table name → (HDF5 path, row dtype). Times are session seconds.
+TABLES: dict[str, tuple[str, np.dtype]] = {
+    "blocks": (BLOCKS, np.dtype([
+        ("seq", "<i8"), ("pos", "<i8"), ("index0", "<i8"), ("n", "<i8"),
+        ("t0", "<f8"), ("dt", "<f8"),
+    ])),
+    "events": ("events", np.dtype([
+        ("seq", "<i8"), ("t", "<f8"), ("kind", _text(16)), ("text", _text(512)),
+        ("source", _text(16)),
+    ])),
+    "injections": ("injections", np.dtype([
+        ("seq", "<i8"), ("t", "<f8"), ("sample_id", _text(64)), ("loop_volume_uL", "<f8"),
+        ("position", _text(8)), ("kind", _text(32)),
+    ])),
+    "fractions": ("fractions", np.dtype([
+        ("seq", "<i8"), ("tube", "<i4"), ("t_start", "<f8"), ("t_end", "<f8"),
+        ("volume_uL", "<f8"), ("sample_id", _text(64)),
+    ])),
+    "pump": ("pump", np.dtype([
+        ("seq", "<i8"), ("t", "<f8"), ("rate_uL_min", "<f8"), ("dispensed_uL", "<f8"),
+        ("status", _text(16)),
+    ])),
+    "results": ("analysis/results", np.dtype([
+        ("seq", "<i8"), ("sample_id", _text(64)), ("inject_t", "<f8"), ("analyte", _text(32)),
+        ("rt_s", "<f8"), ("area", "<f8"), ("height", "<f8"), ("sn", "<f8"),
+        ("conc_nM", "<f8"), ("amount_fmol", "<f8"), ("pct_baseline", "<f8"),
+        ("flags", _text(128)),
+    ])),
+    "calibration": ("analysis/calibration", np.dtype([
+        ("seq", "<i8"), ("t", "<f8"), ("analyte", _text(32)), ("fit_json", _text(2048)),
+    ])),
+    "audit": ("audit", np.dtype([
+        ("seq", "<i8"), ("t", "<f8"), ("wall_time", "<f8"), ("who", _text(64)),
+        ("what", _text(512)), ("previous", _text(512)),
+    ])),
+}
+
+#: Groups and datasets every session file has (checked when a file is opened).
+REQUIRED = ("signals", SIGNAL, OVERLOAD, BLOCKS, PYRAMID, "rig", "protocol", "analysis",
+            "analysis/method") + tuple(path for path, _ in TABLES.values())
+
+UNIT_ATTRS = {
+    "blocks": "pos, index0, n: samples; t0, dt: s",
+    "events": "t: s",
+    "injections": "t: s; loop_volume_uL: uL",
+    "fractions": "t_start, t_end: s; volume_uL: uL",
+    "pump": "t: s; rate_uL_min: uL/min; dispensed_uL: uL",
+    "results": "inject_t, rt_s: s; area: nA*s; height: nA; conc_nM: nM; amount_fmol: fmol; "
+               "pct_baseline: %",
+    "calibration": "t: s",
+    "audit": "t: s (session); wall_time: s since 1970-01-01 UTC",
+}
+
+
+def signal_chunk(dt: float) -> int:
+    """Chunk length in samples: about 10 s of signal, a power of two in [1024, 65536]."""
+    n = 1024
+    while n < 65536 and n * dt < 10.0:
+        n *= 2
+    return n
+
+
+def fit_text(value: str, nbytes: int) -> bytes:
+    """``value`` as UTF-8 cut to ``nbytes`` on a character boundary."""
+    raw = str(value).encode("utf-8")
+    if len(raw) <= nbytes:
+        return raw
+    return raw[:nbytes].decode("utf-8", "ignore").encode("utf-8")
+
+
+def text_size(table: str, field: str) -> int:
+    return TABLES[table][1][field].itemsize
+
+
+def rows(table: str, records: list[tuple]) -> np.ndarray:
+    """Build a table's rows from tuples in field order, truncating text to fit."""
+    dtype = TABLES[table][1]
+    sizes = [dtype[name].itemsize if dtype[name].kind == "S" else 0 for name in dtype.names]
+    fixed = [tuple(fit_text(v, s) if s else v for v, s in zip(rec, sizes)) for rec in records]
+    return np.array(fixed, dtype=dtype)
+
+
+def _raphe_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("raphe")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str = "",
+           notes: str = "", rig: dict | None = None, protocol: dict | None = None,
+           method_toml: str = "", scale_nA_per_V: float = float("nan"),
+           wall_start: float | None = None, recovered_from: str = "") -> h5py.File:
+    """Create a session file with its whole layout; returns it open for writing (not SWMR yet).
+
+    Fails with :class:`InputError` if ``path`` exists: recorded data are never overwritten.
+    """
+    path = Path(path)
+    if not signal_dt > 0:
+        raise InputError(f"session {path}: signal_dt must be > 0 s, got {signal_dt!r}")
+    if path.exists():
+        raise InputError(f"session {path} already exists; choose another path "
+                         "(recorded data are never overwritten)")
+    if not path.parent.is_dir():
+        raise InputError(f"session {path}: folder {path.parent} does not exist")
+    try:
+        f = h5py.File(path, "x", libver="latest")
+    except (FileExistsError, OSError) as exc:
+        raise InputError(f"session {path}: cannot create ({exc})") from exc
+    wall = time.time() if wall_start is None else float(wall_start)
+    a = f.attrs
+    a["format_version"] = FORMAT_VERSION
+    a["raphe_version"] = _raphe_version()
+    a["created"] = datetime.fromtimestamp(wall, UTC).astimezone().isoformat()
+    a["wall_start"] = wall
+    a["operator"] = operator
+    a["animal_id"] = animal_id
+    a["notes"] = notes
+    a["complete"] = False
+    a["recovered_from"] = recovered_from
+
+    rig = dict(rig or {})
+    g = f.create_group("rig")
+    g.attrs["text"] = str(rig.pop("text", ""))
+    g.attrs["identities"] = json.dumps(rig.pop("identities", {}), sort_keys=True)
+    g.attrs["extra"] = json.dumps(rig, sort_keys=True, default=str)
+
+    protocol = dict(protocol or {})
+    source = str(protocol.get("source", ""))
+    g = f.create_group("protocol")
+    g.attrs["name"] = str(protocol.get("name", ""))
+    g.attrs["source"] = source
+    g.attrs["sha256"] = str(protocol.get("sha256") or (_sha256(source) if source else ""))
+    g.attrs["parameters"] = json.dumps(protocol.get("parameters", {}), sort_keys=True,
+                                       default=str)
+
+    chunk = signal_chunk(signal_dt)
+    sig = f.create_group("signals")
+    ds = sig.create_dataset("ecd", shape=(0,), maxshape=(None,), chunks=(chunk,), dtype="<f8")
+    ds.attrs["units"] = "nA"
+    ds.attrs["dt"] = float(signal_dt)
+    ds.attrs["dt_units"] = "s"
+    ds.attrs["scale_nA_per_V"] = float(scale_nA_per_V)
+    ds.attrs["overload"] = "NaN; see ecd_overload"
+    ds.attrs["times"] = "from ecd_blocks: sample pos+i is at t0 + i*dt"
+    ov = sig.create_dataset("ecd_overload", shape=(0,), maxshape=(None,), chunks=(chunk,),
+                            dtype="u1")
+    ov.attrs["units"] = "1 = overloaded sample"
+    pyr = sig.create_group("ecd_pyramid")
+    pyr.attrs["factor"] = PYRAMID_FACTOR
+    pyr.attrs["levels"] = PYRAMID_LEVELS
+    for k in range(1, PYRAMID_LEVELS + 1):
+        pchunk = max(256, chunk // PYRAMID_FACTOR ** k)
+        for stat in ("min", "max"):
+            d = pyr.create_dataset(f"level{k}_{stat}", shape=(0,), maxshape=(None,),
+                                   chunks=(pchunk,), dtype="<f8")
+            d.attrs["units"] = "nA"
+            d.attrs["bin_samples"] = PYRAMID_FACTOR ** k
+
+    an = f.create_group("analysis")
+    m = an.create_group("method")
+    m.attrs["toml"] = method_toml
+    for name, (hpath, dtype) in TABLES.items():
+        t = f.create_dataset(hpath, shape=(0,), maxshape=(None,),
+                             chunks=(1024 if name == "blocks" else 64,), dtype=dtype)
+        t.attrs["units"] = UNIT_ATTRS[name]
+    hb = f.create_dataset(HEARTBEAT, shape=(2,), dtype="<f8", data=[wall, 0.0])
+    hb.attrs["units"] = ("[0]: wall time of the writer's last flush, s since 1970-01-01 UTC; "
+                         "[1]: 1 once the writer has closed the file")
+    return f
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def append(ds: h5py.Dataset, data: np.ndarray) -> None:
+    """Append ``data`` to a 1-D resizable dataset (one resize, one slice write)."""
+    n = len(data)
+    if n == 0:
+        return
+    start = ds.shape[0]
+    ds.resize((start + n,))
+    ds[start:] = data
+
+
+def open_read(path: Path) -> h5py.File:
+    """Open a session (complete, live or crashed) read-only; checks it is a readable Raphe file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"session {path}: no such file")
+    if path.is_dir():
+        raise InputError(f"session {path}: is a folder, not a session file")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"session {path}: not an HDF5 file (damaged or not a Raphe session)")
+    f = None
+    # A plain open checks the file's integrity (e.g. truncation); SWMR opens do not.
+    # File locking flags must match those of any handle this process already holds.
+    for kwargs in ({}, {"locking": False}):
+        try:
+            f = h5py.File(path, "r", **kwargs)
+            break
+        except OSError as exc:
+            msg = str(exc)
+            if "truncated" in msg or ("open for write" not in msg and "locking" not in msg
+                                      and "to lock" not in msg):
+                what = "truncated" if "truncated" in msg else "damaged"
+                raise InputError(f"session {path}: {what} file, cannot be read ({msg})") from None
+    if f is None:  # live or crashed: SWMR read; locking must match a writer in this process
+        error: Exception | None = None
+        for kwargs in ({"swmr": True}, {"swmr": True, "locking": False}):
+            try:
+                f = h5py.File(path, "r", **kwargs)
+                break
+            except OSError as exc:
+                error = exc
+        if f is None:
+            raise InputError(f"session {path}: cannot be read as HDF5 ({error})")
+    try:
+        check(f, path)
+    except InputError:
+        f.close()
+        raise
+    except Exception as exc:  # HDF5 raises assorted errors on damaged metadata
+        f.close()
+        raise InputError(f"session {path}: damaged file ({exc})") from exc
+    return f
+
+
+def check(f: h5py.File, path: Path) -> None:
+    """Raise :class:`InputError` unless ``f`` is a session this Raphe can read."""
+    version = f.attrs.get("format_version")
+    if version is None:
+        raise InputError(f"session {path}: not a Raphe session (no format_version attribute)")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise InputError(f"session {path}: format_version {version!r} is not a number") from None
+    if version > FORMAT_VERSION:
+        raise InputError(f"session {path}: format version {version} was written by a newer "
+                         f"Raphe; this one reads up to version {FORMAT_VERSION}")
+    if version < 1:
+        raise InputError(f"session {path}: unknown format version {version}")
+    for name in REQUIRED:
+        if name not in f:
+            raise InputError(f"session {path}: missing /{name} (damaged or not a Raphe session)")
+    for name in ("signals/ecd_overload", "signals/ecd"):
+        if not isinstance(f[name], h5py.Dataset):
+            raise InputError(f"session {path}: /{name} is not a dataset")
+    for name, (hpath, dtype) in TABLES.items():
+        got = f[hpath].dtype
+        if got.names is None or not set(dtype.names) <= set(got.names):
+            raise InputError(f"session {path}: table /{hpath} lacks columns "
+                             f"{sorted(set(dtype.names) - set(got.names or ()))}")
+
+
+def attr_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def open_update(path: Path) -> h5py.File:
+    """Open a closed session to update its attributes, whoever else is reading it."""
+    try:
+        return h5py.File(path, "r+", locking=False)
+    except OSError:
+        return h5py.File(path, "r+")

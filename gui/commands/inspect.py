@@ -1,0 +1,98 @@
+"""``raphe inspect SESSION [--json]``: what a session file holds and whether it is whole."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+NAME = "inspect"
+HELP = "summarise a session file: signal, tables, results and integrity"
+ORDER = 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", help="session file (.h5)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def summary(path: str) -> dict:
+    """The summary of session ``path`` as plain JSON-ready data."""
+    from acquisition.reader import SessionReader
+
+    with SessionReader(path) as r:
+        meta = r.metadata
+        check = r.check()
+        dt = r.dt
+        events = r.events()
+        out = {
+            "path": str(path),
+            "format_version": meta.get("format_version"),
+            "created": meta.get("created", ""),
+            "operator": meta.get("operator", ""),
+            "animal_id": meta.get("animal_id", ""),
+            "complete": r.complete,
+            "status": check["status"],
+            "seconds_since_flush": None if r.complete else round(r.seconds_since_flush, 3),
+            "duration_s": r.duration_s,
+            "samples": r.n_samples,
+            "sample_rate_Hz": (1.0 / dt) if dt > 0 else None,
+            "blocks": len(r.block_table),
+            "injections": len(r.table("injections")),
+            "fractions": len(r.table("fractions")),
+            "pump_states": len(r.table("pump")),
+            "events": [{"t": e.t, "kind": e.kind, "text": e.text, "source": e.source}
+                       for e in events],
+            "results": [{"sample_id": x.sample_id, "analyte": x.analyte,
+                         "conc_nM": _num(x.conc_nM), "pct_baseline": _num(x.pct_baseline),
+                         "flags": x.flags} for x in r.results()],
+            "timestamps_monotonic": check["timestamps_monotonic"],
+            "tables_consistent": check["tables_consistent"],
+            "problems": check["problems"],
+        }
+    return out
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    s = summary(args.session)
+    if args.json:
+        json.dump(s, sys.stdout, indent=2)
+        print()
+        return 0
+    status = s["status"]
+    if status == "open":
+        age = s["seconds_since_flush"]
+        status += (" (being written)" if age is not None and age < 5 else
+                   " (writer gone: run `raphe recover`)")
+    rate = _fmt(s["sample_rate_Hz"], "g")
+    lines = [
+        f"session     {s['path']}",
+        f"format      version {s['format_version']}, created {s['created']}",
+        f"animal      {s['animal_id'] or '-'}   operator {s['operator'] or '-'}",
+        f"status      {status}",
+        f"duration    {s['duration_s']:.1f} s ({s['duration_s'] / 3600:.2f} h)",
+        f"signal      {s['samples']} samples at {rate} Hz in {s['blocks']} blocks",
+        (f"tables      {len(s['events'])} events, {s['injections']} injections, "
+         f"{s['fractions']} fractions, {s['pump_states']} pump states"),
+        (f"integrity   timestamps {'monotonic' if s['timestamps_monotonic'] else 'NOT'}"
+         f" monotonic, tables {'consistent' if s['tables_consistent'] else 'NOT consistent'}"),
+    ]
+    lines += [f"  problem: {p}" for p in s["problems"]]
+    if s["results"]:
+        lines.append("results")
+        lines.append(f"  {'sample':<12} {'analyte':<10} {'conc nM':>10} {'% baseline':>11}  flags")
+        for x in s["results"]:
+            lines.append(f"  {x['sample_id']:<12} {x['analyte']:<10} "
+                         f"{_fmt(x['conc_nM'], '.4g'):>10} {_fmt(x['pct_baseline'], '.1f'):>11}"
+                         f"  {x['flags']}")
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,10 @@
+"""Lets the session tests import their shared synthetic streams (``session_helpers``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)

@@ -1,0 +1,67 @@
+"""Synthetic streams for the session tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
+from drivers.base import DetectorBlock
+
+
+def blocks(sizes: list[int], dt: float = 0.1, seed: int = 0, t_start: float = 0.0):
+    """Contiguous blocks of the given sizes with random values and some overloads."""
+    rng = np.random.default_rng(seed)
+    out, index = [], 0
+    for n in sizes:
+        values = rng.normal(5.0, 1.0, n)
+        over = rng.random(n) < 0.05
+        values[over] = np.nan
+        out.append(DetectorBlock(index, t_start + index * dt, dt, values, over))
+        index += n
+    return out
+
+
+class Log:
+    """A StreamConsumer that remembers everything, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, object]] = []
+
+    def on_block(self, block):
+        self.items.append(("block", block))
+
+    def on_injection(self, injection):
+        self.items.append(("injection", injection))
+
+    def on_event(self, event):
+        self.items.append(("event", event))
+
+
+def same_stream(a: list, b: list) -> None:
+    """Assert two consumer logs are identical, blocks compared value by value."""
+    assert [k for k, _ in a] == [k for k, _ in b]
+    for (kind, x), (_, y) in zip(a, b):
+        if kind == "block":
+            assert (x.index0, x.t0, x.dt) == (y.index0, y.t0, y.dt)
+            np.testing.assert_array_equal(x.values, y.values)
+            np.testing.assert_array_equal(x.overload, y.overload)
+        else:
+            assert x == y
+
+
+def sample_records():
+    nan = float("nan")
+    return {
+        "events": [Event(1.5, "drug", "ipsapirone 0.3 mg/kg s.c.", "operator"),
+                   Event(2.0, "phase", "baseline", "protocol"),
+                   Event(3.25, "alarm", "pump stall A?S — été", "instrument")],
+        "injections": [Injection(1.0, "S001", 20.0),
+                       Injection(2.5, "STD1", 20.0, "B", "standard:1.0")],
+        "fractions": [Fraction(1, 0.0, 1200.0, 25.0, "S001"),
+                      Fraction(2, 1200.0, 2400.0, 25.0, "S002")],
+        "pump": [PumpState(0.0, 1.25, 0.0, "infusing"), PumpState(10.0, 1.25, 0.208, "infusing")],
+        "results": [SampleResult("S001", 1.0, "5-HT", 412.5, 3.2, 0.11, 25.0, 0.52, 10.4, 100.0,
+                                 ""),
+                    SampleResult("S002", 2.5, "5-HT", nan, 0.0, 0.0, 0.0, nan, nan, nan,
+                                 "not_found")],
+    }
