@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from acquisition.records import Event, Injection, PumpState
@@ -28,7 +29,8 @@ class Recorder:
     """Drain ``detector`` into ``session`` on a thread, timed by ``clock``.
 
     ``inject_every_s``: switch the valve to INJECT at that period (first
-    injection one period after start) and back to LOAD after ``inject_hold_s``.
+    injection ``first_inject_s`` after start, by default one period) and back
+    to LOAD after ``inject_hold_s``.
     ``poll_s``: how often (clock seconds) the detector is drained and the pump
     polled (pump every ``pump_every_s``).
     """
@@ -38,7 +40,8 @@ class Recorder:
                  inject_every_s: float | None = None, loop_volume_uL: float = 20.0,
                  inject_hold_s: float = 60.0, poll_s: float = 0.2,
                  pump_every_s: float = 10.0, start_detector: bool = True,
-                 sample_prefix: str = "S") -> None:
+                 sample_prefix: str = "S", first_inject_s: float | None = None,
+                 min_real_poll_s: float = 0.05) -> None:
         if inject_every_s is not None and not inject_every_s > 0:
             raise InputError(f"recorder: inject_every_s must be > 0, got {inject_every_s!r}")
         if inject_every_s is not None and valve is None:
@@ -57,8 +60,12 @@ class Recorder:
         self.pump_every_s = float(pump_every_s)
         self.start_detector = start_detector
         self.sample_prefix = sample_prefix
+        self.first_inject_s = first_inject_s
+        self.min_real_poll_s = float(min_real_poll_s)
         self.error: BaseException | None = None
         self.n_injections = 0
+        self.last_injection_t: float | None = None
+        self._injecting = True
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one command at a time on the valve
         self._thread: threading.Thread | None = None
@@ -111,6 +118,10 @@ class Recorder:
         self.clock.sleep_until(self.clock.now() + seconds, self._stop)
         self.stop()
 
+    def stop_injecting(self) -> None:
+        """No more scheduled injections; acquisition goes on (e.g. to finish the last run)."""
+        self._injecting = False
+
     def install_signal_handlers(self) -> None:
         """Stop cleanly on SIGINT (Ctrl-C) and SIGTERM until :meth:`stop`. Main thread only."""
         self._saved_handlers = {sig: signal.signal(sig, self.request_stop)
@@ -127,6 +138,7 @@ class Recorder:
             inj = Injection(t, sample_id or f"{self.sample_prefix}{self.n_injections:03d}",
                             self.loop_volume_uL, "B", kind)
             self.session.add_injection(inj)
+            self.last_injection_t = t
             self._load_due = t + self.inject_hold_s
         return inj
 
@@ -135,8 +147,14 @@ class Recorder:
     def _run(self) -> None:
         clock = self.clock
         t = clock.now()
-        next_inject = t + self.inject_every_s if self.inject_every_s else None
+        next_inject = None
+        if self.inject_every_s:
+            next_inject = t + (self.inject_every_s if self.first_inject_s is None
+                               else self.first_inject_s)
         next_pump = t
+        # Poll every poll_s of clock time, but not faster than min_real_poll_s of real time
+        # (a fast simulated clock would otherwise spin); wake exactly when a switch is due.
+        poll = max(self.poll_s, self.min_real_poll_s * getattr(clock, "speed", 1.0))
         try:
             while not self._stop.is_set():
                 self._drain()
@@ -145,13 +163,19 @@ class Recorder:
                     with self._lock:
                         self.valve.load()
                         self._load_due = None
+                if next_inject is not None and not self._injecting:
+                    next_inject = None
                 if next_inject is not None and now >= next_inject:
                     self.inject()
                     next_inject += self.inject_every_s
                 if self.pump is not None and now >= next_pump:
                     self._poll_pump(now)
                     next_pump = now + self.pump_every_s
-                clock.sleep_until(clock.now() + self.poll_s, self._stop)
+                wake = clock.now() + poll
+                for due in (next_inject, self._load_due, next_pump if self.pump else None):
+                    if due is not None:
+                        wake = min(wake, due)
+                clock.sleep_until(wake, self._stop)
             self._drain()
             if self._load_due is not None:  # do not leave the valve in INJECT
                 with self._lock:
@@ -166,12 +190,16 @@ class Recorder:
             self._safe_state()
             self._stop.set()
 
-    def _drain(self) -> None:
-        while True:
+    def _drain(self, max_reads: int = 4) -> None:
+        # One read takes everything stored; a few more catch what arrived meanwhile. Never
+        # loop until empty: on a fast clock new readings arrive as fast as they are read.
+        for _ in range(max_reads):
             block = self.detector.read_block()
             if block is None or len(block) == 0:
                 return
             self.session.add_block(block)
+            log.debug("acquired samples %d..%d at wall %.3f", block.index0,
+                      block.index0 + len(block) - 1, time.time())
 
     def _poll_pump(self, now: float) -> None:
         try:

@@ -446,6 +446,10 @@ class DMM34465A(Detector):
         self._next_index = 0
         self._host0 = time.monotonic()
         self._session0 = float(session_time)
+        # Session time may be any clock shifted from ``session_clock``: keep the offset.
+        self._clock_offset = (
+            float(session_time) - float(self._session_clock()) if self._session_clock else 0.0
+        )
         self._arm(float(session_time))
         self.running = True
 
@@ -457,7 +461,7 @@ class DMM34465A(Detector):
 
     def _session_now(self) -> float:
         if self._session_clock is not None:
-            return float(self._session_clock())
+            return float(self._session_clock()) + self._clock_offset
         return self._session0 + (time.monotonic() - self._host0)
 
     @property

@@ -21,6 +21,14 @@ class Clock:
         self._t0 = time.monotonic()
         self.wall_start = time.time()
 
+    def shifted(self, t0: float) -> Clock:
+        """The same clock with its zero moved to ``t0`` (e.g. session time 0 = recording start)."""
+        other = Clock.__new__(Clock)
+        other.speed = self.speed
+        other._t0 = self._t0 + t0 / self.speed
+        other.wall_start = self.wall_start + t0 / self.speed
+        return other
+
     def now(self) -> float:
         """Seconds of (scaled) time since the clock was created."""
         return (time.monotonic() - self._t0) * self.speed

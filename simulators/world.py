@@ -152,6 +152,10 @@ class SimulatedWorld:
         """ECD analog output (V): the DMM simulator's ``SignalSource``."""
         return self.hplc.volts(t)
 
+    def note(self, record: dict) -> None:
+        """Write one record of the caller's to the ground-truth log (e.g. the session start)."""
+        self._write(record)
+
     def close(self) -> None:
         """Close the ground-truth log."""
         if self._log is not None:

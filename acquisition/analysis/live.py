@@ -159,9 +159,12 @@ class LiveQuantifier:
                 pct = self.baseline.percent(spec.name, inj.sample_id, inj.t, value)
             res = SampleResult(
                 sample_id=inj.sample_id, inject_t=inj.t, analyte=spec.name,
-                rt_s=peak.rt_s if peak else math.nan, area=peak.area if peak else math.nan,
-                height=peak.height if peak else math.nan, sn=peak.sn if peak else math.nan,
-                conc_nM=conc, amount_fmol=amount, pct_baseline=pct, flags=",".join(flags),
+                rt_s=float(peak.rt_s) if peak else math.nan,
+                area=float(peak.area) if peak else math.nan,
+                height=float(peak.height) if peak else math.nan,
+                sn=float(peak.sn) if peak else math.nan,
+                conc_nM=float(conc), amount_fmol=float(amount), pct_baseline=float(pct),
+                flags=",".join(flags),
             )
             self.results.append(res)
             if self.on_result is not None:

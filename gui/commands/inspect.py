@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         f"signal      {s['samples']} samples at {rate} Hz in {s['blocks']} blocks",
         (f"tables      {len(s['events'])} events, {s['injections']} injections, "
          f"{s['fractions']} fractions, {s['pump_states']} pump states"),
-        (f"integrity   timestamps {'monotonic' if s['timestamps_monotonic'] else 'NOT'}"
-         f" monotonic, tables {'consistent' if s['tables_consistent'] else 'NOT consistent'}"),
+        (f"integrity   timestamps {'monotonic' if s['timestamps_monotonic'] else 'NOT monotonic'}"
+         f", tables {'consistent' if s['tables_consistent'] else 'NOT consistent'}"),
     ]
     lines += [f"  problem: {p}" for p in s["problems"]]
     if s["results"]:

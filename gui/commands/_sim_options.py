@@ -1,0 +1,47 @@
+"""Options shared by every command that starts the simulated rig (``--sim``)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1.0) -> None:
+    group = parser.add_argument_group("simulated rig")
+    group.add_argument(
+        "--speed", type=float, default=speed_default, metavar="N",
+        help=f"run the simulated clock N times faster than real time (default {speed_default:g})",
+    )
+    group.add_argument("--seed", type=int, default=0, help="random seed of the virtual animal")
+    group.add_argument(
+        "--sim-region", default="prefrontal_cortex",
+        choices=("prefrontal_cortex", "ventral_hippocampus"),
+        help="brain region of the probe in the virtual animal",
+    )
+    group.add_argument(
+        "--sim-dose", action="append", default=[], metavar="DRUG:MG_PER_KG:ROUTE@MINUTE",
+        help="administer a drug to the virtual animal, e.g. fluoxetine:10:ip@80 (repeatable)",
+    )
+    group.add_argument(
+        "--ground-truth", metavar="FILE",
+        help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
+    )
+
+
+def rig_options(args: argparse.Namespace):
+    """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
+    from drivers.errors import InputError
+    from simulators.drugs import parse_dose_spec
+    from simulators.rig import RigOptions
+
+    if not args.speed > 0:
+        raise InputError(f"--speed must be > 0, got {args.speed:g}")
+    doses = []
+    for text in args.sim_dose:
+        try:
+            doses.append(parse_dose_spec(text))
+        except ValueError as exc:
+            raise InputError(f"--sim-dose {text!r}: {exc}") from None
+    return RigOptions(
+        speed=args.speed, seed=args.seed, region=args.sim_region, doses=doses,
+        ground_truth_path=args.ground_truth,
+    )

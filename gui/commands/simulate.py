@@ -1,0 +1,67 @@
+"""``raphe simulate``: serve simulated instruments on real transports until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "simulate"
+HELP = "serve simulated instruments (serial ptys, DMM on 127.0.0.1) until Ctrl-C"
+ORDER = 40
+
+TARGETS = ("rig", "ne1000", "fc203b", "vici", "dmm34465a")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gui.commands._sim_options import add_sim_options
+
+    parser.add_argument("what", choices=TARGETS, help="the whole rig or one instrument")
+    add_sim_options(parser)
+    parser.add_argument(
+        "--rig-out", metavar="FILE",
+        help="write the rig file that opens these simulators (for raphe record --rig FILE)",
+    )
+    parser.add_argument(
+        "--faults", action="store_true",
+        help="read fault commands from standard input (e.g. 'pump stall', 'detector drop')",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import threading
+    from pathlib import Path
+
+    from gui.commands._sim_options import rig_options
+    from simulators.faults import HELP as FAULT_HELP
+    from simulators.faults import apply_fault
+    from simulators.rig import INSTRUMENTS, SimulatedRig
+
+    roles = INSTRUMENTS if args.what == "rig" else [
+        role for role, (_, name) in INSTRUMENTS.items() if name == args.what
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with SimulatedRig(rig_options(args), roles=roles) as rig:
+        for role, model, address in rig.addresses():
+            print(f"{role} {model} {address}")
+        if args.rig_out:
+            Path(args.rig_out).write_text(rig.rig_toml(), encoding="utf-8")
+        sys.stdout.flush()
+        if args.faults:
+            print(FAULT_HELP, file=sys.stderr, flush=True)
+
+            def console() -> None:
+                for line in sys.stdin:
+                    if not line.strip():
+                        continue
+                    try:
+                        print(f"fault: {apply_fault(rig, line)}", file=sys.stderr, flush=True)
+                    except ValueError as exc:
+                        print(f"fault: {exc}", file=sys.stderr, flush=True)
+
+            threading.Thread(target=console, daemon=True).start()
+        while not stop.wait(0.2):
+            pass
+    return 0

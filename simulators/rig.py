@@ -1,0 +1,234 @@
+"""The simulated rig: every instrument of the reference rig on one clock, in one world.
+
+The pump's flow carries dialysate from the virtual animal through the probe
+and outlet tubing into the valve's loop; each switch to INJECT starts a
+chromatogram that the DMM digitises. The rig describes itself as a rig file
+(``rig_toml()``), so ``--sim`` opens the simulators exactly as a real rig is
+opened.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Self
+
+import numpy as np
+
+from simulators.clock import Clock
+from simulators.dmm34465a import SimulatedDMM34465A
+from simulators.fc203b import SimulatedFC203B
+from simulators.ne1000 import SimulatedNE1000
+from simulators.vici import SimulatedVICI
+
+#: role -> (model shown to the user, simulator name used on the command line)
+INSTRUMENTS = {
+    "pump": ("NE-1000", "ne1000"),
+    "valve": ("VICI-EUH", "vici"),
+    "collector": ("FC203B", "fc203b"),
+    "detector": ("34465A", "dmm34465a"),
+}
+
+
+@dataclass
+class RigOptions:
+    """What a simulated rig is built with; every value a user might change."""
+
+    speed: float = 1.0
+    seed: int = 0
+    region: str = "prefrontal_cortex"
+    doses: list = field(default_factory=list)  # simulators.drugs.Dose items
+    syringe_diameter_mm: float = 4.61
+    syringe_volume_uL: float = 1000.0
+    rack_size: int = 48
+    loop_volume_uL: float = 20.0
+    outlet_dead_volume_uL: float = 5.0
+    scale_nA_per_V: float = 10.0
+    interval_s: float = 0.1
+    ground_truth_path: str | None = None
+    clean: bool = False  # no spikes in the chromatograms
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def to_toml(tables: dict[str, dict]) -> str:
+    """Write flat tables of scalars as TOML."""
+    lines: list[str] = []
+    for name, table in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+class FlowHistory:
+    """The pump's flow as a function of any past clock time (the fluid path needs history).
+
+    A watcher samples the simulated pump every ``period_s`` of real time and
+    keeps the change points; ``flow(t)`` is a step function over them, and the
+    pump's present flow for times not yet watched.
+    """
+
+    def __init__(self, clock: Clock, current: Callable[[], float], period_s: float = 0.02) -> None:
+        self.clock = clock
+        self._current = current
+        self.period_s = period_s
+        self._times: list[float] = [0.0]
+        self._flows: list[float] = [0.0]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="sim-flow", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.sample()
+
+    def sample(self) -> None:
+        t, flow = self.clock.now(), float(self._current())
+        with self._lock:
+            if flow != self._flows[-1]:
+                self._times.append(t)
+                self._flows.append(flow)
+
+    def __call__(self, t):
+        with self._lock:
+            times = np.asarray(self._times)
+            flows = np.asarray(self._flows)
+        idx = np.searchsorted(times, np.asarray(t, dtype=float), side="right") - 1
+        result = flows[np.clip(idx, 0, None)]
+        return float(result) if np.ndim(result) == 0 else result
+
+
+class SimulatedRig:
+    """Start some or all simulated instruments (``roles``) on one shared clock."""
+
+    def __init__(
+        self,
+        options: RigOptions | None = None,
+        roles: Iterable[str] = tuple(INSTRUMENTS),
+        directory: str | None = None,
+    ) -> None:
+        self.options = options or RigOptions()
+        self.roles = tuple(r for r in INSTRUMENTS if r in set(roles))
+        self.clock = Clock(self.options.speed)
+        self.directory = directory or tempfile.mkdtemp(prefix="raphe-rig-")
+        o = self.options
+        self.pump = self.valve = self.collector = self.detector = None
+        if "pump" in self.roles:
+            self.pump = SimulatedNE1000(
+                self.clock, o.syringe_volume_uL, self.directory,
+                syringe_diameter_mm=o.syringe_diameter_mm,
+            )
+        self.world = self._build_world()
+        if "valve" in self.roles:
+            self.valve = SimulatedVICI(
+                self.clock, self.directory, loop_volume_uL=o.loop_volume_uL
+            )
+            if self.world is not None:
+                self.valve.device.add_listener(self.world.on_valve)
+        if "collector" in self.roles:
+            self.collector = SimulatedFC203B(self.clock, o.rack_size, self.directory)
+        if "detector" in self.roles:
+            self.detector = SimulatedDMM34465A(self.clock, source=self.world)
+
+    def _build_world(self):
+        if self.pump is None:
+            return None
+        from simulators.hplc import HPLCParams
+        from simulators.world import SimulatedWorld
+
+        o = self.options
+        self.flow = FlowHistory(self.clock, self.pump.flow_uL_min)
+        world = SimulatedWorld(
+            self.flow,
+            region=o.region,
+            seed=o.seed,
+            loop_volume_uL=o.loop_volume_uL,
+            dead_volume_uL=o.outlet_dead_volume_uL,
+            hplc_params=HPLCParams(scale_nA_per_V=o.scale_nA_per_V),
+            clean=o.clean,
+            log_path=o.ground_truth_path,
+        )
+        return world
+
+    def begin_session(self, t0: float) -> None:
+        """Session time 0 is clock time ``t0``: give the planned doses at their session minute."""
+        if self.world is None:
+            return
+        self.world.note({"event": "session_start", "t": t0})
+        for dose in self.options.doses:
+            self.world.administer(dose, t0 + dose.time_s)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def instruments(self) -> dict:
+        return {r: getattr(self, r) for r in self.roles}
+
+    def start(self) -> Self:
+        for sim in self.instruments().values():
+            sim.start()
+        if self.world is not None:
+            self.flow.start()
+        return self
+
+    def close(self) -> None:
+        if self.world is not None:
+            self.flow.close()
+        for sim in reversed(list(self.instruments().values())):
+            sim.close()
+        if self.world is not None:
+            self.world.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- self-description ------------------------------------------------------------------
+    def addresses(self) -> list[tuple[str, str, str]]:
+        """``(ROLE, MODEL, ADDRESS)`` per instrument: a stable serial path or a VISA resource."""
+        out = []
+        for role, sim in self.instruments().items():
+            address = sim.resource if role == "detector" else sim.path
+            out.append((role, INSTRUMENTS[role][0], address))
+        return out
+
+    def rig_tables(self) -> dict[str, dict]:
+        o = self.options
+        tables: dict[str, dict] = {
+            "rig": {"name": "simulated rig", "speed": o.speed, "simulated": True}
+        }
+        for role, sim in self.instruments().items():
+            settings = dict(sim.rig_settings())
+            if role == "detector":
+                settings.update(interval_s=o.interval_s, scale_nA_per_V=o.scale_nA_per_V)
+            if role == "collector":
+                settings["rack_size"] = o.rack_size
+            tables[role] = settings
+        tables["fluidics"] = {"outlet_dead_volume_uL": o.outlet_dead_volume_uL}
+        return tables
+
+    def rig_toml(self) -> str:
+        """This rig as a rig file; serial lines are 8N1 because a pty carries no parity."""
+        header = (
+            "# Simulated rig: serial instruments on pseudo-terminals (8N1: a pty carries no\n"
+            "# parity), the DMM on 127.0.0.1. Open it with `raphe record --rig THIS_FILE`.\n\n"
+        )
+        return header + to_toml(self.rig_tables())
