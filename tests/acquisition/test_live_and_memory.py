@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from session_helpers import blocks
 
 from acquisition.reader import SessionReader
 from acquisition.records import Event
 from acquisition.session import Session
 from drivers.base import DetectorBlock
+
+from session_helpers import blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 

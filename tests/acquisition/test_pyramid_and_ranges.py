@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from session_helpers import blocks
 
 from acquisition.pyramid import PyramidBuilder, query
 from acquisition.reader import SessionReader
 from acquisition.session import Session
+
+from session_helpers import blocks
 
 
 def one_shot(values: np.ndarray, factor: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,12 +6,13 @@ import threading
 import time
 
 import pytest
-from session_helpers import Log, blocks, same_stream
 
 from acquisition.records import Event, Injection
 from acquisition.replay import Replay
 from acquisition.session import Session
 from drivers.errors import InputError
+
+from session_helpers import Log, blocks, same_stream
 
 
 def record(path, live=None):

@@ -7,13 +7,14 @@ import threading
 
 import numpy as np
 import pytest
-from session_helpers import Log, blocks, same_stream, sample_records
 
 from acquisition.reader import SessionReader
 from acquisition.records import Event
 from acquisition.replay import Replay
 from acquisition.session import Session, SessionError
 from drivers.errors import InputError
+
+from session_helpers import Log, blocks, same_stream, sample_records
 
 RIG = {"text": "[pump]\ndriver = 'ne1000'\n",
        "identities": {"pump": {"model": "NE-1000", "serial": "12345", "firmware": "V3.934"}}}

@@ -16,6 +16,7 @@ import pytest
 from acquisition.analysis.method import load_method
 from acquisition.reader import SessionReader
 from acquisition.reanalysis import reanalyse
+
 from tests_e2e_helpers import raphe
 
 DOSE_MIN = 50.0

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 
-
 def raphe(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "gui.cli", *args],
