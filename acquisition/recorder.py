@@ -20,7 +20,7 @@ from typing import Any
 from acquisition.records import Event, Injection, PumpState
 from acquisition.session import Session
 from drivers.base import Detector, InjectionValve, SyringePump
-from drivers.errors import InputError
+from drivers.errors import InputError, InstrumentError
 
 log = logging.getLogger("raphe.recorder")
 
@@ -41,7 +41,8 @@ class Recorder:
                  inject_hold_s: float = 60.0, poll_s: float = 0.2,
                  pump_every_s: float = 10.0, start_detector: bool = True,
                  sample_prefix: str = "S", first_inject_s: float | None = None,
-                 min_real_poll_s: float = 0.05) -> None:
+                 min_real_poll_s: float = 0.05, reconnect_attempts: int = 5,
+                 reconnect_wait_s: float = 1.0) -> None:
         if inject_every_s is not None and not inject_every_s > 0:
             raise InputError(f"recorder: inject_every_s must be > 0, got {inject_every_s!r}")
         if inject_every_s is not None and valve is None:
@@ -62,6 +63,9 @@ class Recorder:
         self.sample_prefix = sample_prefix
         self.first_inject_s = first_inject_s
         self.min_real_poll_s = float(min_real_poll_s)
+        self.reconnect_attempts = int(reconnect_attempts)
+        self.reconnect_wait_s = float(reconnect_wait_s)
+        self._failures = 0
         self.error: BaseException | None = None
         self.n_injections = 0
         self.last_injection_t: float | None = None
@@ -157,7 +161,11 @@ class Recorder:
         poll = max(self.poll_s, self.min_real_poll_s * getattr(clock, "speed", 1.0))
         try:
             while not self._stop.is_set():
-                self._drain()
+                try:
+                    self._drain()
+                    self._failures = 0
+                except InstrumentError as exc:
+                    self._reconnect_detector(exc)
                 now = clock.now()
                 if self._load_due is not None and now >= self._load_due:
                     with self._lock:
@@ -200,6 +208,30 @@ class Recorder:
             self.session.add_block(block)
             log.debug("acquired samples %d..%d at wall %.3f", block.index0,
                       block.index0 + len(block) - 1, time.time())
+
+    def _reconnect_detector(self, exc: InstrumentError) -> None:
+        """A detector link failure: record it, reconnect, carry on acquiring.
+
+        The pump keeps perfusing meanwhile (a probe must never run dry). After
+        ``reconnect_attempts`` failures in a row (a reconnect that fails, or a
+        read that fails again right after one) the error ends the recording
+        through the usual path: alarm, safe state.
+        """
+        while True:
+            self._failures += 1
+            if self._failures > self.reconnect_attempts:
+                raise exc
+            self._alarm(f"detector: {type(exc).__name__}: {exc}; reconnecting "
+                        f"(attempt {self._failures}/{self.reconnect_attempts})")
+            if self._stop.wait(self.reconnect_wait_s):
+                return
+            try:
+                self.detector.reconnect()
+            except InstrumentError as again:
+                exc = again
+                continue
+            self._alarm("detector: reconnected")
+            return
 
     def _poll_pump(self, now: float) -> None:
         try:

@@ -44,7 +44,7 @@ class ClockDetector(Detector):
         return {"model": self.model, "serial": "0", "firmware": "0"}
 
     def reconnect(self):
-        pass
+        self.calls.append("reconnect")
 
     def close(self):
         pass
@@ -181,7 +181,8 @@ def test_detector_failure_records_an_alarm_and_makes_everything_safe(tmp_path):
     det, valve, pump = ClockDetector(clock, fail_after=20), Valve(clock), Pump()
     path = tmp_path / "r.h5"
     with Session.create(path, signal_dt=DT) as s:
-        rec = Recorder(det, s, clock=clock, valve=valve, pump=pump, poll_s=0.5)
+        rec = Recorder(det, s, clock=clock, valve=valve, pump=pump, poll_s=0.5,
+                       reconnect_attempts=0)
         rec.run_for(1e6)  # ends on the failure, not the duration
         assert isinstance(rec.error, Disconnected)
     assert det.calls[-1] == "safe" and pump.stopped and valve.position() == ValvePosition.LOAD
@@ -190,6 +191,24 @@ def test_detector_failure_records_an_alarm_and_makes_everything_safe(tmp_path):
         alarms = [e for e in r.events() if e.kind == "alarm"]
         assert len(alarms) == 1 and "socket closed" in alarms[0].text
         assert alarms[0].source == "instrument"
+
+
+def test_detector_that_keeps_failing_after_reconnects_ends_the_recording(tmp_path):
+    clock = Clock(speed=200)
+    det = ClockDetector(clock, fail_after=20)  # reconnect() succeeds, reads keep failing
+    path = tmp_path / "r.h5"
+    with Session.create(path, signal_dt=DT) as s:
+        rec = Recorder(det, s, clock=clock, poll_s=0.5, reconnect_attempts=3,
+                       reconnect_wait_s=0.01)
+        rec.run_for(1e6)
+        assert isinstance(rec.error, Disconnected)
+    assert det.calls.count("reconnect") == 3
+    with SessionReader(path) as r:
+        alarms = [e.text for e in r.events() if e.kind == "alarm"]
+    assert [a.split("(attempt ")[-1] for a in alarms if "reconnecting" in a] == [
+        "1/3)", "2/3)", "3/3)"]
+    assert sum("detector: reconnected" in a for a in alarms) == 3
+    assert "recording stopped" in alarms[-1]
 
 
 def test_pump_poll_failure_is_recorded_and_acquisition_goes_on(tmp_path):
