@@ -119,6 +119,11 @@ class Experiment:
             s.out, operator=s.operator, animal_id=s.animal_id, notes=s.notes,
             rig={"text": self.rig_text or cfg.text, "identities": rig.identities(),
                  "name": cfg.name, "fluidics": cfg.fluidics},
+            protocol={"name": "online monitoring (raphe record)", "source": "", "parameters": {
+                "flow_uL_min": s.flow_uL_min, "inject_every_min": s.inject_every_min,
+                "equilibrate_min": s.equilibrate_min, "minutes": s.minutes,
+                "scheduled": [{"t_s": e.t, "kind": e.kind, "text": e.text} for e in s.scheduled],
+            }},
             method_toml=getattr(s.method, "text", "") if s.method else "",
             signal_dt=interval, scale_nA_per_V=scale, wall_start=time.time(),
         )

@@ -68,7 +68,8 @@ class SampleResult:
     conc_nM: float  # NaN when not calibrated or not found
     amount_fmol: float
     pct_baseline: float  # NaN until the baseline is known
-    flags: str  # comma-separated: below_lod, below_loq, not_found, rt_window, saturated, drift
+    flags: str  # comma-separated: below_lod, below_loq, not_found, rt_window, saturated, drift,
+    #            incomplete (run cut short by the next injection or the end of the session)
 
 
 class StreamConsumer(Protocol):

@@ -12,6 +12,7 @@ displaced. Every inferred detail is listed in ``docs/drivers/ne1000.md``.
 from __future__ import annotations
 
 import binascii
+import logging
 import math
 import re
 import threading
@@ -239,6 +240,7 @@ class NE1000(SyringePump):
         self.syringe: Syringe | None = None
         self._safe = False  # framing currently spoken
         self._lock = threading.RLock()
+        self._handshaking = False
         self._prompt = "S"
         self._rate_units = "UM"
         self._direction: str | None = None
@@ -270,10 +272,10 @@ class NE1000(SyringePump):
     def open(self) -> NE1000:
         """Open the port and bring the pump to a known link state."""
         self.transport.open()
-        self._handshake()
+        self._handshake(first_connect=True)
         return self
 
-    def _handshake(self) -> None:
+    def _handshake(self, first_connect: bool = False) -> None:
         """Find the framing the pump speaks, absorb the power-up quirks, set the mode, read state.
 
         After power-up the pump ignores the first command it sees and answers
@@ -282,32 +284,39 @@ class NE1000(SyringePump):
         query's ``A?R`` is acknowledged in ``_transact``.
         """
         with self._lock:
-            last_error: Exception | None = None
-            # Try the framing last spoken (basic at first), then the other: safe mode
-            # survives a power cycle, so a pump may still expect safe-mode packets.
-            for attempt, safe in enumerate((self._safe, not self._safe)):
-                self._safe = safe
-                self.transport.discard_input()
-                # On the fallback to basic mode, a CR first ends any half line the pump holds.
-                prefix = CR if attempt and not safe else b""
-                self.transport.write(prefix + self._encode("*DIS"))
-                try:
-                    self._note_alarm(self._read_reply(self.probe_timeout_s))
-                except (InstrumentTimeout, ProtocolError):
-                    pass
-                try:
-                    self._transact("", "")
-                    break
-                except InstrumentTimeout as exc:
-                    last_error = exc
-            else:
-                raise last_error
-            current = int(self._query("safe_mode")["value"])
-            if current != self.safe_mode_s:
-                self._transact("SAF", str(self.safe_mode_s))
-                self._safe = self.safe_mode_s > 0
-            self._rate_units = self._query("rate")["units"]
-            self._direction = self._query("direction")["direction"]
+            self._handshaking = first_connect
+            try:
+                self._handshake_locked()
+            finally:
+                self._handshaking = False
+
+    def _handshake_locked(self) -> None:
+        last_error: Exception | None = None
+        # Try the framing last spoken (basic at first), then the other: safe mode
+        # survives a power cycle, so a pump may still expect safe-mode packets.
+        for attempt, safe in enumerate((self._safe, not self._safe)):
+            self._safe = safe
+            self.transport.discard_input()
+            # On the fallback to basic mode, a CR first ends any half line the pump holds.
+            prefix = CR if attempt and not safe else b""
+            self.transport.write(prefix + self._encode("*DIS"))
+            try:
+                self._note_alarm(self._read_reply(self.probe_timeout_s))
+            except (InstrumentTimeout, ProtocolError):
+                pass
+            try:
+                self._transact("", "")
+                break
+            except InstrumentTimeout as exc:
+                last_error = exc
+        else:
+            raise last_error
+        current = int(self._query("safe_mode")["value"])
+        if current != self.safe_mode_s:
+            self._transact("SAF", str(self.safe_mode_s))
+            self._safe = self.safe_mode_s > 0
+        self._rate_units = self._query("rate")["units"]
+        self._direction = self._query("direction")["direction"]
         self._start_heartbeat()
 
     def _note_alarm(self, reply: Reply) -> None:
@@ -365,7 +374,10 @@ class NE1000(SyringePump):
                     )
                 if reply.alarm == "A?R" and reply.error is None and attempt == 1:
                     # Reported once, now acknowledged; the command was not executed.
-                    self.transport.log.warning("A?R acknowledged: %s", ALARMS["A?R"])
+                    # Expected when first connecting after power-up; on a reconnect it
+                    # means a power loss the operator must know about.
+                    level = logging.INFO if self._handshaking else logging.WARNING
+                    self.transport.log.log(level, "A?R acknowledged: %s", ALARMS["A?R"])
                     self._prompt = "S"
                     continue
                 break

@@ -125,7 +125,7 @@ class RigConfig:
                     else:
                         instrument = cls.from_settings(settings)
                 except RapheError as exc:
-                    raise type(exc)(f"[{role}] ({self.where(role)}): {exc}") from None
+                    raise RapheError(f"{self.where(role)}: [{role}] {exc}") from None
                 except ValueError as exc:
                     raise InputError(f"{self.where(role)}: [{role}] {exc}") from None
                 setattr(rig, role, instrument)

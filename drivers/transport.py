@@ -8,6 +8,7 @@ instrument logger (``raphe.instrument.<name>``). OS-level failures become
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import serial
@@ -44,7 +45,9 @@ class SerialTransport:
             self._serial = serial.Serial(self.port, timeout=0.05, write_timeout=2.0, **self.settings)
         except (serial.SerialException, OSError, ValueError) as exc:
             self._serial = None
-            raise Disconnected(f"cannot open {self.port}: {exc}", self.name) from None
+            errno = getattr(exc, "errno", None)
+            reason = os.strerror(errno) if isinstance(errno, int) else str(exc)
+            raise Disconnected(f"cannot open {self.port}: {reason}", self.name) from None
         self.log.debug("opened %s %s", self.port, self.settings)
 
     def close(self) -> None:
@@ -91,6 +94,11 @@ class SerialTransport:
             self.close()
             raise Disconnected(f"read from {self.port} failed: {exc}", self.name) from None
 
+    def _timeout(self, buf: bytearray, timeout: float | None, what: str) -> InstrumentTimeout:
+        self.log.debug("< %r (timeout)", bytes(buf))
+        seconds = self.timeout if timeout is None else timeout
+        return InstrumentTimeout(f"{what} within {seconds:g} s (got {bytes(buf)!r})", self.name)
+
     def read_exact(self, n: int, timeout: float | None = None) -> bytes:
         """Read exactly ``n`` bytes or raise ``InstrumentTimeout``."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
@@ -100,12 +108,7 @@ class SerialTransport:
             if chunk:
                 buf += chunk
             elif time.monotonic() > deadline:
-                self.log.debug("< %r (timeout)", bytes(buf))
-                raise InstrumentTimeout(
-                    f"no reply within {self.timeout if timeout is None else timeout:g} s "
-                    f"(got {bytes(buf)!r})",
-                    self.name,
-                )
+                raise self._timeout(buf, timeout, "no reply")
         self.log.debug("< %r", bytes(buf))
         return bytes(buf)
 
@@ -122,11 +125,6 @@ class SerialTransport:
                         f"reply longer than {max_len} bytes: {bytes(buf[:40])!r}…", self.name
                     )
             elif time.monotonic() > deadline:
-                self.log.debug("< %r (timeout)", bytes(buf))
-                raise InstrumentTimeout(
-                    f"no complete reply within {self.timeout if timeout is None else timeout:g} s "
-                    f"(got {bytes(buf)!r})",
-                    self.name,
-                )
+                raise self._timeout(buf, timeout, "no complete reply")
         self.log.debug("< %r", bytes(buf))
         return bytes(buf)

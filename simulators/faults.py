@@ -18,7 +18,7 @@ def apply_fault(rig, line: str) -> str:
     """Apply one fault to a running ``SimulatedRig``; return what was done (raise ValueError)."""
     words = line.split()
     if len(words) < 2:
-        raise ValueError(f"expected ROLE ACTION [ARG], got {line!r}")
+        raise ValueError(f"expected ROLE ACTION [ARG], got {line.strip()!r}")
     role, action, *rest = words
     sim = rig.instruments().get(role)
     if sim is None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Self
 
 from simulators.clock import Clock
 from simulators.gsioc import GSIOCSlave
-from simulators.pty_port import PtyPort
+from simulators.pty_port import PtyPort, PtySimulator
 
 Listener = Callable[[int, bool, float], None]
 
@@ -151,7 +150,7 @@ class FC203BDevice(GSIOCSlave):
             self.error = True
 
 
-class SimulatedFC203B:
+class SimulatedFC203B(PtySimulator):
     """An FC 203B served on a pty at a stable path; ``port`` exposes link faults."""
 
     def __init__(
@@ -167,23 +166,6 @@ class SimulatedFC203B:
             clock, rack_size, unit_id=unit_id, seconds_per_tube=seconds_per_tube
         )
         self.port = PtyPort(self.device, "fc203b", directory)
-
-    @property
-    def path(self) -> str:
-        return self.port.path
-
-    def start(self) -> SimulatedFC203B:
-        self.port.start()
-        return self
-
-    def close(self) -> None:
-        self.port.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def rig_settings(self) -> dict:
         """The ``[collector]`` rig-file table that opens this simulator (a pty: parity N)."""

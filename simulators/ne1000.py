@@ -21,10 +21,9 @@ import logging
 import math
 import re
 import threading
-from typing import Self
 
 from simulators.clock import Clock
-from simulators.pty_port import PtyPort
+from simulators.pty_port import PtyPort, PtySimulator
 
 log = logging.getLogger("raphe.simulators.ne1000")
 
@@ -435,7 +434,7 @@ class NE1000Device:
         return None, ""
 
 
-class SimulatedNE1000:
+class SimulatedNE1000(PtySimulator):
     """A simulated NE-1000 on a pty: ``start()``, ``.path``, ``rig_settings()``, ``close()``."""
 
     def __init__(
@@ -461,24 +460,6 @@ class SimulatedNE1000:
         )
         self.port = PtyPort(self.device, name, directory)
         self.baudrate = baudrate
-
-    @property
-    def path(self) -> str:
-        return self.port.path
-
-    def start(self) -> SimulatedNE1000:
-        self.port.start()
-        return self
-
-    def close(self) -> None:
-        self.port.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def flow_uL_min(self, t: float | None = None) -> float:
         return self.device.flow_uL_min(t)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import tempfile
 import threading
 import time
@@ -40,6 +41,7 @@ class PtyPort:
     def __init__(self, device: SerialDevice, name: str, directory: str | None = None) -> None:
         self.device = device
         self.name = name
+        self._own_dir = directory is None
         self._dir = directory or tempfile.mkdtemp(prefix="raphe-sim-")
         self.path = os.path.join(self._dir, name)
         self._lock = threading.Lock()
@@ -64,6 +66,8 @@ class PtyPort:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.unplug()
+        if self._own_dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -158,3 +162,28 @@ class PtyPort:
             unsolicited = self.device.poll()
             if unsolicited:
                 self._send(unsolicited)
+
+
+class PtySimulator:
+    """Life cycle shared by the serial simulators: a ``device`` served on ``port``."""
+
+    device: SerialDevice
+    port: PtyPort
+
+    @property
+    def path(self) -> str:
+        """The stable path a driver opens (survives unplug/replug)."""
+        return self.port.path
+
+    def start(self) -> Self:
+        self.port.start()
+        return self
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -10,6 +10,7 @@ opened.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -128,6 +129,7 @@ class SimulatedRig:
         self.options = options or RigOptions()
         self.roles = tuple(r for r in INSTRUMENTS if r in set(roles))
         self.clock = Clock(self.options.speed)
+        self._own_directory = directory is None
         self.directory = directory or tempfile.mkdtemp(prefix="raphe-rig-")
         o = self.options
         self.pump = self.valve = self.collector = self.detector = None
@@ -194,6 +196,8 @@ class SimulatedRig:
             sim.close()
         if self.world is not None:
             self.world.close()
+        if self._own_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Self
 
 from simulators.clock import Clock
-from simulators.pty_port import PtyPort
+from simulators.pty_port import PtyPort, PtySimulator
 
 Listener = Callable[[str, float], None]
 OTHER = {"A": "B", "B": "A"}
@@ -193,7 +192,7 @@ class VICIDevice:
         return "Bad command"
 
 
-class SimulatedVICI:
+class SimulatedVICI(PtySimulator):
     """A VICI actuator served on a pty at a stable path; ``port`` exposes link faults."""
 
     def __init__(
@@ -208,23 +207,6 @@ class SimulatedVICI:
         self.device = VICIDevice(clock, valve_id=valve_id, switch_time_s=switch_time_s)
         self.port = PtyPort(self.device, "vici", directory)
         self.loop_volume_uL = loop_volume_uL
-
-    @property
-    def path(self) -> str:
-        return self.port.path
-
-    def start(self) -> SimulatedVICI:
-        self.port.start()
-        return self
-
-    def close(self) -> None:
-        self.port.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def rig_settings(self) -> dict:
         """The ``[valve]`` rig-file table that opens this simulator."""

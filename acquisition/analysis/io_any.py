@@ -15,6 +15,8 @@ def read_chromatogram(path: str | Path) -> Chromatogram:
     from acquisition.analysis.io_csv import read_csv
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a chromatogram file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:

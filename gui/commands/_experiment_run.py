@@ -53,6 +53,11 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
         from acquisition.analysis.method import load_method
 
         method = load_method(args.method)
+        run_s = method.run_length_s or 0.0
+        if args.inject_every is not None and args.inject_every * 60.0 < run_s:
+            raise InputError(
+                f"--inject-every {args.inject_every:g} min is shorter than the chromatogram run "
+                f"of method {method.name!r} ({run_s / 60:g} min): every run would be cut short")
 
     sim_rig = None
     scheduled: list[Event] = []
@@ -66,7 +71,7 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
             clock = sim_rig.clock
             if scheduled_from_sim:
                 for dose in sim_rig.options.doses:
-                    scheduled.append(Event(dose.time_s, "drug", dose.describe(), "operator"))
+                    scheduled.append(Event(dose.time_s, "drug", dose.describe(), "simulator"))
         else:
             config = load_rig(rig_path)
             clock = Clock(config.speed)
@@ -88,6 +93,8 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
             sim_rig.close()
     console.print(f"session written: {out} ({status.samples} samples, "
                   f"{status.injections} injections, {status.t / 60:.1f} min)")
+    if status.samples == 0 and not status.error:
+        status.error = "no sample was recorded"
     if status.error:
         console.print(f"[red]recording stopped early: {status.error}[/red]")
         return 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+#: Beyond this the simulated DMM (10 Hz × speed readings per second) outruns the link.
+MAX_SPEED = 1000.0
+
 
 def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1.0) -> None:
     group = parser.add_argument_group("simulated rig")
@@ -33,8 +36,8 @@ def rig_options(args: argparse.Namespace):
     from simulators.drugs import parse_dose_spec
     from simulators.rig import RigOptions
 
-    if not args.speed > 0:
-        raise InputError(f"--speed must be > 0, got {args.speed:g}")
+    if not 0 < args.speed <= MAX_SPEED:
+        raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
     doses = []
     for text in args.sim_dose:
         try:

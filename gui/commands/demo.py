@@ -6,7 +6,7 @@ import argparse
 
 NAME = "demo"
 HELP = ("record a simulated experiment: a virtual rat, fluoxetine at 90 min, "
-        "5-HT quantified live (about 2 minutes)")
+        "5-HT quantified live (about 1.5 minutes)")
 ORDER = 5
 
 

@@ -12,11 +12,14 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from acquisition.reader import SessionReader
 from acquisition.recover import recover
 
 from tests_e2e_helpers import raphe
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 
 ACQUIRED = re.compile(r"acquired samples (\d+)\.\.(\d+) at wall ([\d.]+)")
 
@@ -36,8 +39,9 @@ def test_sigkill_at_random_moments_loses_nothing_older_than_one_second(tmp_path)
         out, log = tmp_path / f"run{trial}.h5", tmp_path / f"run{trial}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "gui.cli", "--log-file", str(log), "record", "--sim",
-             "--out", str(out), "--speed", "300", "--inject-every", "2",
-             "--method", "simulated-5ht", "--sim-dose", "fluoxetine:10:ip@3"],
+             "--out", str(out), "--speed", "300", "--inject-every", "15",
+             "--method", "simulated-5ht", "--sim-dose", "fluoxetine:10:ip@3",
+             "--equilibrate", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
@@ -94,3 +98,24 @@ def test_recover_command_reports_and_never_overwrites(tmp_path):
     again = raphe("recover", str(out))
     assert again.returncode == 1 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_record_cleanly_with_a_complete_file(tmp_path):
+    out = tmp_path / "s.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gui.cli", "record", "--sim", "--out", str(out), "--speed", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and out.stat().st_size > 100_000):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert "session written" in stdout
+    with SessionReader(out) as r:
+        assert r.complete and r.n_samples > 0 and r.check()["problems"] == []

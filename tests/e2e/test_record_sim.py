@@ -19,6 +19,8 @@ from acquisition.reanalysis import reanalyse
 
 from tests_e2e_helpers import raphe
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
+
 DOSE_MIN = 50.0
 SPEED = 300
 

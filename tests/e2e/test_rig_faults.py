@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
+import pytest
 
 from acquisition.experiment import Experiment, ExperimentSettings
 from acquisition.reader import SessionReader
 from drivers.rig import load_rig
 from simulators.rig import RigOptions, SimulatedRig
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 
 
 def record_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20.0):
@@ -22,7 +24,7 @@ def record_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20
             settings = ExperimentSettings(out=tmp_path / "s.h5", minutes=minutes,
                                           inject_every_min=5.0)
             experiment = Experiment(rig, sim.clock, settings)
-            timer = threading.Timer(after_s, fault, args=(sim,))
+            timer = threading.Timer(after_s, fault, args=(sim, experiment))
             timer.start()
             status = experiment.run()
             timer.cancel()
@@ -34,7 +36,7 @@ def record_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20
 
 
 def test_detector_link_dropped_mid_run_is_reconnected_without_losing_samples(tmp_path):
-    status, path = record_with_fault(tmp_path, lambda sim: sim.detector.drop_connection())
+    status, path = record_with_fault(tmp_path, lambda sim, _: sim.detector.drop_connection())
     assert status.error == ""
     with SessionReader(path) as r:
         alarms = [e.text for e in r.events() if e.kind == "alarm"]
@@ -50,7 +52,7 @@ def test_detector_link_dropped_mid_run_is_reconnected_without_losing_samples(tmp
 
 
 def test_pump_stall_is_recorded_as_an_alarm_and_recording_goes_on(tmp_path):
-    status, path = record_with_fault(tmp_path, lambda sim: sim.pump.device.stall())
+    status, path = record_with_fault(tmp_path, lambda sim, _: sim.pump.device.stall())
     assert status.error == ""
     with SessionReader(path) as r:
         alarms = [e.text for e in r.events() if e.kind == "alarm"]
@@ -58,12 +60,13 @@ def test_pump_stall_is_recorded_as_an_alarm_and_recording_goes_on(tmp_path):
         assert r.duration_s > 19 * 60
 
 
-def test_ctrl_c_equivalent_stop_leaves_a_complete_file(tmp_path):
-    box = {}
-
-    def stop_soon(sim):
-        box["stopped_at"] = time.monotonic()
-
-    status, path = record_with_fault(tmp_path, stop_soon, after_s=0.5, minutes=5.0)
+def test_stop_request_mid_run_stops_cleanly_and_leaves_a_complete_file(tmp_path):
+    """What Ctrl-C / SIGTERM do: ``request_stop`` from another thread."""
+    status, path = record_with_fault(
+        tmp_path, lambda sim, experiment: experiment.request_stop(), after_s=1.0, minutes=60.0
+    )
+    assert status.finished and status.error == ""
+    assert status.t < 30 * 60  # stopped long before the planned hour
     with SessionReader(path) as r:
         assert r.complete and r.check()["problems"] == []
+        assert r.n_samples > 0

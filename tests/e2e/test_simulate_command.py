@@ -14,6 +14,8 @@ import serial
 
 from drivers.rig import load_rig
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
+
 
 def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
