@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wire_helpers import WireLog, unplug_during
 
 from drivers.errors import (
     Disconnected,
@@ -30,28 +30,6 @@ from simulators.clock import Clock
 from simulators.fc203b import SimulatedFC203B
 
 
-class Recorder:
-    """Wraps the device to log every (bytes in, bytes out) exchange; the pty stays real."""
-
-    def __init__(self, device) -> None:
-        self.device = device
-        self.log: list[tuple[bytes, bytes]] = []
-        self.received = threading.Event()
-
-    def receive(self, data: bytes) -> bytes:
-        out = self.device.receive(data)
-        self.log.append((data, out))
-        self.received.set()
-        return out
-
-    def poll(self) -> bytes:
-        return self.device.poll()
-
-    def take(self) -> list[tuple[bytes, bytes]]:
-        log, self.log = self.log, []
-        return log
-
-
 def echoed(command: str) -> list[tuple[bytes, bytes]]:
     return [(b"\n", b"\n")] + [(bytes([b]), bytes([b])) for b in (command + "\r").encode()]
 
@@ -67,7 +45,7 @@ def immediate(command: str, reply: str) -> list[tuple[bytes, bytes]]:
 def sim(tmp_path):
     clock = Clock(speed=100)
     simulated = SimulatedFC203B(clock, rack_size=24, directory=str(tmp_path), seconds_per_tube=1.0)
-    recorder = Recorder(simulated.device)
+    recorder = WireLog(simulated.device)
     simulated.port.device = recorder
     simulated.start()
     yield simulated, recorder
@@ -239,22 +217,7 @@ def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
     collector = FC203B.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
     try:
-        simulated.port.lose_replies(1)
-        recorder.received.clear()
-        outcome: list[BaseException] = []
-
-        def command() -> None:
-            try:
-                collector.read_status()
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        worker = threading.Thread(target=command)
-        worker.start()
-        assert recorder.received.wait(2)
-        simulated.port.unplug()
-        worker.join(2)
-        assert not worker.is_alive()
+        outcome = unplug_during(simulated.port, recorder, lambda: collector.read_status())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
         with pytest.raises(Disconnected):
             collector.reconnect()  # still unplugged

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire_helpers import WireLog
 
 from drivers.errors import InstrumentTimeout, ProtocolError
 from drivers.gsioc import GSIOCLink, decode_immediate
@@ -40,28 +39,6 @@ class Slave(GSIOCSlave):
         self.commands.append(command)
 
 
-class Recorder:
-    """Wraps a device to log every (bytes in, bytes out) exchange; the pty stays real."""
-
-    def __init__(self, device) -> None:
-        self.device = device
-        self.log: list[tuple[bytes, bytes]] = []
-        self.received = threading.Event()
-
-    def receive(self, data: bytes) -> bytes:
-        out = self.device.receive(data)
-        self.log.append((data, out))
-        self.received.set()
-        return out
-
-    def poll(self) -> bytes:
-        return self.device.poll()
-
-    def take(self) -> list[tuple[bytes, bytes]]:
-        log, self.log = self.log, []
-        return log
-
-
 def acked(text: str) -> list[tuple[bytes, bytes]]:
     """Host ACKs after the first character; the last character carries bit 7."""
     data = text.encode()
@@ -79,7 +56,7 @@ def buffered_bytes(command: str) -> list[tuple[bytes, bytes]]:
 @pytest.fixture
 def rig(tmp_path):
     slave = Slave()
-    recorder = Recorder(slave)
+    recorder = WireLog(slave)
     port = PtyPort(recorder, "gsioc", str(tmp_path)).start()
     transport = SerialTransport(port.path, name="gsioc-test", timeout=0.2)
     transport.open()
@@ -155,7 +132,7 @@ def test_unknown_immediate_is_a_protocol_error_and_the_link_resyncs(rig):
 
 
 def test_silent_unit_is_addressed_three_times_then_times_out(tmp_path):
-    recorder = Recorder(Slave(unit_id=5))
+    recorder = WireLog(Slave(unit_id=5))
     port = PtyPort(recorder, "gsioc", str(tmp_path)).start()
     transport = SerialTransport(port.path, name="gsioc-test", timeout=0.05)
     transport.open()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire_helpers import WireLog, unplug_during
 
 from drivers.base import ValvePosition
 from drivers.errors import (
@@ -24,35 +24,9 @@ from simulators.pty_port import PtyPort
 from simulators.vici import SimulatedVICI, VICIDevice
 
 
-class Recorder:
-    """Wraps the device to log the bytes in and out; the pty stays real."""
-
-    def __init__(self, device) -> None:
-        self.device = device
-        self.sent = bytearray()
-        self.replies = bytearray()
-        self.received = threading.Event()
-
-    def receive(self, data: bytes) -> bytes:
-        out = self.device.receive(data)
-        self.sent += data
-        self.replies += out
-        self.received.set()
-        return out
-
-    def poll(self) -> bytes:
-        return self.device.poll()
-
-    def take(self) -> tuple[bytes, bytes]:
-        sent, replies = bytes(self.sent), bytes(self.replies)
-        self.sent.clear()
-        self.replies.clear()
-        return sent, replies
-
-
 def make_sim(tmp_path, valve_id=None, speed=10.0):
     simulated = SimulatedVICI(Clock(speed), str(tmp_path), valve_id=valve_id)
-    recorder = Recorder(simulated.device)
+    recorder = WireLog(simulated.device)
     simulated.port.device = recorder
     return simulated.start(), recorder
 
@@ -68,7 +42,7 @@ def sim(tmp_path):
 def valve(sim):
     simulated, recorder = sim
     driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 0.3})
-    recorder.take()
+    recorder.take_bytes()
     yield driver
     driver.close()
 
@@ -86,22 +60,22 @@ def test_open_checks_mode_and_position(sim):
     simulated, recorder = sim
     driver = VICIValve.from_settings(simulated.rig_settings())
     driver.close()
-    assert recorder.take() == (b"AM\rCP\r", b"AM1\rCPA\r")
+    assert recorder.take_bytes() == (b"AM\rCP\r", b"AM1\rCPA\r")
 
 
 def test_cp_query_bytes(valve, sim):
     _, recorder = sim
     assert valve.position() is ValvePosition.LOAD
-    assert recorder.take() == (b"CP\r", b"CPA\r")
+    assert recorder.take_bytes() == (b"CP\r", b"CPA\r")
 
 
 def test_inject_and_load_are_confirmed_by_cp(valve, sim):
     simulated, recorder = sim
     valve.inject()
-    polls_until(*recorder.take(), b"GOB\r", b"CPB\r")
+    polls_until(*recorder.take_bytes(), b"GOB\r", b"CPB\r")
     assert simulated.device.position() == "B"
     valve.load()
-    polls_until(*recorder.take(), b"GOA\r", b"CPA\r")
+    polls_until(*recorder.take_bytes(), b"GOA\r", b"CPA\r")
 
 
 def test_cp_reports_the_old_position_until_the_switch_completes(sim):
@@ -118,7 +92,7 @@ def test_cp_reports_the_old_position_until_the_switch_completes(sim):
 def test_toggle_bytes(valve, sim):
     _, recorder = sim
     assert valve.toggle() is ValvePosition.INJECT
-    sent, replies = recorder.take()
+    sent, replies = recorder.take_bytes()
     assert sent.startswith(b"CP\r") and replies.startswith(b"CPA\r")
     polls_until(sent[3:], replies[4:], b"TO\r", b"CPB\r")
 
@@ -128,7 +102,7 @@ def test_delay_query_and_timed_toggle(valve, sim):
     switches: list[tuple[str, float]] = []
     simulated.device.add_listener(lambda pos, t: switches.append((pos, t)))
     valve.timed_inject(2.0)  # 2 s on a 10× clock
-    sent, replies = recorder.take()
+    sent, replies = recorder.take_bytes()
     assert sent.startswith(b"CP\rDT2000\rDT\rCNT\rTT\r")
     assert replies.startswith(b"CPA\rDT2000\rCNT0\r")
     assert valve.position() is ValvePosition.INJECT
@@ -153,7 +127,7 @@ def test_timed_inject_range_is_checked_before_sending(valve, sim):
     for seconds in (0, 65.536, -1):
         with pytest.raises(InputError, match="65.535"):
             valve.timed_inject(seconds)
-    assert recorder.take() == (b"", b"")
+    assert recorder.take_bytes() == (b"", b"")
 
 
 def test_version_counter_mode_and_unknown_commands(valve, sim):
@@ -163,7 +137,7 @@ def test_version_counter_mode_and_unknown_commands(valve, sim):
         "firmware": "EUH Main 5.21",
         "serial": "",
     }
-    assert recorder.take() == (b"VR\r", b"EUH Main 5.21\r")
+    assert recorder.take_bytes() == (b"VR\r", b"EUH Main 5.21\r")
     assert valve.query("VR2") == b"Serial 2.04\r"
     assert valve.query("XYZ") == b"Bad command\r"
     with pytest.raises(ProtocolError, match="Bad command"):
@@ -178,9 +152,9 @@ def test_id_prefix_on_every_command_and_reply(tmp_path):
     try:
         driver = VICIValve.from_settings(simulated.rig_settings())
         assert simulated.rig_settings()["valve_id"] == "1"
-        recorder.take()
+        recorder.take_bytes()
         driver.inject()
-        sent, replies = recorder.take()
+        sent, replies = recorder.take_bytes()
         assert sent.startswith(b"1GOB\r1CP\r") and replies.endswith(b"1CPB\r")
         assert simulated.device.receive(b"CP\r") == b""  # no ID: ignored
         assert simulated.device.receive(b"*CP\r") == b"1CPB\r"  # broadcast
@@ -235,22 +209,7 @@ def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
     driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
     try:
-        simulated.port.lose_replies(1)
-        recorder.received.clear()
-        outcome: list[BaseException] = []
-
-        def command() -> None:
-            try:
-                driver.position()
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        worker = threading.Thread(target=command)
-        worker.start()
-        assert recorder.received.wait(2)
-        simulated.port.unplug()
-        worker.join(2)
-        assert not worker.is_alive()
+        outcome = unplug_during(simulated.port, recorder, lambda: driver.position())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
         with pytest.raises(Disconnected):
             driver.reconnect()
