@@ -62,7 +62,7 @@ class AnalysisMethod:
 
 
 def default_method() -> AnalysisMethod:
-    """No named peaks, automatic widths: report every peak over S/N 3."""
+    """No named peaks, automatic widths: report every peak over the default S/N (2)."""
     return AnalysisMethod(name="default", description="automatic detection, no named peaks")
 
 

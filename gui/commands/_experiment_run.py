@@ -75,6 +75,10 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
         else:
             config = load_rig(rig_path)
             clock = Clock(config.speed)
+        if "detector" not in config.roles:
+            raise InputError(f"{config.source}: the rig has no [detector]: nothing to record")
+        if args.inject_every is not None and "valve" not in config.roles:
+            raise InputError(f"{config.source}: --inject-every needs a [valve] in the rig file")
         rig = config.connect(session_clock=clock.now)
         try:
             settings = ExperimentSettings(

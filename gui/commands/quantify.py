@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="chromatogram file (.cdf, .csv, .txt)")
     parser.add_argument("--method", metavar="METHOD",
                         help="analysis method: a bundled name (e.g. simulated-5ht) or a TOML path;"
-                             " default: report every peak with S/N >= 3")
+                             " default: report every peak with S/N >= 2")
     parser.add_argument("--volume-ul", type=float, metavar="UL",
                         help="injected volume in µL for concentrations (default: from the file, "
                              "else the calibration standards' volume)")
