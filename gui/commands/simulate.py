@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with SimulatedRig(rig_options(args), roles=roles) as rig:
+        rig.begin_session(rig.clock.now())  # --sim-dose minutes count from now
         for role, model, address in rig.addresses():
             print(f"{role} {model} {address}")
         if args.rig_out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -113,3 +114,17 @@ def test_fault_console_stalls_the_pump(tmp_path):
         assert b"A?S" in reply
     finally:
         stop(proc)
+
+
+def test_simulated_doses_are_given_from_the_simulator_start(tmp_path):
+    truth = tmp_path / "truth.jsonl"
+    proc = start("rig", "--sim-dose", "ipsapirone:1:sc@2", "--ground-truth", str(truth))
+    try:
+        read_lines(proc, 4)
+    finally:
+        assert stop(proc) == 0
+    rows = [json.loads(line) for line in truth.read_text().splitlines()]
+    (t0,) = [r["t"] for r in rows if r["event"] == "session_start"]
+    (dose,) = [r for r in rows if r["event"] == "dose"]
+    assert dose["dose"].startswith("ipsapirone:1:sc@")
+    assert dose["t"] == pytest.approx(t0 + 120.0)
