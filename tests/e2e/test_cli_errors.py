@@ -52,9 +52,18 @@ def test_record_names_the_rig_file_key_and_line(tmp_path):
 def test_record_reports_an_absent_instrument(tmp_path):
     rig = tmp_path / "rig.toml"
     rig.write_text('[valve]\ndriver = "vici"\nport = "/dev/serial/by-id/no-such-adapter"\n'
-                   "loop_volume_uL = 20.0\n")
+                   "loop_volume_uL = 20.0\n"
+                   '[detector]\ndriver = "dmm34465a"\nresource = "TCPIP::127.0.0.1::9::SOCKET"\n'
+                   "scale_nA_per_V = 10.0\n")
     result = raphe("record", "--rig", str(rig), "--out", str(tmp_path / "s.h5"))
     one_line_error(result, "[valve]", "no-such-adapter")
+
+
+def test_record_needs_a_detector(tmp_path):
+    rig = tmp_path / "rig.toml"
+    rig.write_text('[valve]\ndriver = "vici"\nport = "/dev/ttyUSB9"\nloop_volume_uL = 20.0\n')
+    result = raphe("record", "--rig", str(rig), "--out", str(tmp_path / "s.h5"))
+    one_line_error(result, str(rig), "no [detector]")
 
 
 def test_replay_of_a_missing_or_foreign_file(tmp_path):
