@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acquisition.recorder import Recorder
-from acquisition.records import Event, SampleResult
+from acquisition.records import Event, SampleResult, StreamOnly
 from acquisition.session import Session
 from drivers.base import Syringe
 from drivers.errors import InputError
@@ -76,15 +76,6 @@ class _Counter:
         self.events.append(event)
 
 
-class _StreamOnly:
-    """Forward only the acquisition stream (blocks, injections, events) to ``target``."""
-
-    def __init__(self, target) -> None:
-        self.on_block = target.on_block
-        self.on_injection = target.on_injection
-        self.on_event = target.on_event
-
-
 class Experiment:
     """Run one recording on a connected rig; ``run()`` returns when it is over."""
 
@@ -139,7 +130,7 @@ class Experiment:
                 session.add_result(result)
 
             quantifier = LiveQuantifier(s.method, on_result=on_result)
-            session.subscribe(_StreamOnly(quantifier))
+            session.subscribe(StreamOnly(quantifier))
         raw_t0 = self.clock.now()
         self.clock = self.clock.shifted(raw_t0)  # session time 0 = recording start
         if s.on_start is not None:

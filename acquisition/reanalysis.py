@@ -12,24 +12,19 @@ from pathlib import Path
 from acquisition.analysis.live import LiveQuantifier
 from acquisition.analysis.method import AnalysisMethod, load_method, parse_method
 from acquisition.reader import SessionReader
-from acquisition.records import SampleResult
+from acquisition.records import SampleResult, StreamOnly
 from acquisition.replay import Replay
 from acquisition.session import Session
 from drivers.errors import InputError
 
 
-class _Forward:
-    """Hand each replayed item to the new session (if any) and to the quantifier."""
+class _ToSession:
+    """Hand each replayed item to the new session (which passes it on to its subscribers)."""
 
-    def __init__(self, quantifier: LiveQuantifier, session: Session | None) -> None:
-        if session is not None:
-            self.on_block = session.add_block
-            self.on_injection = session.add_injection
-            self.on_event = session.add_event
-        else:
-            self.on_block = quantifier.on_block
-            self.on_injection = quantifier.on_injection
-            self.on_event = quantifier.on_event
+    def __init__(self, session: Session) -> None:
+        self.on_block = session.add_block
+        self.on_injection = session.add_injection
+        self.on_event = session.add_event
 
 
 def session_method(reader: SessionReader, path: Path, method: str | None) -> AnalysisMethod:
@@ -72,8 +67,9 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
         quantifier = LiveQuantifier(analysis, on_result=on_result)
         try:
             if session is not None:
-                session.subscribe(_Forward(quantifier, None))
-            Replay(reader, speed=speed).run(_Forward(quantifier, session))
+                session.subscribe(StreamOnly(quantifier))
+            Replay(reader, speed=speed).run(
+                _ToSession(session) if session is not None else quantifier)
             quantifier.finish()
             if session is not None:
                 for row in reader.pump():

@@ -72,6 +72,19 @@ class SampleResult:
     #            incomplete (run cut short by the next injection or the end of the session)
 
 
+class StreamOnly:
+    """Pass only the acquisition stream (blocks, injections, events) on to ``target``.
+
+    Subscribing a ``LiveQuantifier`` through this keeps the session's other hooks
+    (``on_result`` …) away from it: it consumes the stream and produces results.
+    """
+
+    def __init__(self, target: StreamConsumer) -> None:
+        self.on_block = target.on_block
+        self.on_injection = target.on_injection
+        self.on_event = target.on_event
+
+
 class StreamConsumer(Protocol):
     """Anything fed the acquisition stream, live or on replay, in recorded order."""
 
