@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acquisition.recorder import Recorder
-from acquisition.records import Event, SampleResult, StreamOnly
-from acquisition.session import Session
-from drivers.base import Syringe
-from drivers.errors import InputError
-from drivers.rig import Rig
+from raphe.acquisition.recorder import Recorder
+from raphe.acquisition.session import Session
+from raphe.drivers.base import Syringe
+from raphe.drivers.rig import Rig
+from raphe.errors import InputError
+from raphe.records import Event, SampleResult, StreamOnly
 
 log = logging.getLogger("raphe.experiment")
 
@@ -34,7 +34,7 @@ class ExperimentSettings:
     #: Perfusion before the first sample starts filling the loop (samples then every interval).
     equilibrate_min: float = 0.0
     flow_uL_min: float = 1.0
-    method: object | None = None  # acquisition.analysis.method.AnalysisMethod
+    method: object | None = None  # raphe.acquisition.analysis.method.AnalysisMethod
     operator: str = ""
     animal_id: str = ""
     notes: str = ""
@@ -123,7 +123,7 @@ class Experiment:
         session.subscribe(counter)
         quantifier = None
         if s.method is not None:
-            from acquisition.analysis.live import LiveQuantifier
+            from raphe.acquisition.analysis.live import LiveQuantifier
 
             def on_result(result: SampleResult) -> None:
                 self.results.append(result)

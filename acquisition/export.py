@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition.reader import SessionReader
-from drivers.errors import InputError
+from raphe.acquisition.reader import SessionReader
+from raphe.errors import InputError
 
 _CHUNK = 1 << 18
 

@@ -16,10 +16,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from acquisition import store
-from acquisition.pyramid import query
-from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
-from drivers.base import DetectorBlock
+from raphe.acquisition import store
+from raphe.acquisition.pyramid import query
+from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
 
 _READ_CHUNK = 1 << 20  # samples per read when iterating a long signal
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acquisition.analysis.live import LiveQuantifier
-from acquisition.analysis.method import AnalysisMethod, load_method, parse_method
-from acquisition.reader import SessionReader
-from acquisition.records import SampleResult, StreamOnly
-from acquisition.replay import Replay
-from acquisition.session import Session
-from drivers.errors import InputError
+from raphe.acquisition.analysis.live import LiveQuantifier
+from raphe.acquisition.analysis.method import AnalysisMethod, load_method, parse_method
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.replay import Replay
+from raphe.acquisition.session import Session
+from raphe.errors import InputError
+from raphe.records import SampleResult, StreamOnly
 
 
 class _ToSession:

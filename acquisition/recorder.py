@@ -17,10 +17,10 @@ import threading
 import time
 from typing import Any
 
-from acquisition.records import Event, Injection, PumpState
-from acquisition.session import Session
-from drivers.base import Detector, InjectionValve, SyringePump
-from drivers.errors import InputError, InstrumentError
+from raphe.acquisition.session import Session
+from raphe.drivers.base import Detector, InjectionValve, SyringePump
+from raphe.errors import InputError, InstrumentError
+from raphe.records import Event, Injection, PumpState
 
 log = logging.getLogger("raphe.recorder")
 

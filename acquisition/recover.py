@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition import store
-from acquisition.pyramid import PyramidBuilder
-from acquisition.reader import SessionReader
-from drivers.errors import InputError
+from raphe.acquisition import store
+from raphe.acquisition.pyramid import PyramidBuilder
+from raphe.acquisition.reader import SessionReader
+from raphe.errors import InputError
 
 _CHUNK = 1 << 20
 

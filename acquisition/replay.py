@@ -17,14 +17,14 @@ from typing import Any, Self
 
 import numpy as np
 
-from acquisition.reader import SessionReader
-from drivers.errors import InputError
+from raphe.acquisition.reader import SessionReader
+from raphe.errors import InputError
 
 _BLOCK, _INJECTION, _EVENT = 0, 1, 2
 
 
 class Replay:
-    """Re-emit ``path_or_reader``'s stream to a :class:`~acquisition.records.StreamConsumer`."""
+    """Re-emit ``path_or_reader``'s stream to a :class:`~raphe.records.StreamConsumer`."""
 
     def __init__(self, path_or_reader: str | Path | SessionReader,
                  speed: float | None = None) -> None:

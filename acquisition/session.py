@@ -20,11 +20,10 @@ from typing import Any, Self
 import h5py
 import numpy as np
 
-from acquisition import store
-from acquisition.pyramid import PyramidBuilder
-from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
-from drivers.base import DetectorBlock
-from drivers.errors import InputError, RapheError
+from raphe.acquisition import store
+from raphe.acquisition.pyramid import PyramidBuilder
+from raphe.errors import InputError, RapheError
+from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
 
 log = logging.getLogger("raphe.session")
 

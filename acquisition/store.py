@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 #: Bumped when the layout changes in a way older readers cannot read.
 FORMAT_VERSION = 1

@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from simulators.animal import VirtualAnimal
-from simulators.drugs import Dose
+from raphe.simulators.animal import VirtualAnimal
+from raphe.simulators.drugs import Dose
 
 DOSE_MIN = 80.0
 INTERVAL_MIN = 20.0

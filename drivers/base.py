@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
+from raphe.records import DetectorBlock
 
 
 class Instrument(abc.ABC):
@@ -152,38 +152,6 @@ class InjectionValve(Instrument):
 
     def to_safe_state(self) -> None:
         self.load()
-
-
-@dataclass(frozen=True)
-class DetectorBlock:
-    """Samples that arrived from the detector since the last read.
-
-    ``t0`` is the session time (s) of ``values[0]``, sample ``i`` is at
-    ``t0 + i * dt``; times come from the sample index, never the host clock.
-    ``values`` are nA (float64); overloaded samples are NaN and flagged in
-    ``overload``.
-    """
-
-    index0: int
-    t0: float
-    dt: float
-    values: np.ndarray
-    overload: np.ndarray = field(default=None)  # bool mask, same length as values
-
-    def __post_init__(self) -> None:
-        if self.overload is None:
-            object.__setattr__(self, "overload", np.zeros(len(self.values), dtype=bool))
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    @property
-    def times(self) -> np.ndarray:
-        return self.t0 + self.dt * np.arange(len(self.values))
-
-    @property
-    def saturated(self) -> bool:
-        return bool(self.overload.any())
 
 
 class Detector(Instrument):

@@ -37,15 +37,16 @@ import numpy as np
 import pyvisa
 from pyvisa.rname import InvalidResourceName, parse_resource_name
 
-from drivers.base import Detector, DetectorBlock
-from drivers.errors import (
+from raphe.drivers.base import Detector
+from raphe.drivers.settings import REQUIRED, resolve
+from raphe.errors import (
     Disconnected,
     InputError,
     InstrumentError,
     InstrumentTimeout,
     ProtocolError,
 )
-from drivers.settings import REQUIRED, resolve
+from raphe.records import DetectorBlock
 
 NAME = "dmm34465a"
 MEMORY_READINGS = 50_000

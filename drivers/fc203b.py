@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import FractionCollector
-from drivers.errors import InputError, InstrumentAlarm, InstrumentTimeout, ProtocolError
-from drivers.gsioc import GSIOCLink, check_unit_id
-from drivers.settings import REQUIRED, Setting, resolve
-from drivers.transport import SerialTransport
+from raphe.drivers.base import FractionCollector
+from raphe.drivers.gsioc import GSIOCLink, check_unit_id
+from raphe.drivers.settings import REQUIRED, Setting, resolve
+from raphe.drivers.transport import SerialTransport
+from raphe.errors import InputError, InstrumentAlarm, InstrumentTimeout, ProtocolError
 
 NAME = "fc203b"
 

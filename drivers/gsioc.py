@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import time
 
-from drivers.errors import InstrumentError, InstrumentTimeout, ProtocolError
-from drivers.transport import SerialTransport
+from raphe.drivers.transport import SerialTransport
+from raphe.errors import InstrumentError, InstrumentTimeout, ProtocolError
 
 DISCONNECT_ALL = 0xFF
 ACK = 0x06

@@ -19,17 +19,17 @@ import threading
 import time
 from dataclasses import dataclass
 
-from drivers import units
-from drivers.base import PumpStatus, Syringe, SyringePump
-from drivers.errors import (
+from raphe.drivers import units
+from raphe.drivers.base import PumpStatus, Syringe, SyringePump
+from raphe.drivers.settings import REQUIRED, resolve
+from raphe.drivers.transport import SerialTransport
+from raphe.errors import (
     InputError,
     InstrumentAlarm,
     InstrumentTimeout,
     ProtocolError,
     RapheError,
 )
-from drivers.settings import REQUIRED, resolve
-from drivers.transport import SerialTransport
 
 STX, ETX, CR = b"\x02", b"\x03", b"\r"
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
-from drivers.errors import InputError, RapheError
-from drivers.settings import Setting, as_setting, resolve
+from raphe.drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
+from raphe.drivers.settings import Setting, as_setting, resolve
+from raphe.errors import InputError, RapheError
 
 #: driver name -> (module, class). Adding a model is one line here and one module.
 DRIVERS: dict[str, tuple[str, str]] = {
-    "ne1000": ("drivers.ne1000", "NE1000"),
-    "fc203b": ("drivers.fc203b", "FC203B"),
-    "vici": ("drivers.vici", "VICIValve"),
-    "dmm34465a": ("drivers.dmm34465a", "DMM34465A"),
+    "ne1000": ("raphe.drivers.ne1000", "NE1000"),
+    "fc203b": ("raphe.drivers.fc203b", "FC203B"),
+    "vici": ("raphe.drivers.vici", "VICIValve"),
+    "dmm34465a": ("raphe.drivers.dmm34465a", "DMM34465A"),
 }
 
 ROLES: dict[str, type[Instrument]] = {

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 
 class _Required:

@@ -13,7 +13,7 @@ import time
 
 import serial
 
-from drivers.errors import Disconnected, InstrumentTimeout, ProtocolError
+from raphe.errors import Disconnected, InstrumentTimeout, ProtocolError
 
 
 class SerialTransport:

@@ -16,7 +16,7 @@ import tokenize
 
 import pint
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 #: "<number> [unit]": a bare number means the default unit, as a bare float does.
 _QUANTITY = re.compile(

@@ -14,10 +14,10 @@ import re
 import time
 from typing import Any
 
-from drivers.base import InjectionValve, ValvePosition
-from drivers.errors import InputError, InstrumentError, InstrumentTimeout, ProtocolError
-from drivers.settings import REQUIRED, Setting, resolve
-from drivers.transport import SerialTransport
+from raphe.drivers.base import InjectionValve, ValvePosition
+from raphe.drivers.settings import REQUIRED, Setting, resolve
+from raphe.drivers.transport import SerialTransport
+from raphe.errors import InputError, InstrumentError, InstrumentTimeout, ProtocolError
 
 NAME = "vici"
 CR = b"\r"

@@ -1,7 +1,7 @@
 """The virtual animal: a mechanistic model of extracellular 5-HT under drugs.
 
 Chain (``docs/virtual-animal.md`` has the equations and the parameter table):
-PK per dose (``simulators.drugs``) → free brain concentration → competitive
+PK per dose (``raphe.simulators.drugs``) → free brain concentration → competitive
 occupancy of SERT and of the raphe 5-HT1A autoreceptor (Ki) → raphe firing
 with autoreceptor feedback from raphe 5-HT → release in the probe region and
 SERT-dependent reuptake → extracellular 5-HT → dialysate = extracellular ×
@@ -23,7 +23,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from simulators.drugs import DRUGS, HT1A, SERT, SYSTEMIC_ROUTES, Dose, Drug, canonical_drug
+from raphe.simulators.drugs import DRUGS, HT1A, SERT, SYSTEMIC_ROUTES, Dose, Drug, canonical_drug
 
 #: Analytes the dialysate carries (the HPLC's peaks, minus the solvent front).
 ANALYTES = ("NA", "DA", "5-HIAA", "5-HT")

@@ -36,8 +36,8 @@ from typing import Self
 
 import numpy as np
 
-from simulators.clock import Clock
-from simulators.signal import ConstantNoise, SignalSource
+from raphe.clock import Clock
+from raphe.simulators.signal import ConstantNoise, SignalSource
 
 log = logging.getLogger("raphe.simulators.dmm34465a")
 

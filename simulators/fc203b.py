@@ -21,9 +21,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from simulators.clock import Clock
-from simulators.gsioc import GSIOCSlave
-from simulators.pty_port import PtyPort, PtySimulator
+from raphe.clock import Clock
+from raphe.simulators.gsioc import GSIOCSlave
+from raphe.simulators.pty_port import PtyPort, PtySimulator
 
 Listener = Callable[[int, bool, float], None]
 

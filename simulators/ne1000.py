@@ -1,6 +1,6 @@
 """New Era NE-1000 syringe pump, simulated at the wire: basic and safe mode, byte for byte.
 
-``NE1000Device`` is the pump's state machine for ``simulators.pty_port.PtyPort``:
+``NE1000Device`` is the pump's state machine for ``raphe.simulators.pty_port.PtyPort``:
 it parses the RS-232 command grammar (basic ``[addr]CMD[data]CR`` and safe-mode
 ``STX len data CRC16 ETX`` frames), answers ``STX addr prompt [data|?err] ETX``
 and keeps the pump's physics on the shared ``Clock``: dispensed volume is the
@@ -10,7 +10,7 @@ after power-up is ignored, the first valid one after that is answered with
 ``A?R`` and not executed. Link timing (safe-mode watchdog, 0.5 s inter-byte
 discard) runs on ``link_clock`` (real time unless a test passes a faster one).
 
-``SimulatedNE1000`` owns a device and its pty; ``python -m simulators.ne1000``
+``SimulatedNE1000`` owns a device and its pty; ``python -m raphe.simulators.ne1000``
 serves one and takes fault commands on stdin.
 """
 
@@ -22,8 +22,8 @@ import math
 import re
 import threading
 
-from simulators.clock import Clock
-from simulators.pty_port import PtyPort, PtySimulator
+from raphe.clock import Clock
+from raphe.simulators.pty_port import PtyPort, PtySimulator
 
 log = logging.getLogger("raphe.simulators.ne1000")
 

@@ -19,11 +19,11 @@ from typing import Self
 
 import numpy as np
 
-from simulators.clock import Clock
-from simulators.dmm34465a import SimulatedDMM34465A
-from simulators.fc203b import SimulatedFC203B
-from simulators.ne1000 import SimulatedNE1000
-from simulators.vici import SimulatedVICI
+from raphe.clock import Clock
+from raphe.simulators.dmm34465a import SimulatedDMM34465A
+from raphe.simulators.fc203b import SimulatedFC203B
+from raphe.simulators.ne1000 import SimulatedNE1000
+from raphe.simulators.vici import SimulatedVICI
 
 #: role -> (model shown to the user, simulator name used on the command line)
 INSTRUMENTS = {
@@ -41,7 +41,7 @@ class RigOptions:
     speed: float = 1.0
     seed: int = 0
     region: str = "prefrontal_cortex"
-    doses: list = field(default_factory=list)  # simulators.drugs.Dose items
+    doses: list = field(default_factory=list)  # raphe.simulators.drugs.Dose items
     syringe_diameter_mm: float = 4.61
     syringe_volume_uL: float = 1000.0
     rack_size: int = 48
@@ -153,8 +153,8 @@ class SimulatedRig:
     def _build_world(self):
         if self.pump is None:
             return None
-        from simulators.hplc import HPLCParams
-        from simulators.world import SimulatedWorld
+        from raphe.simulators.hplc import HPLCParams
+        from raphe.simulators.world import SimulatedWorld
 
         o = self.options
         self.flow = FlowHistory(self.clock, self.pump.flow_uL_min)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from simulators.clock import Clock
-from simulators.pty_port import PtyPort, PtySimulator
+from raphe.clock import Clock
+from raphe.simulators.pty_port import PtyPort, PtySimulator
 
 Listener = Callable[[str, float], None]
 OTHER = {"A": "B", "B": "A"}

@@ -21,10 +21,10 @@ from typing import IO
 
 import numpy as np
 
-from simulators.animal import AnimalParams, VirtualAnimal
-from simulators.drugs import Dose
-from simulators.fluidics import FlowFunction, Fluidics, SampleContent
-from simulators.hplc import HPLCECD, HPLCParams
+from raphe.simulators.animal import AnimalParams, VirtualAnimal
+from raphe.simulators.drugs import Dose
+from raphe.simulators.fluidics import FlowFunction, Fluidics, SampleContent
+from raphe.simulators.hplc import HPLCECD, HPLCParams
 
 _INJECT = {"inject", "b", "valveposition.inject"}
 _LOAD = {"load", "a", "valveposition.load"}

@@ -10,12 +10,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_DATA = ROOT.parent / "shared" / "data" / "public"
+PUBLIC_DATA = ROOT / "tests" / "data" / "public"
 
 
 @pytest.fixture
 def public_data() -> Path:
-    """The real instrument exports in ``../shared/data/public`` (read only)."""
-    if not PUBLIC_DATA.is_dir():
-        pytest.skip(f"public data not found at {PUBLIC_DATA}")
+    """The real instrument exports in ``tests/data/public`` (read only; licences in NOTICE.md)."""
     return PUBLIC_DATA

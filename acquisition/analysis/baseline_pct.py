@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from acquisition.records import Event
+from raphe.records import Event
 
 
 class BaselineTracker:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 MODELS = ("linear", "origin")
 WEIGHTINGS = ("none", "1/x", "1/x2")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 #: Largest relative deviation of a sampling step from the median step still called uniform.
 UNIFORM_TOLERANCE = 1e-3

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acquisition.analysis.method import PeakSpec
-from acquisition.analysis.peaks import Peak
+from raphe.acquisition.analysis.method import PeakSpec
+from raphe.acquisition.analysis.peaks import Peak
 
 
 @dataclass(frozen=True)

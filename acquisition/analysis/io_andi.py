@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from scipy.io import netcdf_file
 
-from acquisition.analysis.chromatogram import Chromatogram, validated
-from acquisition.analysis.io_common import refuse_overwrite
-from acquisition.analysis.peaks import Peak
-from drivers.errors import InputError
+from raphe.acquisition.analysis.chromatogram import Chromatogram, validated
+from raphe.acquisition.analysis.io_common import refuse_overwrite
+from raphe.acquisition.analysis.peaks import Peak
+from raphe.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acquisition.analysis.chromatogram import Chromatogram
-from drivers.errors import InputError
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.errors import InputError
 
 
 def read_chromatogram(path: str | Path) -> Chromatogram:
     """ANDI/AIA (.cdf/.nc or netCDF magic), CSV (.csv) or Chromeleon text export."""
-    from acquisition.analysis.io_andi import read_andi
-    from acquisition.analysis.io_chromeleon import read_chromeleon
-    from acquisition.analysis.io_csv import read_csv
+    from raphe.acquisition.analysis.io_andi import read_andi
+    from raphe.acquisition.analysis.io_chromeleon import read_chromeleon
+    from raphe.acquisition.analysis.io_csv import read_csv
 
     path = Path(path)
     if path.is_dir():

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acquisition.analysis.chromatogram import Chromatogram, validated
-from acquisition.analysis.io_common import read_text
-from drivers.errors import InputError
+from raphe.acquisition.analysis.chromatogram import Chromatogram, validated
+from raphe.acquisition.analysis.io_common import read_text
+from raphe.errors import InputError
 
 
 def _number(text: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.errors import InputError
+from raphe.errors import InputError
 
 
 def read_text(path: Path, what: str) -> str:

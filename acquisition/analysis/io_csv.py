@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition.analysis.chromatogram import Chromatogram, validated
-from acquisition.analysis.io_common import read_text, refuse_overwrite
-from drivers.errors import InputError
+from raphe.acquisition.analysis.chromatogram import Chromatogram, validated
+from raphe.acquisition.analysis.io_common import read_text, refuse_overwrite
+from raphe.errors import InputError
 
 _UNITS = re.compile(r"[\(\[]\s*([^\)\]]*)\s*[\)\]]")
 

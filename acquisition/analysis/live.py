@@ -17,13 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.analysis.baseline_pct import BaselineTracker
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.method import AnalysisMethod
-from acquisition.analysis.quantify import ChromatogramResult, order_flags, quantify
-from acquisition.records import Event, Injection, SampleResult
-from drivers.base import DetectorBlock
-from drivers.errors import InputError
+from raphe.acquisition.analysis.baseline_pct import BaselineTracker
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.method import AnalysisMethod
+from raphe.acquisition.analysis.quantify import ChromatogramResult, order_flags, quantify
+from raphe.errors import InputError
+from raphe.records import DetectorBlock, Event, Injection, SampleResult
 
 
 @dataclass

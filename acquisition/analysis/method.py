@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from acquisition.analysis.calibration import (
+from raphe.acquisition.analysis.calibration import (
     MODELS,
     WEIGHTINGS,
     Calibration,
     Standard,
     fit_standards,
 )
-from acquisition.analysis.settings import IntegrationSettings
-from drivers.errors import InputError
+from raphe.acquisition.analysis.settings import IntegrationSettings
+from raphe.errors import InputError
 
-BUNDLED_PACKAGE = "acquisition.analysis.methods"
+BUNDLED_PACKAGE = "raphe.acquisition.analysis.methods"
 
 
 @dataclass(frozen=True)

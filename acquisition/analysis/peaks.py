@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from acquisition.analysis import baseline as bl
-from acquisition.analysis import figures
-from acquisition.analysis.integrate import area_indices
-from acquisition.analysis.settings import IntegrationSettings
+from raphe.acquisition.analysis import baseline as bl
+from raphe.acquisition.analysis import figures
+from raphe.acquisition.analysis.integrate import area_indices
+from raphe.acquisition.analysis.settings import IntegrationSettings
 
 #: Candidate apexes need this prominence in SDs of the smoothed signal's noise.
 DETECTION_SDS = 4.0

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.identify import identify
-from acquisition.analysis.method import AnalysisMethod
-from acquisition.analysis.peaks import Peak, find_peaks
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.identify import identify
+from raphe.acquisition.analysis.method import AnalysisMethod
+from raphe.acquisition.analysis.peaks import Peak, find_peaks
 
 #: Flag names, in the order they are written.
 FLAGS = ("not_found", "rt_window", "below_lod", "below_loq", "saturated", "drift", "incomplete")

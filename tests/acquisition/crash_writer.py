@@ -13,9 +13,8 @@ import time
 
 import numpy as np
 
-from acquisition.records import Event, Injection
-from acquisition.session import Session
-from drivers.base import DetectorBlock
+from raphe.acquisition.session import Session
+from raphe.records import DetectorBlock, Event, Injection
 
 DT = 1e-4
 

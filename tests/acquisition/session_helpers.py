@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
-from drivers.base import DetectorBlock
+from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
 
 
 def blocks(sizes: list[int], dt: float = 0.1, seed: int = 0, t_start: float = 0.0):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acquisition.reader import SessionReader
-from acquisition.recover import recover
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.recover import recover
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_recover_refuses_to_overwrite(tmp_path):
     path, _, _ = crashed_session(tmp_path, 0.3)
     out = tmp_path / "taken.h5"
     out.write_bytes(b"precious")
-    from drivers.errors import InputError
+    from raphe.errors import InputError
 
     with pytest.raises(InputError, match="taken.h5"):
         recover(path, out)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from acquisition.reader import SessionReader
-from acquisition.records import Event
-from acquisition.session import Session
-from drivers.base import DetectorBlock
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.session import Session
+from raphe.records import DetectorBlock, Event
 
 from session_helpers import blocks
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FOLLOWER = """
 import sys
-from acquisition.reader import SessionReader
+from raphe.acquisition.reader import SessionReader
 r = SessionReader(sys.argv[1])
 for line in sys.stdin:            # one line per step of the writer
     r.refresh()

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acquisition.pyramid import PyramidBuilder, query
-from acquisition.reader import SessionReader
-from acquisition.session import Session
+from raphe.acquisition.pyramid import PyramidBuilder, query
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.session import Session
 
 from session_helpers import blocks
 
@@ -105,7 +105,7 @@ def test_day_long_trace_at_display_resolution(tmp_path):
     with Session.create(path, signal_dt=0.1) as s:
         step = 36_000
         for i in range(0, n, step):
-            from drivers.base import DetectorBlock
+            from raphe.records import DetectorBlock
 
             s.add_block(DetectorBlock(i, i * 0.1, 0.1, values[i:i + step]))
     with SessionReader(path) as r:

@@ -9,10 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-from acquisition.reader import SessionReader
-from acquisition.recorder import Recorder
-from acquisition.session import Session
-from drivers.base import (
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.recorder import Recorder
+from raphe.acquisition.session import Session
+from raphe.clock import Clock
+from raphe.drivers.base import (
     Detector,
     DetectorBlock,
     InjectionValve,
@@ -21,8 +22,7 @@ from drivers.base import (
     SyringePump,
     ValvePosition,
 )
-from drivers.errors import Disconnected, InputError, InstrumentTimeout
-from simulators.clock import Clock
+from raphe.errors import Disconnected, InputError, InstrumentTimeout
 
 DT = 0.1
 

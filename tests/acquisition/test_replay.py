@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from acquisition.records import Event, Injection
-from acquisition.replay import Replay
-from acquisition.session import Session
-from drivers.errors import InputError
+from raphe.acquisition.replay import Replay
+from raphe.acquisition.session import Session
+from raphe.errors import InputError
+from raphe.records import Event, Injection
 
 from session_helpers import Log, blocks, same_stream
 

@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from acquisition.reader import SessionReader
-from acquisition.records import Event
-from acquisition.replay import Replay
-from acquisition.session import Session, SessionError
-from drivers.errors import InputError
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.replay import Replay
+from raphe.acquisition.session import Session, SessionError
+from raphe.errors import InputError
+from raphe.records import Event
 
 from session_helpers import Log, blocks, same_stream, sample_records
 
@@ -157,7 +157,7 @@ def test_a_failing_consumer_does_not_stop_recording(tmp_path):
 
 
 def test_a_writer_failure_is_reported_and_flushed_data_stay_readable(tmp_path):
-    from drivers.base import DetectorBlock
+    from raphe.records import DetectorBlock
 
     path = tmp_path / "s.h5"
     s = make(path)

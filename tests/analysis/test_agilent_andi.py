@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acquisition.analysis.integrate import area_above_line
-from acquisition.analysis.io_andi import read_andi, read_andi_peaks, write_andi
-from acquisition.analysis.peaks import find_peaks
-from drivers.errors import InputError
+from raphe.acquisition.analysis.integrate import area_above_line
+from raphe.acquisition.analysis.io_andi import read_andi, read_andi_peaks, write_andi
+from raphe.acquisition.analysis.peaks import find_peaks
+from raphe.errors import InputError
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acquisition.analysis.calibration import Standard, fit, fit_standards
-from drivers.errors import InputError
+from raphe.acquisition.analysis.calibration import Standard, fit, fit_standards
+from raphe.errors import InputError
 
 X = np.array([5.0, 5.0, 10.0, 10.0, 20.0, 20.0, 40.0, 40.0, 100.0, 100.0])
 Y = np.array([0.562, 0.532, 1.121, 1.091, 2.176, 2.217, 4.431, 4.373, 11.06, 10.95])

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from acquisition.analysis.io_chromeleon import read_chromeleon
-from acquisition.analysis.peaks import find_peaks
+from raphe.acquisition.analysis.io_chromeleon import read_chromeleon
+from raphe.acquisition.analysis.peaks import find_peaks
 
 
 def test_imports_comma_decimals(public_data):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from acquisition.analysis import synthetic as sy
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.io_csv import write_csv
-from gui.cli import main
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.io_csv import write_csv
+from raphe.gui.cli import main
 
 
 def _run(capsys, *argv):

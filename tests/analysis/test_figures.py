@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from acquisition.analysis import synthetic as sy
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.integrate import area_above_line, area_indices
-from acquisition.analysis.method import load_method
-from acquisition.analysis.peaks import find_peaks
-from acquisition.analysis.quantify import quantify
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.integrate import area_above_line, area_indices
+from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.peaks import find_peaks
+from raphe.acquisition.analysis.quantify import quantify
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acquisition.analysis import synthetic as sy
-from acquisition.analysis.live import LiveQuantifier, merge_stream, quantify_session_stream
-from acquisition.analysis.method import load_method
-from acquisition.records import Event, Injection
-from drivers.base import DetectorBlock
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.live import LiveQuantifier, merge_stream, quantify_session_stream
+from raphe.acquisition.analysis.method import load_method
+from raphe.records import DetectorBlock, Event, Injection
 
 DT = 0.1
 METHOD = load_method("simulated-5ht")

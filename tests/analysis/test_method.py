@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from acquisition.analysis.method import bundled_methods, load_method, parse_method
-from drivers.errors import InputError
+from raphe.acquisition.analysis.method import bundled_methods, load_method, parse_method
+from raphe.errors import InputError
 
 
 def test_bundled_simulated_5ht():

@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.io_andi import read_andi
-from acquisition.analysis.io_any import read_chromatogram
-from acquisition.analysis.io_chromeleon import read_chromeleon
-from acquisition.analysis.io_csv import read_csv, write_csv
-from drivers.errors import InputError
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.io_andi import read_andi
+from raphe.acquisition.analysis.io_any import read_chromatogram
+from raphe.acquisition.analysis.io_chromeleon import read_chromeleon
+from raphe.acquisition.analysis.io_csv import read_csv, write_csv
+from raphe.errors import InputError
 
 CHROMELEON_HEAD = "Channel\tED_1\nData Points\t{n}\n\nChromatogram Data:\nTime (min)\tStep (s)\tValue (nC)\n"
 

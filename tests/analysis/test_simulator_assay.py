@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acquisition.analysis.live import quantify_session_stream
-from acquisition.analysis.method import load_method
-from acquisition.records import Injection
-from drivers.base import DetectorBlock
+from raphe.acquisition.analysis.live import quantify_session_stream
+from raphe.acquisition.analysis.method import load_method
+from raphe.records import DetectorBlock, Injection
 
-hplc = pytest.importorskip("simulators.hplc")
+hplc = pytest.importorskip("raphe.simulators.hplc")
 
 AMOUNTS = [2.0, 4.0, 8.0, 12.0, 20.0, 1.0]  # 5-HT fmol on column
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acquisition.analysis import synthetic as sy
-from acquisition.analysis.figures import peak_to_peak_noise
-from acquisition.analysis.peaks import find_peaks
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.figures import peak_to_peak_noise
+from raphe.acquisition.analysis.peaks import find_peaks
 
 T = np.arange(12000) * 0.1  # a 20-minute run at 10 Hz
 ISOLATED = [sy.TruePeak(200, 4, 1.2, 10.0), sy.TruePeak(500, 6, 1.8, 10.0),
@@ -104,7 +104,7 @@ def test_no_false_peaks_in_blank_runs():
 
 
 def test_spikes_are_not_peaks():
-    from acquisition.analysis.settings import IntegrationSettings
+    from raphe.acquisition.analysis.settings import IntegrationSettings
 
     rng = np.random.default_rng(7)
     y = sy.trace(T, ISOLATED, rng, white_sd=0.002, offset=2.0, spikes=5, spike_height=0.5)
@@ -114,7 +114,7 @@ def test_spikes_are_not_peaks():
 
 
 def test_tangent_skim_of_a_rider():
-    from acquisition.analysis.settings import IntegrationSettings
+    from raphe.acquisition.analysis.settings import IntegrationSettings
 
     parent, rider = sy.TruePeak(500, 6, 6, 100.0), sy.TruePeak(535, 3, 0.9, 2.0)
     y = 2 + sy.emg(T, parent) + sy.emg(T, rider)
@@ -133,7 +133,7 @@ def test_tangent_skim_of_a_rider():
 
 
 def test_whole_trace_baseline_follows_a_curved_background():
-    from acquisition.analysis.baseline import whole_trace_baseline
+    from raphe.acquisition.analysis.baseline import whole_trace_baseline
 
     background = 2 + 0.3 * np.sin(T / 400) + 1e-4 * T
     peaks = [sy.TruePeak(300, 5, 1.5, 5.0), sy.TruePeak(700, 8, 2, 8.0)]

@@ -29,10 +29,10 @@ import warnings
 import numpy as np
 from scipy import signal
 
-from acquisition.analysis import synthetic as sy
-from acquisition.analysis.chromatogram import Chromatogram
-from acquisition.analysis.method import load_method
-from acquisition.analysis.quantify import quantify
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantify import quantify
 
 DT = 0.1
 T = np.arange(12000) * DT

@@ -24,10 +24,10 @@ import time
 
 import numpy as np
 
-from drivers.dmm34465a import DMM34465A
-from simulators.clock import Clock
-from simulators.dmm34465a import SimulatedDMM34465A
-from simulators.signal import Ramp
+from raphe.clock import Clock
+from raphe.drivers.dmm34465a import DMM34465A
+from raphe.simulators.dmm34465a import SimulatedDMM34465A
+from raphe.simulators.signal import Ramp
 
 INTERVAL = 0.001
 SLOPE = 1e-3

@@ -20,9 +20,9 @@ import time
 
 import serial
 
-from drivers.ne1000 import NE1000
-from simulators.clock import Clock
-from simulators.ne1000 import SimulatedNE1000
+from raphe.clock import Clock
+from raphe.drivers.ne1000 import NE1000
+from raphe.simulators.ne1000 import SimulatedNE1000
 
 TARGET_OVERHEAD_S = 1e-3
 

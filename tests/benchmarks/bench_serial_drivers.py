@@ -19,11 +19,11 @@ import time
 
 import serial
 
-from drivers.fc203b import COMMANDS, FC203B
-from drivers.vici import VICIValve
-from simulators.clock import Clock
-from simulators.fc203b import SimulatedFC203B
-from simulators.vici import SimulatedVICI
+from raphe.clock import Clock
+from raphe.drivers.fc203b import COMMANDS, FC203B
+from raphe.drivers.vici import VICIValve
+from raphe.simulators.fc203b import SimulatedFC203B
+from raphe.simulators.vici import SimulatedVICI
 
 ROUNDS = 15
 REPEATS = 200

@@ -27,12 +27,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from acquisition import store
-from acquisition.reader import SessionReader
-from acquisition.records import Event, Injection
-from acquisition.replay import Replay
-from acquisition.session import Session
-from drivers.base import DetectorBlock
+from raphe.acquisition import store
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.replay import Replay
+from raphe.acquisition.session import Session
+from raphe.records import DetectorBlock, Event, Injection
 
 
 def make_blocks(n_blocks: int, block: int, dt: float) -> list[DetectorBlock]:

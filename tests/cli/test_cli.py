@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from gui import cli, log
+from raphe.gui import cli
+from raphe.gui.cli import log
 
 
 def run_raphe(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gui.cli", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "raphe", *args], capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -47,7 +48,7 @@ def test_usage_errors_exit_2_with_one_line_and_usage(args):
 def test_help_and_version_do_not_import_qt():
     code = (
         "import sys, contextlib, io\n"
-        "from gui import cli\n"
+        "from raphe.gui import cli\n"
         "for argv in (['--help'], ['--version']):\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "        cli.main(argv)\n"
@@ -62,7 +63,7 @@ def test_help_and_version_do_not_import_qt():
 
 
 def test_raphe_error_becomes_one_line_and_exit_1(monkeypatch, capsys):
-    from drivers.errors import InputError
+    from raphe.errors import InputError
 
     def boom(args):
         raise InputError("method file x.toml, line 3: key 'rt' must be a number")

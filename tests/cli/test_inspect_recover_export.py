@@ -17,10 +17,9 @@ import h5py
 import numpy as np
 import pytest
 
-from acquisition.records import Event, Fraction, Injection, PumpState, SampleResult
-from acquisition.session import Session
-from drivers.base import DetectorBlock
-from gui.cli import main
+from raphe.acquisition.session import Session
+from raphe.gui.cli import main
+from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = ROOT / "tests" / "acquisition" / "crash_writer.py"

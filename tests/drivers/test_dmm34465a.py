@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.dmm34465a import (
+from raphe.clock import Clock
+from raphe.drivers.dmm34465a import (
     DMM34465A,
     SETTINGS,
     ScpiError,
@@ -20,17 +21,16 @@ from drivers.dmm34465a import (
     parse_points,
     parse_readings,
 )
-from drivers.errors import (
+from raphe.drivers.settings import as_setting
+from raphe.errors import (
     Disconnected,
     InputError,
     InstrumentError,
     InstrumentTimeout,
     ProtocolError,
 )
-from drivers.settings import as_setting
-from simulators.clock import Clock
-from simulators.dmm34465a import MEMORY_READINGS, DMM34465ADevice, SimulatedDMM34465A
-from simulators.signal import ConstantNoise, Ramp
+from raphe.simulators.dmm34465a import MEMORY_READINGS, DMM34465ADevice, SimulatedDMM34465A
+from raphe.simulators.signal import ConstantNoise, Ramp
 
 SLOPE = 1e-4  # V per simulated second: every reading's value identifies its time
 
@@ -421,7 +421,7 @@ def test_malformed_resource_is_an_input_error():
 
 
 def test_rig_file_with_the_simulators_settings_connects_a_configured_detector(sim, clock):
-    from drivers.rig import load_rig
+    from raphe.drivers.rig import load_rig
 
     lines = ["[detector]"]
     for key, value in sim.rig_settings().items():

@@ -7,11 +7,11 @@ from importlib.resources import files
 import pytest
 import pyvisa
 
-from drivers.dmm34465a import DMM34465A, ScpiError
-from drivers.errors import InputError
+from raphe.drivers.dmm34465a import DMM34465A, ScpiError
+from raphe.errors import InputError
 
 RESOURCE = "TCPIP::192.168.1.50::5025::SOCKET"
-YAML = files("simulators.data") / "keysight_34465a.yaml"
+YAML = files("raphe.simulators.data") / "keysight_34465a.yaml"
 
 
 @pytest.fixture

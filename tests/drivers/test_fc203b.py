@@ -9,14 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wire_helpers import WireLog, unplug_during
 
-from drivers.errors import (
-    Disconnected,
-    InputError,
-    InstrumentAlarm,
-    InstrumentTimeout,
-    ProtocolError,
-)
-from drivers.fc203b import (
+from raphe.clock import Clock
+from raphe.drivers.fc203b import (
     COMMANDS,
     FC203B,
     SETTINGS,
@@ -24,10 +18,16 @@ from drivers.fc203b import (
     parse_position,
     parse_status,
 )
-from drivers.gsioc import decode_immediate
-from drivers.rig import load_rig
-from simulators.clock import Clock
-from simulators.fc203b import SimulatedFC203B
+from raphe.drivers.gsioc import decode_immediate
+from raphe.drivers.rig import load_rig
+from raphe.errors import (
+    Disconnected,
+    InputError,
+    InstrumentAlarm,
+    InstrumentTimeout,
+    ProtocolError,
+)
+from raphe.simulators.fc203b import SimulatedFC203B
 
 
 def echoed(command: str) -> list[tuple[bytes, bytes]]:

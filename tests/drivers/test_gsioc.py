@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_helpers import WireLog
 
-from drivers.errors import InstrumentTimeout, ProtocolError
-from drivers.gsioc import GSIOCLink, decode_immediate
-from drivers.transport import SerialTransport
-from simulators.gsioc import GSIOCSlave
-from simulators.pty_port import PtyPort
+from raphe.drivers.gsioc import GSIOCLink, decode_immediate
+from raphe.drivers.transport import SerialTransport
+from raphe.errors import InstrumentTimeout, ProtocolError
+from raphe.simulators.gsioc import GSIOCSlave
+from raphe.simulators.pty_port import PtyPort
 
 
 class Slave(GSIOCSlave):

@@ -14,15 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.base import PumpStatus, Syringe
-from drivers.errors import (
-    Disconnected,
-    InputError,
-    InstrumentAlarm,
-    InstrumentTimeout,
-    ProtocolError,
-)
-from drivers.ne1000 import (
+from raphe.clock import Clock
+from raphe.drivers.base import PumpStatus, Syringe
+from raphe.drivers.ne1000 import (
     NE1000,
     RATE_UNITS,
     SETTINGS,
@@ -33,9 +27,15 @@ from drivers.ne1000 import (
     parse_reply,
     safe_frame,
 )
-from simulators import ne1000 as sim_ne1000
-from simulators.clock import Clock
-from simulators.ne1000 import NE1000Device, SimulatedNE1000
+from raphe.errors import (
+    Disconnected,
+    InputError,
+    InstrumentAlarm,
+    InstrumentTimeout,
+    ProtocolError,
+)
+from raphe.simulators import ne1000 as sim_ne1000
+from raphe.simulators.ne1000 import NE1000Device, SimulatedNE1000
 
 STX, ETX = b"\x02", b"\x03"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import InputError
-from drivers.rig import DRIVERS, ROLES, driver_class, driver_settings, load_rig
+from raphe.drivers.rig import DRIVERS, ROLES, driver_class, driver_settings, load_rig
+from raphe.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rig.example.toml"
 

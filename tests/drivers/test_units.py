@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.errors import InputError
-from drivers.units import flow_uL_min, length_mm, registry, volume_uL
+from raphe.drivers.units import flow_uL_min, length_mm, registry, volume_uL
+from raphe.errors import InputError
 
 
 def test_one_shared_registry():

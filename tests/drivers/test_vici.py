@@ -9,19 +9,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_helpers import WireLog, unplug_during
 
-from drivers.base import ValvePosition
-from drivers.errors import (
+from raphe.clock import Clock
+from raphe.drivers.base import ValvePosition
+from raphe.drivers.rig import load_rig
+from raphe.drivers.vici import SETTINGS, VICIValve, parse_number, parse_position, parse_version
+from raphe.errors import (
     Disconnected,
     InputError,
     InstrumentError,
     InstrumentTimeout,
     ProtocolError,
 )
-from drivers.rig import load_rig
-from drivers.vici import SETTINGS, VICIValve, parse_number, parse_position, parse_version
-from simulators.clock import Clock
-from simulators.pty_port import PtyPort
-from simulators.vici import SimulatedVICI, VICIDevice
+from raphe.simulators.pty_port import PtyPort
+from raphe.simulators.vici import SimulatedVICI, VICIDevice
 
 
 def make_sim(tmp_path, valve_id=None, speed=10.0):

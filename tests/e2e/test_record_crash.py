@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from acquisition.reader import SessionReader
-from acquisition.recover import recover
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.recover import recover
 
 from tests_e2e_helpers import raphe
 
@@ -38,7 +38,7 @@ def test_sigkill_at_random_moments_loses_nothing_older_than_one_second(tmp_path)
     for trial in range(10):
         out, log = tmp_path / f"run{trial}.h5", tmp_path / f"run{trial}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gui.cli", "--log-file", str(log), "record", "--sim",
+            [sys.executable, "-m", "raphe", "--log-file", str(log), "record", "--sim",
              "--out", str(out), "--speed", "300", "--inject-every", "15",
              "--method", "simulated-5ht", "--sim-dose", "fluoxetine:10:ip@3",
              "--equilibrate", "0"],
@@ -79,7 +79,7 @@ def test_sigkill_at_random_moments_loses_nothing_older_than_one_second(tmp_path)
 def test_recover_command_reports_and_never_overwrites(tmp_path):
     out = tmp_path / "s.h5"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gui.cli", "record", "--sim", "--out", str(out), "--speed", "200"],
+        [sys.executable, "-m", "raphe", "record", "--sim", "--out", str(out), "--speed", "200"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -103,7 +103,7 @@ def test_recover_command_reports_and_never_overwrites(tmp_path):
 def test_sigterm_stops_record_cleanly_with_a_complete_file(tmp_path):
     out = tmp_path / "s.h5"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gui.cli", "record", "--sim", "--out", str(out), "--speed", "100"],
+        [sys.executable, "-m", "raphe", "record", "--sim", "--out", str(out), "--speed", "100"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

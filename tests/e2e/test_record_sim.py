@@ -13,9 +13,9 @@ import math
 
 import pytest
 
-from acquisition.analysis.method import load_method
-from acquisition.reader import SessionReader
-from acquisition.reanalysis import reanalyse
+from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.reanalysis import reanalyse
 
 from tests_e2e_helpers import raphe
 

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from acquisition.experiment import Experiment, ExperimentSettings
-from acquisition.reader import SessionReader
-from drivers.rig import load_rig
-from simulators.rig import RigOptions, SimulatedRig
+from raphe.acquisition.experiment import Experiment, ExperimentSettings
+from raphe.acquisition.reader import SessionReader
+from raphe.drivers.rig import load_rig
+from raphe.simulators.rig import RigOptions, SimulatedRig
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 

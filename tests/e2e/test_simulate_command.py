@@ -13,14 +13,14 @@ import pytest
 import pyvisa
 import serial
 
-from drivers.rig import load_rig
+from raphe.drivers.rig import load_rig
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 
 
 def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gui.cli", "simulate", *args],
+        [sys.executable, "-m", "raphe", "simulate", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
     )
 

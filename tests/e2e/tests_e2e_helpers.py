@@ -8,6 +8,6 @@ import sys
 
 def raphe(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gui.cli", *args],
+        [sys.executable, "-m", "raphe", *args],
         capture_output=True, text=True, timeout=timeout, check=False, **kw,
     )

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.animal import AnimalParams, VirtualAnimal, probe_recovery
-from simulators.drugs import DRUGS, Dose, parse_dose_spec
+from raphe.simulators.animal import AnimalParams, VirtualAnimal, probe_recovery
+from raphe.simulators.drugs import DRUGS, Dose, parse_dose_spec
 
 PFC, VH = "prefrontal_cortex", "ventral_hippocampus"
 INTERVAL_S = 20 * 60.0

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.fluidics import Fluidics
+from raphe.simulators.fluidics import Fluidics
 
 
 def constant(nM: float):

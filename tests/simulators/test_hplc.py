@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.fluidics import SampleContent
-from simulators.hplc import HPLCECD, HPLCParams
+from raphe.simulators.fluidics import SampleContent
+from raphe.simulators.hplc import HPLCECD, HPLCParams
 
 QUIET = replace(HPLCParams(), white_noise_pA=0.0, pink_noise_pA=0.0, clean=True)
 RATE_HZ = 10.0

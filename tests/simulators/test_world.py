@@ -10,14 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from simulators.drugs import Dose, parse_dose_spec
-from simulators.hplc import HPLCParams
-from simulators.world import SimulatedWorld
+from raphe.simulators.drugs import Dose, parse_dose_spec
+from raphe.simulators.hplc import HPLCParams
+from raphe.simulators.world import SimulatedWorld
 
 QUIET = replace(HPLCParams(), white_noise_pA=0.0, pink_noise_pA=0.0, clean=True)
 
 
-class Position(enum.Enum):  # shaped like drivers.base.ValvePosition
+class Position(enum.Enum):  # shaped like raphe.drivers.base.ValvePosition
     LOAD = "A"
     INJECT = "B"
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acquisition.export import export_csv
+    from raphe.acquisition.export import export_csv
 
     for path in export_csv(args.session, args.out):
         print(path)

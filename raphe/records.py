@@ -7,10 +7,44 @@ receives live and on replay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.base import DetectorBlock
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetectorBlock:
+    """Samples that arrived from the detector since the last read.
+
+    ``t0`` is the session time (s) of ``values[0]``, sample ``i`` is at
+    ``t0 + i * dt``; times come from the sample index, never the host clock.
+    ``values`` are nA (float64); overloaded samples are NaN and flagged in
+    ``overload``.
+    """
+
+    index0: int
+    t0: float
+    dt: float
+    values: np.ndarray
+    overload: np.ndarray = field(default=None)  # bool mask, same length as values
+
+    def __post_init__(self) -> None:
+        if self.overload is None:
+            object.__setattr__(self, "overload", np.zeros(len(self.values), dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.t0 + self.dt * np.arange(len(self.values))
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.overload.any())
+
+
 
 #: Event kinds. "drug" marks a drug administration (its text names drug, dose and route).
 EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range")

@@ -28,11 +28,11 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
 
     from rich.console import Console
 
-    from acquisition.experiment import Experiment, ExperimentSettings
-    from acquisition.records import Event
-    from drivers.errors import InputError
-    from drivers.rig import load_rig
-    from simulators.clock import Clock
+    from raphe.acquisition.experiment import Experiment, ExperimentSettings
+    from raphe.clock import Clock
+    from raphe.drivers.rig import load_rig
+    from raphe.errors import InputError
+    from raphe.records import Event
 
     console = Console(highlight=False)
     out = Path(args.out)
@@ -50,7 +50,7 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
         raise InputError(f"--flow must be > 0 µL/min, got {args.flow:g}")
     method = None
     if args.method:
-        from acquisition.analysis.method import load_method
+        from raphe.acquisition.analysis.method import load_method
 
         method = load_method(args.method)
         run_s = method.run_length_s or 0.0
@@ -63,8 +63,8 @@ def run_experiment(args: argparse.Namespace, *, sim: bool, rig_path: str | None,
     scheduled: list[Event] = []
     try:
         if sim:
-            from gui.commands._sim_options import rig_options
-            from simulators.rig import SimulatedRig
+            from raphe.gui.cli.commands._sim_options import rig_options
+            from raphe.simulators.rig import SimulatedRig
 
             sim_rig = SimulatedRig(rig_options(args)).start()
             config = load_rig(sim_rig.rig_toml(), source="simulated rig")

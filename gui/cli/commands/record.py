@@ -28,7 +28,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, *, minutes: float 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from gui.commands._sim_options import add_sim_options
+    from raphe.gui.cli.commands._sim_options import add_sim_options
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--sim", action="store_true", help="use the simulated rig")
@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.errors import InputError
-    from gui.commands._experiment_run import run_experiment
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._experiment_run import run_experiment
 
     if args.rig and (args.sim_dose or args.speed != 1.0):
         raise InputError("--sim-dose and --speed apply to --sim only "

@@ -1,6 +1,6 @@
 """The ``raphe`` command line.
 
-Each subcommand is a module in ``gui/commands/`` defining ``NAME``, ``HELP``,
+Each subcommand is a module in ``gui/cli/commands/`` defining ``NAME``, ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``. Those modules import only
 the standard library at top level, so ``raphe --help`` stays fast and never
 loads Qt; the work is imported inside ``run``.
@@ -14,25 +14,17 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-import gui.commands
-from drivers.errors import RapheError
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("raphe")
-    except PackageNotFoundError:
-        return "0+unknown"
+from raphe import __version__
+from raphe.errors import RapheError
+from raphe.gui.cli import commands
 
 
 def _command_modules() -> list:
     modules = []
-    for info in pkgutil.iter_modules(gui.commands.__path__):
+    for info in pkgutil.iter_modules(commands.__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"gui.commands.{info.name}")
+        module = importlib.import_module(f"raphe.gui.cli.commands.{info.name}")
         if hasattr(module, "NAME") and hasattr(module, "run"):
             modules.append(module)
     return sorted(modules, key=lambda m: getattr(m, "ORDER", 50))
@@ -44,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run in vivo microdialysis experiments: drive the rig, stream the ECD, "
         "quantify serotonin live, replay and reanalyse sessions.",
     )
-    parser.add_argument("--version", action="version", version=f"raphe {_version()}")
+    parser.add_argument("--version", action="version", version=f"raphe {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0,
         help="more log output (-v info, -vv debug incl. instrument traffic)",
@@ -64,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
-    from gui import log
+    from raphe.gui.cli import log
 
     log.configure(args.verbose, args.log_file)
     try:

@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from acquisition.reanalysis import reanalyse
-    from drivers.errors import InputError
-    from gui.commands._experiment_run import RESULT_HEADER, format_result
+    from raphe.acquisition.reanalysis import reanalyse
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._experiment_run import RESULT_HEADER, format_result
 
     if args.speed is not None and not args.speed > 0:
         raise InputError(f"--speed must be > 0, got {args.speed:g}")

@@ -12,7 +12,7 @@ TARGETS = ("rig", "ne1000", "fc203b", "vici", "dmm34465a")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from gui.commands._sim_options import add_sim_options
+    from raphe.gui.cli.commands._sim_options import add_sim_options
 
     parser.add_argument("what", choices=TARGETS, help="the whole rig or one instrument")
     add_sim_options(parser)
@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     import threading
     from pathlib import Path
 
-    from gui.commands._sim_options import rig_options
-    from simulators.faults import HELP as FAULT_HELP
-    from simulators.faults import apply_fault
-    from simulators.rig import INSTRUMENTS, SimulatedRig
+    from raphe.gui.cli.commands._sim_options import rig_options
+    from raphe.simulators.faults import HELP as FAULT_HELP
+    from raphe.simulators.faults import apply_fault
+    from raphe.simulators.rig import INSTRUMENTS, SimulatedRig
 
     roles = INSTRUMENTS if args.what == "rig" else [
         role for role, (_, name) in INSTRUMENTS.items() if name == args.what

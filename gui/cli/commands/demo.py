@@ -11,8 +11,8 @@ ORDER = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from gui.commands._sim_options import add_sim_options
-    from gui.commands.record import add_experiment_arguments
+    from raphe.gui.cli.commands._sim_options import add_sim_options
+    from raphe.gui.cli.commands.record import add_experiment_arguments
 
     parser.add_argument("--out", metavar="SESSION",
                         help="session file to create (default: raphe-demo-<time>.h5 here)")
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from gui.commands._experiment_run import run_experiment
+    from raphe.gui.cli.commands._experiment_run import run_experiment
 
     if args.sim_dose is None:
         args.sim_dose = ["fluoxetine:10:ip@90"]
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     code = run_experiment(args, sim=True, rig_path=None)
     if code != 0:
         return code
-    from acquisition.reader import SessionReader
+    from raphe.acquisition.reader import SessionReader
 
     with SessionReader(args.out) as reader:
         results = [r for r in reader.results() if r.analyte == "5-HT"]

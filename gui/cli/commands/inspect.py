@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def summary(path: str) -> dict:
     """The summary of session ``path`` as plain JSON-ready data."""
-    from acquisition.reader import SessionReader
+    from raphe.acquisition.reader import SessionReader
 
     with SessionReader(path) as r:
         meta = r.metadata

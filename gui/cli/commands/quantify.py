@@ -29,10 +29,10 @@ def _num(x: float | None, digits: int = 4) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acquisition.analysis.io_any import read_chromatogram
-    from acquisition.analysis.method import default_method, load_method
-    from acquisition.analysis.quantify import quantify
-    from drivers.errors import InputError
+    from raphe.acquisition.analysis.io_any import read_chromatogram
+    from raphe.acquisition.analysis.method import default_method, load_method
+    from raphe.acquisition.analysis.quantify import quantify
+    from raphe.errors import InputError
 
     method = load_method(args.method) if args.method else default_method()
     chrom = read_chromatogram(args.file)

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acquisition.recover import recover
+    from raphe.acquisition.recover import recover
 
     report = recover(args.session, args.out)
     print("\n".join(report.lines()))

@@ -32,9 +32,9 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
 
 def rig_options(args: argparse.Namespace):
     """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
-    from drivers.errors import InputError
-    from simulators.drugs import parse_dose_spec
-    from simulators.rig import RigOptions
+    from raphe.errors import InputError
+    from raphe.simulators.drugs import parse_dose_spec
+    from raphe.simulators.rig import RigOptions
 
     if not 0 < args.speed <= MAX_SPEED:
         raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
