@@ -13,20 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
+from raphe.acquisition import store
 from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
+from raphe.records import columns, values
 
 _CHUNK = 1 << 18
 
-HEADERS = {
-    "signal": ["t_s", "current_nA", "overload"],
-    "events": ["t_s", "kind", "text", "source"],
-    "injections": ["t_s", "sample_id", "loop_volume_uL", "position", "kind"],
-    "fractions": ["tube", "t_start_s", "t_end_s", "volume_uL", "sample_id"],
-    "pump": ["t_s", "rate_uL_min", "dispensed_uL", "status"],
-    "results": ["sample_id", "inject_t_s", "analyte", "rt_s", "area_nA_s", "height_nA", "sn",
-                "conc_nM", "amount_fmol", "pct_baseline_pct", "flags"],
-}
+#: The CSV files besides ``signal.csv``: the session tables, one per record class.
+TABLES = ("events", "injections", "fractions", "pump", "results")
+SIGNAL_HEADER = ["t_s", "current_nA", "overload"]
+
+
+def headers(name: str) -> list[str]:
+    """CSV column names of table ``name``: its record's columns, each with its unit."""
+    return [c.header for c in columns(store.RECORDS[name][1])]
 
 
 def default_dir(path: Path) -> Path:
@@ -40,7 +41,7 @@ def export_csv(path: str | Path, out_dir: str | Path | None = None) -> list[Path
         out = Path(out_dir) if out_dir is not None else default_dir(path)
         if out.exists() and not out.is_dir():
             raise InputError(f"export {path}: {out} exists and is not a folder")
-        targets = {name: out / f"{name}.csv" for name in HEADERS}
+        targets = {name: out / f"{name}.csv" for name in ("signal", *TABLES)}
         for target in targets.values():
             if target.exists():
                 raise InputError(f"export {path}: {target} already exists (never overwritten; "
@@ -50,22 +51,11 @@ def export_csv(path: str | Path, out_dir: str | Path | None = None) -> list[Path
         except OSError as exc:
             raise InputError(f"export {path}: cannot create folder {out}: {exc}") from exc
         _signal(reader, targets["signal"])
-        tables = {
-            "events": [(e.t, e.kind, e.text, e.source) for e in reader.events()],
-            "injections": [(i.t, i.sample_id, i.loop_volume_uL, i.position, i.kind)
-                           for i in reader.injections()],
-            "fractions": [(f.tube, f.t_start, f.t_end, f.volume_uL, f.sample_id)
-                          for f in reader.fractions()],
-            "pump": [(p.t, p.rate_uL_min, p.dispensed_uL, p.status) for p in reader.pump()],
-            "results": [(r.sample_id, r.inject_t, r.analyte, r.rt_s, r.area, r.height, r.sn,
-                         r.conc_nM, r.amount_fmol, r.pct_baseline, r.flags)
-                        for r in reader.results()],
-        }
-        for name, rows in tables.items():
+        for name in TABLES:
             with open(targets[name], "x", newline="", encoding="utf-8") as fh:
                 w = csv.writer(fh)
-                w.writerow(HEADERS[name])
-                w.writerows([[_cell(v) for v in row] for row in rows])
+                w.writerow(headers(name))
+                w.writerows([[_cell(v) for v in values(r)] for r in reader.records(name)])
     return list(targets.values())
 
 
@@ -78,7 +68,7 @@ def _cell(value: object) -> object:
 def _signal(reader: SessionReader, target: Path) -> None:
     n = reader.n_samples
     with open(target, "x", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(HEADERS["signal"]) + "\n")
+        fh.write(",".join(SIGNAL_HEADER) + "\n")
         for p0 in range(0, n, _CHUNK):
             p1 = min(n, p0 + _CHUNK)
             t = reader.times(np.arange(p0, p1))

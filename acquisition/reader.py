@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,7 +19,15 @@ import numpy as np
 
 from raphe.acquisition import store
 from raphe.acquisition.pyramid import query
-from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
+from raphe.records import (
+    DetectorBlock,
+    Event,
+    Fraction,
+    Injection,
+    PumpState,
+    SampleResult,
+    columns,
+)
 
 _READ_CHUNK = 1 << 20  # samples per read when iterating a long signal
 
@@ -252,40 +261,40 @@ class SessionReader:
             return self.block_table
         return self._tables[name][:]
 
+    def records(self, name: str) -> list[Any]:
+        """The rows of table ``name`` as its record class (``raphe.records``), in order.
+
+        Columns newer than the file take their declared default.
+        """
+        record = store.RECORDS[name][1]
+        rows = self.table(name)
+        present = [c for c in columns(record) if c.name in (rows.dtype.names or ())]
+        out = []
+        for row in rows:
+            out.append(record(**{c.name: c.kind(_decode(row[c.name])) for c in present}))
+        return out
+
     def events(self) -> list[Event]:
-        return [Event(float(r["t"]), _decode(r["kind"]), _decode(r["text"]),
-                      _decode(r["source"])) for r in self.table("events")]
+        return self.records("events")
 
     def injections(self) -> list[Injection]:
-        return [Injection(float(r["t"]), _decode(r["sample_id"]), float(r["loop_volume_uL"]),
-                          _decode(r["position"]), _decode(r["kind"]))
-                for r in self.table("injections")]
+        return self.records("injections")
 
     def fractions(self) -> list[Fraction]:
-        return [Fraction(int(r["tube"]), float(r["t_start"]), float(r["t_end"]),
-                         float(r["volume_uL"]), _decode(r["sample_id"]))
-                for r in self.table("fractions")]
+        return self.records("fractions")
 
     def pump(self) -> list[PumpState]:
-        return [PumpState(float(r["t"]), float(r["rate_uL_min"]), float(r["dispensed_uL"]),
-                          _decode(r["status"])) for r in self.table("pump")]
+        return self.records("pump")
 
     def results(self) -> list[SampleResult]:
-        return [SampleResult(_decode(r["sample_id"]), float(r["inject_t"]),
-                             _decode(r["analyte"]), float(r["rt_s"]), float(r["area"]),
-                             float(r["height"]), float(r["sn"]), float(r["conc_nM"]),
-                             float(r["amount_fmol"]), float(r["pct_baseline"]),
-                             _decode(r["flags"])) for r in self.table("results")]
+        return self.records("results")
 
     def calibration(self) -> list[dict[str, Any]]:
-        return [{"t": float(r["t"]), "analyte": _decode(r["analyte"]),
-                 "fit": json.loads(_decode(r["fit_json"]) or "{}")}
-                for r in self.table("calibration")]
+        return [{"t": c.t, "analyte": c.analyte, "fit": json.loads(c.fit_json or "{}")}
+                for c in self.records("calibration")]
 
     def audit(self) -> list[dict[str, Any]]:
-        return [{"t": float(r["t"]), "wall_time": float(r["wall_time"]),
-                 "who": _decode(r["who"]), "what": _decode(r["what"]),
-                 "previous": _decode(r["previous"])} for r in self.table("audit")]
+        return [asdict(a) for a in self.records("audit")]
 
     # -- integrity -------------------------------------------------------------------------
 

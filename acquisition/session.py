@@ -23,7 +23,17 @@ import numpy as np
 from raphe.acquisition import store
 from raphe.acquisition.pyramid import PyramidBuilder
 from raphe.errors import InputError, RapheError
-from raphe.records import DetectorBlock, Event, Fraction, Injection, PumpState, SampleResult
+from raphe.records import (
+    AuditEntry,
+    CalibrationFit,
+    DetectorBlock,
+    Event,
+    Fraction,
+    Injection,
+    PumpState,
+    SampleResult,
+    values,
+)
 
 log = logging.getLogger("raphe.session")
 
@@ -124,12 +134,12 @@ class Session:
         """A calibration fit (slope, intercept, weighting, LOD/LOQ...) as JSON."""
         import json
 
-        self._add("calibration", (t, analyte, json.dumps(fit, sort_keys=True, default=str)),
-                  None)
+        self._add("calibration",
+                  CalibrationFit(t, analyte, json.dumps(fit, sort_keys=True, default=str)), None)
 
     def add_audit(self, who: str, what: str, previous: str = "", t: float = float("nan")) -> None:
         """A manual action: who did what, and the value it replaced."""
-        self._add("audit", (t, time.time(), who, what, previous), None)
+        self._add("audit", AuditEntry(t, time.time(), who, what, previous), None)
 
     def _add(self, kind: str, record: Any, hook: str | None) -> None:
         with self._lock:
@@ -262,30 +272,15 @@ class _Writer:
     def _take(self, kind: str, seq: int, r: Any) -> None:
         if kind == "blocks":
             n = len(r)
-            values = np.asarray(r.values, dtype=np.float64)
-            self._values.append(values)
+            self._values.append(np.asarray(r.values, dtype=np.float64))
             self._overload.append(np.asarray(r.overload, dtype=np.uint8))
             self._pending["blocks"].append((seq, self.n_samples, r.index0, n, r.t0, r.dt))
             self.n_samples += n
             if self._t_first is None:
                 self._t_first = r.t0
             self._t_end = r.t0 + n * r.dt
-        elif kind == "events":
-            self._pending[kind].append((seq, r.t, r.kind, r.text, r.source))
-        elif kind == "injections":
-            self._pending[kind].append((seq, r.t, r.sample_id, r.loop_volume_uL, r.position,
-                                        r.kind))
-        elif kind == "fractions":
-            self._pending[kind].append((seq, r.tube, r.t_start, r.t_end, r.volume_uL,
-                                        r.sample_id))
-        elif kind == "pump":
-            self._pending[kind].append((seq, r.t, r.rate_uL_min, r.dispensed_uL, r.status))
-        elif kind == "results":
-            self._pending[kind].append((seq, r.sample_id, r.inject_t, r.analyte, r.rt_s, r.area,
-                                        r.height, r.sn, r.conc_nM, r.amount_fmol,
-                                        r.pct_baseline, r.flags))
-        else:  # calibration, audit: tuples without seq
-            self._pending[kind].append((seq, *r))
+        else:
+            self._pending[kind].append((seq, *values(r)))
 
     def _write(self) -> None:
         if self._values:

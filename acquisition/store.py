@@ -21,7 +21,18 @@ from typing import Any
 import h5py
 import numpy as np
 
+from raphe import __version__
 from raphe.errors import InputError
+from raphe.records import (
+    AuditEntry,
+    CalibrationFit,
+    Event,
+    Fraction,
+    Injection,
+    PumpState,
+    SampleResult,
+    columns,
+)
 
 #: Bumped when the layout changes in a way older readers cannot read.
 FORMAT_VERSION = 1
@@ -41,58 +52,56 @@ def _text(n: int) -> h5py.Datatype:
     return h5py.string_dtype("utf-8", n)
 
 
+#: Table name → (HDF5 path, record class). Each row is a ``seq`` followed by the record's
+#: columns (``raphe.records``); the blocks table is the writer's own index of the signal.
+RECORDS: dict[str, tuple[str, type | None]] = {
+    "blocks": (BLOCKS, None),
+    "events": ("events", Event),
+    "injections": ("injections", Injection),
+    "fractions": ("fractions", Fraction),
+    "pump": ("pump", PumpState),
+    "results": ("analysis/results", SampleResult),
+    "calibration": ("analysis/calibration", CalibrationFit),
+    "audit": ("audit", AuditEntry),
+}
+
+_BLOCKS_DTYPE = np.dtype([("seq", "<i8"), ("pos", "<i8"), ("index0", "<i8"), ("n", "<i8"),
+                          ("t0", "<f8"), ("dt", "<f8")])
+_H5_KIND = {float: "<f8", int: "<i8"}
+
+
+def row_dtype(record: type) -> np.dtype:
+    """The compound row type of a record's table: ``seq`` then one field per column."""
+    return np.dtype([("seq", "<i8")] + [
+        (c.name, _text(c.size) if c.kind is str else _H5_KIND[c.kind]) for c in columns(record)])
+
+
 #: Table name → (HDF5 path, row dtype). Times are session seconds.
 TABLES: dict[str, tuple[str, np.dtype]] = {
-    "blocks": (BLOCKS, np.dtype([
-        ("seq", "<i8"), ("pos", "<i8"), ("index0", "<i8"), ("n", "<i8"),
-        ("t0", "<f8"), ("dt", "<f8"),
-    ])),
-    "events": ("events", np.dtype([
-        ("seq", "<i8"), ("t", "<f8"), ("kind", _text(16)), ("text", _text(512)),
-        ("source", _text(16)),
-    ])),
-    "injections": ("injections", np.dtype([
-        ("seq", "<i8"), ("t", "<f8"), ("sample_id", _text(64)), ("loop_volume_uL", "<f8"),
-        ("position", _text(8)), ("kind", _text(32)),
-    ])),
-    "fractions": ("fractions", np.dtype([
-        ("seq", "<i8"), ("tube", "<i4"), ("t_start", "<f8"), ("t_end", "<f8"),
-        ("volume_uL", "<f8"), ("sample_id", _text(64)),
-    ])),
-    "pump": ("pump", np.dtype([
-        ("seq", "<i8"), ("t", "<f8"), ("rate_uL_min", "<f8"), ("dispensed_uL", "<f8"),
-        ("status", _text(16)),
-    ])),
-    "results": ("analysis/results", np.dtype([
-        ("seq", "<i8"), ("sample_id", _text(64)), ("inject_t", "<f8"), ("analyte", _text(32)),
-        ("rt_s", "<f8"), ("area", "<f8"), ("height", "<f8"), ("sn", "<f8"),
-        ("conc_nM", "<f8"), ("amount_fmol", "<f8"), ("pct_baseline", "<f8"),
-        ("flags", _text(128)),
-    ])),
-    "calibration": ("analysis/calibration", np.dtype([
-        ("seq", "<i8"), ("t", "<f8"), ("analyte", _text(32)), ("fit_json", _text(2048)),
-    ])),
-    "audit": ("audit", np.dtype([
-        ("seq", "<i8"), ("t", "<f8"), ("wall_time", "<f8"), ("who", _text(64)),
-        ("what", _text(512)), ("previous", _text(512)),
-    ])),
+    name: (path, _BLOCKS_DTYPE if record is None else row_dtype(record))
+    for name, (path, record) in RECORDS.items()
 }
 
 #: Groups and datasets every session file has (checked when a file is opened).
 REQUIRED = ("signals", SIGNAL, OVERLOAD, BLOCKS, PYRAMID, "rig", "protocol", "analysis",
             "analysis/method") + tuple(path for path, _ in TABLES.values())
 
-UNIT_ATTRS = {
-    "blocks": "pos, index0, n: samples; t0, dt: s",
-    "events": "t: s",
-    "injections": "t: s; loop_volume_uL: uL",
-    "fractions": "t_start, t_end: s; volume_uL: uL",
-    "pump": "t: s; rate_uL_min: uL/min; dispensed_uL: uL",
-    "results": "inject_t, rt_s: s; area: nA*s; height: nA; conc_nM: nM; amount_fmol: fmol; "
-               "pct_baseline: %",
-    "calibration": "t: s",
-    "audit": "t: s (session); wall_time: s since 1970-01-01 UTC",
-}
+
+def unit_attr(name: str) -> str:
+    """The ``units`` attribute of a table: ``column: unit`` for every column with a unit."""
+    record = RECORDS[name][1]
+    if record is None:
+        return "pos, index0, n: samples; t0, dt: s"
+    return "; ".join(f"{c.name}: {c.unit}" for c in columns(record) if c.unit)
+
+
+def required_columns(name: str) -> set[str]:
+    """Columns a readable file must have (newer columns with a default may be absent)."""
+    dtype = TABLES[name][1]
+    record = RECORDS[name][1]
+    if record is None:
+        return set(dtype.names)
+    return {"seq"} | {c.name for c in columns(record) if c.required}
 
 
 def signal_chunk(dt: float) -> int:
@@ -123,15 +132,6 @@ def rows(table: str, records: list[tuple]) -> np.ndarray:
     return np.array(fixed, dtype=dtype)
 
 
-def _raphe_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("raphe")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str = "",
            notes: str = "", rig: dict | None = None, protocol: dict | None = None,
            method_toml: str = "", scale_nA_per_V: float = float("nan"),
@@ -155,7 +155,7 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     wall = time.time() if wall_start is None else float(wall_start)
     a = f.attrs
     a["format_version"] = FORMAT_VERSION
-    a["raphe_version"] = _raphe_version()
+    a["raphe_version"] = __version__
     a["created"] = datetime.fromtimestamp(wall, UTC).astimezone().isoformat()
     a["wall_start"] = wall
     a["operator"] = operator
@@ -208,7 +208,7 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     for name, (hpath, dtype) in TABLES.items():
         t = f.create_dataset(hpath, shape=(0,), maxshape=(None,),
                              chunks=(1024 if name == "blocks" else 64,), dtype=dtype)
-        t.attrs["units"] = UNIT_ATTRS[name]
+        t.attrs["units"] = unit_attr(name)
     hb = f.create_dataset(HEARTBEAT, shape=(2,), dtype="<f8", data=[wall, 0.0])
     hb.attrs["units"] = ("[0]: wall time of the writer's last flush, s since 1970-01-01 UTC; "
                          "[1]: 1 once the writer has closed the file")
@@ -294,11 +294,12 @@ def check(f: h5py.File, path: Path) -> None:
     for name in ("signals/ecd_overload", "signals/ecd"):
         if not isinstance(f[name], h5py.Dataset):
             raise InputError(f"session {path}: /{name} is not a dataset")
-    for name, (hpath, dtype) in TABLES.items():
+    for name, (hpath, _dtype) in TABLES.items():
         got = f[hpath].dtype
-        if got.names is None or not set(dtype.names) <= set(got.names):
+        need = required_columns(name)
+        if got.names is None or not need <= set(got.names):
             raise InputError(f"session {path}: table /{hpath} lacks columns "
-                             f"{sorted(set(dtype.names) - set(got.names or ()))}")
+                             f"{sorted(need - set(got.names or ()))}")
 
 
 def attr_text(value: Any) -> str:

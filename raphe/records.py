@@ -1,16 +1,94 @@
 """Records that flow from the rig into a session, and from a session into replay.
 
-Times are session time in seconds. These are the rows of the session's
-tables and the messages a ``StreamConsumer`` (the analysis core, the GUI)
+Times are session time in seconds. These dataclasses are the one declaration
+of every session table: their fields, in order, with a unit and a text size
+(:func:`column`), are the table's columns. The HDF5 row types, the writer,
+the reader, the CSV headers and the JSON of ``raphe inspect``/``replay`` are
+all derived from them (:func:`columns`, :func:`values`, :func:`as_json`).
+They are also the messages a stream consumer (the analysis core, the GUI)
 receives live and on replay.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Protocol
 
 import numpy as np
+
+
+def column(unit: str = "", *, size: int = 0, default: Any = MISSING) -> Any:
+    """A table column: ``unit`` (ASCII, e.g. ``s``, ``nA*s``, ``uL/min``, ``%``) and, for
+    text, the most UTF-8 bytes it stores (longer text is cut on a character boundary)."""
+    return field(default=default, metadata={"unit": unit, "size": size})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a record's table, derived from its dataclass field."""
+
+    name: str
+    kind: type  # float, int or str
+    unit: str
+    size: int  # bytes for text, 0 otherwise
+    required: bool  # no default: files older than the column cannot supply it
+
+    @property
+    def header(self) -> str:
+        """The CSV header: the name with its unit, unless the name already ends with it."""
+        slug = self.unit.replace("%", "pct").replace("*", "_").replace("/", "_")
+        if not slug or self.name.endswith(slug):
+            return self.name
+        return f"{self.name}_{slug}"
+
+
+_KINDS = {"float": float, "int": int, "str": str}
+
+
+def columns(record: type) -> tuple[Column, ...]:
+    """The columns of a record class, in field order."""
+    cached = record.__dict__.get("_columns")
+    if cached is not None:
+        return cached
+    out = []
+    for f in fields(record):
+        kind = _KINDS[f.type if isinstance(f.type, str) else f.type.__name__]
+        out.append(Column(f.name, kind, f.metadata.get("unit", ""), f.metadata.get("size", 0),
+                          f.default is MISSING and f.default_factory is MISSING))
+    result = tuple(out)
+    record._columns = result
+    return result
+
+
+class Row:
+    """Base of the table records: equal when every column is equal, NaN equal to NaN
+    (a missing value read back from a file is the same missing value)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(a == b or (_isnan(a) and _isnan(b)) for a, b in zip(values(self), values(other)))
+
+    def __hash__(self) -> int:
+        return hash(tuple("nan" if _isnan(v) else v for v in values(self)))
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def values(record: Any) -> tuple:
+    """A record's field values in column order (one table row)."""
+    return tuple(getattr(record, c.name) for c in columns(type(record)))
+
+
+def as_json(record: Any) -> dict[str, Any]:
+    """A record as JSON-ready data: NaN and infinities become None."""
+    return {c.name: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for c, v in zip(columns(type(record)), values(record))}
 
 
 @dataclass(frozen=True)
@@ -45,65 +123,103 @@ class DetectorBlock:
         return bool(self.overload.any())
 
 
-
 #: Event kinds. "drug" marks a drug administration (its text names drug, dose and route).
 EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range")
 EVENT_SOURCES = ("operator", "protocol", "instrument", "simulator")
 
 
-@dataclass(frozen=True)
-class Event:
-    t: float
-    kind: str
-    text: str
-    source: str = "operator"
+@dataclass(frozen=True, eq=False)
+class Event(Row):
+    t: float = column("s")
+    kind: str = column(size=16)
+    text: str = column(size=512)
+    source: str = column(size=16, default="operator")
 
 
-@dataclass(frozen=True)
-class Injection:
-    """The valve switched to INJECT: time zero of a chromatogram."""
+@dataclass(frozen=True, eq=False)
+class Injection(Row):
+    """The valve switched to INJECT: time zero of a chromatogram.
 
-    t: float
-    sample_id: str
-    loop_volume_uL: float
-    position: str = "B"
+    ``probe_start_s``/``probe_end_s`` is when the injected dialysate left the
+    probe (its collection interval shifted by outlet dead volume ÷ flow); NaN
+    when not known (a fixed-loop recording without fluidics).
+    """
+
+    t: float = column("s")
+    sample_id: str = column(size=64)
+    loop_volume_uL: float = column("uL")
+    position: str = column(size=8, default="B")
     #: "sample" for dialysate, "standard:<conc_nM>" for a calibration standard, "blank".
-    kind: str = "sample"
+    kind: str = column(size=32, default="sample")
+    probe_start_s: float = column("s", default=math.nan)
+    probe_end_s: float = column("s", default=math.nan)
+
+    @property
+    def probe_t(self) -> float:
+        """Midpoint of the probe-time window (s), NaN when unknown."""
+        return (self.probe_start_s + self.probe_end_s) / 2
 
 
-@dataclass(frozen=True)
-class Fraction:
-    tube: int
-    t_start: float
-    t_end: float
-    volume_uL: float
-    sample_id: str
+@dataclass(frozen=True, eq=False)
+class Fraction(Row):
+    tube: int = column()
+    t_start: float = column("s")
+    t_end: float = column("s")
+    volume_uL: float = column("uL")
+    sample_id: str = column(size=64)
+    probe_start_s: float = column("s", default=math.nan)
+    probe_end_s: float = column("s", default=math.nan)
 
 
-@dataclass(frozen=True)
-class PumpState:
-    t: float
-    rate_uL_min: float
-    dispensed_uL: float
-    status: str
+@dataclass(frozen=True, eq=False)
+class PumpState(Row):
+    t: float = column("s")
+    rate_uL_min: float = column("uL/min")
+    dispensed_uL: float = column("uL")
+    status: str = column(size=16)
 
 
-@dataclass(frozen=True)
-class SampleResult:
+@dataclass(frozen=True, eq=False)
+class SampleResult(Row):
     """One analyte in one injected sample, as the analysis core reports it."""
 
-    sample_id: str
-    inject_t: float
-    analyte: str
-    rt_s: float  # NaN when the peak was not found
-    area: float  # nA·s
-    height: float  # nA
-    sn: float
-    conc_nM: float  # NaN when not calibrated or not found
-    amount_fmol: float
-    pct_baseline: float  # NaN until the baseline is known
-    flags: str  # comma-separated: below_lod, below_loq, not_found, rt_window, saturated, drift,
-    #            incomplete (run cut short by the next injection or the end of the session)
+    sample_id: str = column(size=64)
+    inject_t: float = column("s")
+    analyte: str = column(size=32)
+    rt_s: float = column("s")  # NaN when the peak was not found
+    area: float = column("nA*s")
+    height: float = column("nA")
+    sn: float = column()
+    conc_nM: float = column("nM")  # NaN when not calibrated or not found
+    amount_fmol: float = column("fmol")
+    pct_baseline: float = column("%")  # NaN until the baseline is known
+    #: comma-separated: below_lod, below_loq, not_found, rt_window, saturated, drift,
+    #: incomplete (run cut short by the next injection or the end of the session) …
+    flags: str = column(size=128)
+    #: midpoint of the sample's probe-time window (s); NaN when unknown
+    probe_t: float = column("s", default=math.nan)
+    #: the peak's detection code as a CDS prints it (B baseline, V valley, T tangent, S skim…)
+    code: str = column(size=8, default="")
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationFit(Row):
+    """A calibration fit stored in the session (slope, intercept, weighting, LOD/LOQ… as JSON)."""
+
+    t: float = column("s")
+    analyte: str = column(size=32)
+    fit_json: str = column(size=2048)
+
+
+@dataclass(frozen=True, eq=False)
+class AuditEntry(Row):
+    """A manual action: who did what, and the value it replaced."""
+
+    t: float = column("s")
+    wall_time: float = column("s")  # since 1970-01-01 UTC
+    who: str = column(size=64)
+    what: str = column(size=512)
+    previous: str = column(size=512)
 
 
 class StreamOnly:

@@ -23,6 +23,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from raphe.names import lookup
 from raphe.simulators.drugs import DRUGS, HT1A, SERT, SYSTEMIC_ROUTES, Dose, Drug, canonical_drug
 
 #: Analytes the dialysate carries (the HPLC's peaks, minus the solvent front).
@@ -136,10 +137,7 @@ class VirtualAnimal:
         params: AnimalParams | None = None,
     ) -> None:
         self.params = params or AnimalParams()
-        if region not in self.params.regions:
-            known = ", ".join(self.params.regions)
-            raise ValueError(f"unknown region {region!r} (known: {known})")
-        self.region = self.params.regions[region]
+        self.region = self.params.regions[lookup(region, self.params.regions, "region")]
         self.seed = int(seed)
         p = self.params
         lo, hi = p.between_animal_clip

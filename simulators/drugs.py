@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from raphe.names import lookup, spelling
+
 #: Routes: "ip" intraperitoneal, "sc" subcutaneous, "rd" reverse dialysis through the probe.
 ROUTES = ("ip", "sc", "rd")
 SYSTEMIC_ROUTES = ("ip", "sc")
@@ -155,16 +157,13 @@ _DRUG_ALIASES = {
 
 def canonical_drug(name: str, drugs: Mapping[str, Drug] = DRUGS) -> str:
     """The table key for ``name`` (case-insensitive, common aliases); ValueError if unknown."""
-    key = name.strip().lower()
-    key = _DRUG_ALIASES.get(key, key)
-    if key not in drugs:
-        raise ValueError(f"unknown drug {name!r} (known: {', '.join(drugs)})")
-    return key
+    key = spelling(name)
+    return lookup(_DRUG_ALIASES.get(key, key), drugs, "drug")
 
 
 def canonical_route(name: str) -> str:
     """``"ip"``, ``"sc"`` or ``"rd"`` for a route name or alias; ValueError if unknown."""
-    key = _ROUTE_ALIASES.get(name.strip().lower())
+    key = _ROUTE_ALIASES.get(name.strip().lower()) or _ROUTE_ALIASES.get(spelling(name))
     if key is None:
         raise ValueError(f"unknown route {name!r} (known: ip, sc, rd = reverse dialysis)")
     return key

@@ -16,11 +16,12 @@ import logging
 import os
 import select
 import shutil
-import tempfile
 import threading
 import time
 import tty
 from typing import Protocol, Self
+
+from raphe.simulators import workdir
 
 log = logging.getLogger("raphe.simulators.pty")
 
@@ -42,7 +43,7 @@ class PtyPort:
         self.device = device
         self.name = name
         self._own_dir = directory is None
-        self._dir = directory or tempfile.mkdtemp(prefix="raphe-sim-")
+        self._dir = directory or workdir.make("sim")
         self.path = os.path.join(self._dir, name)
         self._lock = threading.Lock()
         self._master: int | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Self
 import numpy as np
 
 from raphe.clock import Clock
+from raphe.simulators import workdir
 from raphe.simulators.dmm34465a import SimulatedDMM34465A
 from raphe.simulators.fc203b import SimulatedFC203B
 from raphe.simulators.ne1000 import SimulatedNE1000
@@ -129,10 +129,18 @@ class SimulatedRig:
         self.options = options or RigOptions()
         self.roles = tuple(r for r in INSTRUMENTS if r in set(roles))
         self.clock = Clock(self.options.speed)
-        self._own_directory = directory is None
-        self.directory = directory or tempfile.mkdtemp(prefix="raphe-rig-")
-        o = self.options
         self.pump = self.valve = self.collector = self.detector = None
+        self.world = None
+        self._own_directory = directory is None
+        self.directory = directory or workdir.make("rig")
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
+        o = self.options
         if "pump" in self.roles:
             self.pump = SimulatedNE1000(
                 self.clock, o.syringe_volume_uL, self.directory,
@@ -183,16 +191,20 @@ class SimulatedRig:
         return {r: getattr(self, r) for r in self.roles}
 
     def start(self) -> Self:
-        for sim in self.instruments().values():
-            sim.start()
-        if self.world is not None:
-            self.flow.start()
+        try:
+            for sim in self.instruments().values():
+                sim.start()
+            if self.world is not None:
+                self.flow.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
         if self.world is not None:
             self.flow.close()
-        for sim in reversed(list(self.instruments().values())):
+        for sim in reversed([s for s in self.instruments().values() if s is not None]):
             sim.close()
         if self.world is not None:
             self.world.close()

@@ -24,6 +24,7 @@ from raphe.acquisition.analysis.calibration import (
 )
 from raphe.acquisition.analysis.settings import IntegrationSettings
 from raphe.errors import InputError
+from raphe.names import lookup
 
 BUNDLED_PACKAGE = "raphe.acquisition.analysis.methods"
 
@@ -75,11 +76,15 @@ def bundled_methods() -> list[str]:
 def load_method(name_or_path: str | Path) -> AnalysisMethod:
     """A bundled method by name, or a method file by path."""
     text_name = str(name_or_path)
-    bundled = resources.files(BUNDLED_PACKAGE) / f"{text_name}.toml"
-    if "/" not in text_name and "\\" not in text_name and not text_name.endswith(".toml") \
-            and bundled.is_file():
-        return parse_method(bundled.read_text(encoding="utf-8"), f"method {text_name}",
-                            base=None)
+    if "/" not in text_name and "\\" not in text_name and not text_name.endswith(".toml"):
+        try:
+            name = lookup(text_name, bundled_methods(), "method")
+        except ValueError:
+            name = None
+        if name is not None:
+            bundled = resources.files(BUNDLED_PACKAGE) / f"{name}.toml"
+            return parse_method(bundled.read_text(encoding="utf-8"), f"method {name}",
+                                base=None)
     path = Path(name_or_path)
     if not path.is_file():
         raise InputError(f"method {text_name}: no such file and no bundled method of that name "

@@ -69,11 +69,14 @@ def test_inspect_json_summary(tmp_path, capsys):
     assert s["injections"] == 2 and s["fractions"] == 1
     assert s["events"] == [{"t": 30.0, "kind": "drug", "text": "ipsapirone 0.3 mg/kg s.c.",
                             "source": "operator"}]
-    assert s["results"] == [
+    keys = ("sample_id", "analyte", "conc_nM", "pct_baseline", "flags")
+    assert [{k: x[k] for k in keys} for x in s["results"]] == [
         {"sample_id": "S001", "analyte": "5-HT", "conc_nM": 0.5, "pct_baseline": 100.0,
          "flags": ""},
         {"sample_id": "S002", "analyte": "5-HT", "conc_nM": 0.25, "pct_baseline": 50.0,
          "flags": "below_loq"}]
+    # Every column of the results table, NaN as null.
+    assert s["results"][0]["rt_s"] == 400.0 and s["results"][0]["probe_t"] is None
     assert s["timestamps_monotonic"] and s["tables_consistent"]
 
 
@@ -100,7 +103,7 @@ def test_export_csv_with_units(tmp_path, capsys):
     assert results[1]["conc_nM"] == "0.25" and results[1]["pct_baseline_pct"] == "50.0"
     with open(out / "fractions.csv") as fh:
         assert next(csv.reader(fh)) == ["tube", "t_start_s", "t_end_s", "volume_uL",
-                                        "sample_id"]
+                                        "sample_id", "probe_start_s", "probe_end_s"]
     with open(out / "events.csv") as fh:
         assert list(csv.reader(fh))[1] == ["30.0", "drug", "ipsapirone 0.3 mg/kg s.c.",
                                            "operator"]

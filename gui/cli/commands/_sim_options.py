@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+#: Probe regions of the virtual animal as typed, for the help text (a test checks they are
+#: ``raphe.simulators.animal.REGIONS``; importing it here would slow every ``--help``).
+REGION_NAMES = ("prefrontal-cortex", "ventral-hippocampus")
+
 #: Beyond this the simulated DMM (10 Hz × speed readings per second) outruns the link.
 MAX_SPEED = 1000.0
 
@@ -16,9 +20,9 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
     )
     group.add_argument("--seed", type=int, default=0, help="random seed of the virtual animal")
     group.add_argument(
-        "--sim-region", default="prefrontal_cortex",
-        choices=("prefrontal_cortex", "ventral_hippocampus"),
-        help="brain region of the probe in the virtual animal",
+        "--sim-region", default="prefrontal-cortex", type=_region, metavar="REGION",
+        help="brain region of the probe in the virtual animal: "
+        f"{', '.join(REGION_NAMES)} (default prefrontal-cortex)",
     )
     group.add_argument(
         "--sim-dose", action="append", default=[], metavar="DRUG:MG_PER_KG:ROUTE@MINUTE",
@@ -28,6 +32,17 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
         "--ground-truth", metavar="FILE",
         help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
     )
+
+
+def _region(text: str) -> str:
+    """A region as typed (hyphens or underscores) → the model's key."""
+    from raphe.names import lookup
+    from raphe.simulators.animal import REGIONS
+
+    try:
+        return lookup(text, REGIONS, "region")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def rig_options(args: argparse.Namespace):

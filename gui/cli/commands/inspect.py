@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 NAME = "inspect"
@@ -20,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def summary(path: str) -> dict:
     """The summary of session ``path`` as plain JSON-ready data."""
     from raphe.acquisition.reader import SessionReader
+    from raphe.records import as_json
 
     with SessionReader(path) as r:
         meta = r.metadata
@@ -42,20 +42,13 @@ def summary(path: str) -> dict:
             "injections": len(r.table("injections")),
             "fractions": len(r.table("fractions")),
             "pump_states": len(r.table("pump")),
-            "events": [{"t": e.t, "kind": e.kind, "text": e.text, "source": e.source}
-                       for e in events],
-            "results": [{"sample_id": x.sample_id, "analyte": x.analyte,
-                         "conc_nM": _num(x.conc_nM), "pct_baseline": _num(x.pct_baseline),
-                         "flags": x.flags} for x in r.results()],
+            "events": [as_json(e) for e in events],
+            "results": [as_json(x) for x in r.results()],
             "timestamps_monotonic": check["timestamps_monotonic"],
             "tables_consistent": check["tables_consistent"],
             "problems": check["problems"],
         }
     return out
-
-
-def _num(x: float) -> float | None:
-    return None if math.isnan(x) else x
 
 
 def _fmt(x: float | None, spec: str) -> str:

@@ -23,25 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import math
 
     from raphe.acquisition.reanalysis import reanalyse
     from raphe.errors import InputError
     from raphe.gui.cli.commands._experiment_run import RESULT_HEADER, format_result
+    from raphe.records import as_json
 
     if args.speed is not None and not args.speed > 0:
         raise InputError(f"--speed must be > 0, got {args.speed:g}")
     results = reanalyse(args.session, args.method, args.out, args.speed)
     if args.json:
-        def clean(v):
-            return None if isinstance(v, float) and math.isnan(v) else v
-
-        print(json.dumps({"results": [
-            {"sample_id": r.sample_id, "inject_t": r.inject_t, "analyte": r.analyte,
-             "rt_s": clean(r.rt_s), "area": clean(r.area), "height": clean(r.height),
-             "sn": clean(r.sn), "conc_nM": clean(r.conc_nM),
-             "amount_fmol": clean(r.amount_fmol), "pct_baseline": clean(r.pct_baseline),
-             "flags": [f for f in r.flags.split(",") if f]} for r in results]}, indent=2))
+        rows = [as_json(r) | {"flags": [f for f in r.flags.split(",") if f]} for r in results]
+        print(json.dumps({"results": rows}, indent=2))
     else:
         print(RESULT_HEADER)
         for r in results:
