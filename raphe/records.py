@@ -123,17 +123,29 @@ class DetectorBlock:
         return bool(self.overload.any())
 
 
-#: Event kinds. "drug" marks a drug administration (its text names drug, dose and route).
-EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range")
+#: Event kinds:
+#: - ``drug``: a drug administration (its text names drug, dose and route);
+#: - ``marker``, ``prompt``, ``step``, ``phase``, ``info``: what the operator or protocol did;
+#: - ``alarm``: an instrument fault or alarm, and its recovery (``… reconnected``);
+#: - ``range``: the detector's scale changed;
+#: - ``gap``: detector readings lost from ``t`` to ``t_end``;
+#: - ``perfusion``: text ``started …``, ``stopped …`` (stall, syringe empty, pump unreachable)
+#:   or ``restored …``: when the probe was (not) perfused;
+#: - ``state``: the protocol engine's state changed (idle, checking, running, paused …).
+EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range", "gap",
+               "perfusion", "state")
 EVENT_SOURCES = ("operator", "protocol", "instrument", "simulator")
 
 
 @dataclass(frozen=True, eq=False)
 class Event(Row):
+    """Something that happened at session time ``t`` (a span ends at ``t_end``)."""
+
     t: float = column("s")
     kind: str = column(size=16)
     text: str = column(size=512)
     source: str = column(size=16, default="operator")
+    t_end: float = column("s", default=math.nan)
 
 
 @dataclass(frozen=True, eq=False)

@@ -68,7 +68,7 @@ def test_inspect_json_summary(tmp_path, capsys):
     assert s["duration_s"] == 240.0 and s["samples"] == 480 and s["sample_rate_Hz"] == 2.0
     assert s["injections"] == 2 and s["fractions"] == 1
     assert s["events"] == [{"t": 30.0, "kind": "drug", "text": "ipsapirone 0.3 mg/kg s.c.",
-                            "source": "operator"}]
+                            "source": "operator", "t_end": None}]
     keys = ("sample_id", "analyte", "conc_nM", "pct_baseline", "flags")
     assert [{k: x[k] for k in keys} for x in s["results"]] == [
         {"sample_id": "S001", "analyte": "5-HT", "conc_nM": 0.5, "pct_baseline": 100.0,
