@@ -106,7 +106,7 @@ def test_export_csv_with_units(tmp_path, capsys):
                                         "sample_id", "probe_start_s", "probe_end_s"]
     with open(out / "events.csv") as fh:
         assert list(csv.reader(fh))[1] == ["30.0", "drug", "ipsapirone 0.3 mg/kg s.c.",
-                                           "operator"]
+                                           "operator", ""]
     # A second export into the same folder never overwrites.
     before = sha(out / "signal.csv")
     assert main(["export", str(path), "--out", str(out)]) == 1
