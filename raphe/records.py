@@ -131,9 +131,11 @@ class DetectorBlock:
 #: - ``gap``: detector readings lost from ``t`` to ``t_end``;
 #: - ``perfusion``: text ``started …``, ``stopped …`` (stall, syringe empty, pump unreachable)
 #:   or ``restored …``: when the probe was (not) perfused;
+#: - ``calibration``: text ``refit``: fit the calibration anew from the standards injected
+#:   since the last refit (the analysis does it once their runs have closed);
 #: - ``state``: the protocol engine's state changed (idle, checking, running, paused …).
 EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range", "gap",
-               "perfusion", "state")
+               "perfusion", "calibration", "state")
 EVENT_SOURCES = ("operator", "protocol", "instrument", "simulator")
 
 
