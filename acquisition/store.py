@@ -1,7 +1,10 @@
 """The session file layout: the one place that knows groups, datasets, tables and attributes.
 
-A session is one HDF5 file written with ``libver="latest"`` in SWMR mode, so
-it can be read while it is written and survives a crash of the writer. In
+A session is one HDF5 file written in SWMR mode, so it can be read while it
+is written and survives a crash of the writer. Its objects are encoded with
+HDF5 1.10's formats at most (``LIBVER``): every reader from HDF5 1.10 on
+(MATLAB R2021b+, HDFView, h5dump, R's hdf5r, Julia's HDF5.jl) decodes it, and
+SWMR (which needs the 1.10 superblock) still works. In
 SWMR mode nothing can be created, so :func:`create` makes every group,
 dataset, table and attribute up front. Tables are resizable compound
 datasets; every row and every signal block carries a global sequence number
@@ -104,6 +107,31 @@ def required_columns(name: str) -> set[str]:
     return {"seq"} | {c.name for c in columns(record) if c.required}
 
 
+#: Library-version bounds of every file Raphe writes: objects no newer than HDF5 1.10's
+#: encodings (the lower bound cannot be older: SWMR needs superblock version 3).
+LIBVER = ("v110", "v110")
+#: Oldest HDF5 library that reads a session.
+MIN_READER = "HDF5 1.10"
+
+
+def superblock_version(path: Path) -> int | None:
+    """The superblock version in the file's header (None when there is no HDF5 signature).
+
+    The signature sits at byte 0, 512, 1024, 2048… and the version is the byte after it.
+    """
+    signature = b"\x89HDF\r\n\x1a\n"
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            fh.seek(offset)
+            head = fh.read(9)
+            if len(head) < 9:
+                return None
+            if head[:8] == signature:
+                return head[8]
+            offset = 512 if offset == 0 else offset * 2
+
+
 def signal_chunk(dt: float) -> int:
     """Chunk length in samples: about 10 s of signal, a power of two in [1024, 65536]."""
     n = 1024
@@ -149,7 +177,7 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     if not path.parent.is_dir():
         raise InputError(f"session {path}: folder {path.parent} does not exist")
     try:
-        f = h5py.File(path, "x", libver="latest")
+        f = h5py.File(path, "x", libver=LIBVER)
     except (FileExistsError, OSError) as exc:
         raise InputError(f"session {path}: cannot create ({exc})") from exc
     wall = time.time() if wall_start is None else float(wall_start)
@@ -163,6 +191,7 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     a["notes"] = notes
     a["complete"] = False
     a["recovered_from"] = recovered_from
+    a["hdf5_libver_bounds"] = ",".join(LIBVER)
 
     rig = dict(rig or {})
     g = f.create_group("rig")
@@ -311,6 +340,6 @@ def attr_text(value: Any) -> str:
 def open_update(path: Path) -> h5py.File:
     """Open a closed session to update its attributes, whoever else is reading it."""
     try:
-        return h5py.File(path, "r+", locking=False)
+        return h5py.File(path, "r+", locking=False, libver=LIBVER)
     except OSError:
-        return h5py.File(path, "r+")
+        return h5py.File(path, "r+", libver=LIBVER)

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def summary(path: str) -> dict:
     """The summary of session ``path`` as plain JSON-ready data."""
+    from raphe.acquisition import store
     from raphe.acquisition.reader import SessionReader
     from raphe.records import as_json
 
@@ -29,6 +30,11 @@ def summary(path: str) -> dict:
         out = {
             "path": str(path),
             "format_version": meta.get("format_version"),
+            "hdf5": {"superblock": store.superblock_version(r.path),
+                     "libver_bounds": (meta.get("hdf5_libver_bounds") or "").split(",")
+                     if meta.get("hdf5_libver_bounds") else None,
+                     "min_reader": store.MIN_READER
+                     if meta.get("hdf5_libver_bounds") == ",".join(store.LIBVER) else None},
             "created": meta.get("created", ""),
             "operator": meta.get("operator", ""),
             "animal_id": meta.get("animal_id", ""),
@@ -55,6 +61,12 @@ def _fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _hdf5_line(h: dict) -> str:
+    bounds = "/".join(h["libver_bounds"]) if h["libver_bounds"] else "not recorded"
+    reader = f"; readable from {h['min_reader']} on" if h["min_reader"] else ""
+    return f"superblock v{h['superblock']}, library-version bounds {bounds}{reader}"
+
+
 def run(args: argparse.Namespace) -> int:
     s = summary(args.session)
     if args.json:
@@ -70,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     lines = [
         f"session     {s['path']}",
         f"format      version {s['format_version']}, created {s['created']}",
+        f"hdf5        {_hdf5_line(s['hdf5'])}",
         f"animal      {s['animal_id'] or '-'}   operator {s['operator'] or '-'}",
         f"status      {status}",
         f"duration    {s['duration_s']:.1f} s ({s['duration_s'] / 3600:.2f} h)",
