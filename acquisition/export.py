@@ -7,8 +7,10 @@ overwritten: the export fails before writing anything if one is in the way.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +48,39 @@ def export_csv(path: str | Path, out_dir: str | Path | None = None) -> list[Path
             if target.exists():
                 raise InputError(f"export {path}: {target} already exists (never overwritten; "
                                  "pass another --out)")
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"export {path}: cannot create folder {out}: {exc}") from exc
-        _signal(reader, targets["signal"])
-        for name in TABLES:
-            with open(targets[name], "x", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(headers(name))
-                w.writerows([[_cell(v) for v in values(r)] for r in reader.records(name)])
+            raise InputError(f"export {path}: cannot create folder {out}: "
+                             f"{exc.strerror or exc}") from None
+        # Each file is written under a temporary name and renamed once whole; on any
+        # failure everything this export started is removed (existing files never touched).
+        parts = {name: target.with_name(f".{target.name}.{os.getpid()}.part")
+                 for name, target in targets.items()}
+        try:
+            _signal(reader, parts["signal"])
+            for name in TABLES:
+                with open(parts[name], "x", newline="", encoding="utf-8") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(headers(name))
+                    w.writerows([[_cell(v) for v in values(r)] for r in reader.records(name)])
+            for name, target in targets.items():
+                if target.exists():
+                    raise InputError(f"export {path}: {target} appeared while exporting; "
+                                     "not replaced")
+                os.replace(parts[name], target)
+                parts[name] = target
+        except BaseException as exc:
+            for part in parts.values():
+                part.unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            if isinstance(exc, OSError):
+                raise InputError(f"export {path}: cannot write into {out}: "
+                                 f"{exc.strerror or exc}") from None
+            raise
     return list(targets.values())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self
@@ -19,6 +20,7 @@ import numpy as np
 
 from raphe.acquisition import store
 from raphe.acquisition.pyramid import query
+from raphe.errors import InputError
 from raphe.records import (
     DetectorBlock,
     Event,
@@ -47,14 +49,33 @@ class SessionReader:
 
     def _open(self) -> None:
         self._f = store.open_read(self.path)
+        try:
+            with self._reading("layout"):
+                self._bind()
+        except BaseException:
+            self._f.close()
+            raise
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn what HDF5 raises on a damaged file into one clear :class:`InputError`."""
+        try:
+            yield
+        except store.READ_ERRORS as exc:
+            raise InputError(f"session {self.path}: damaged file: cannot read {what} "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _bind(self) -> None:
         f = self._f
         self._sig = f[store.SIGNAL]
         self._ovl = f[store.OVERLOAD]
         self._tables = {name: f[path] for name, (path, _) in store.TABLES.items()}
         pyr = f[store.PYRAMID]
-        self.factor = int(pyr.attrs["factor"])
+        self.factor = int(pyr.attrs.get("factor", store.PYRAMID_FACTOR))
         self._levels = []
-        for k in range(1, int(pyr.attrs["levels"]) + 1):
+        # Without its attributes the pyramid is not trusted: displays read the signal.
+        levels = int(pyr.attrs["levels"]) if "levels" in pyr.attrs and "factor" in pyr.attrs else 0
+        for k in range(1, levels + 1):
             if f"level{k}_min" not in pyr or f"level{k}_max" not in pyr:
                 break
             self._levels.append((pyr[f"level{k}_min"], pyr[f"level{k}_max"]))
@@ -96,9 +117,18 @@ class SessionReader:
 
     def _load_blocks(self) -> None:
         table = self._tables["blocks"]
-        have = len(self._blocks)
-        if table.shape[0] > have:
+        have = len(self._blocks)  # rows already read and found real
+        rows = table.shape[0]
+        if rows > have:
             self._blocks = np.concatenate((self._blocks, table[have:]))
+        real = store.valid_rows(self._blocks)
+        b = self._blocks[:real]
+        shaped = (b["n"] > 0) & (b["dt"] > 0)
+        real = real if shaped.all() else int(np.argmin(shaped))
+        # Rows beyond are fill left by a failed write, or not yet written by a live writer:
+        # keep them out of the cache so a later refresh reads them again.
+        self._blocks = self._blocks[:real]
+        self._block_rows = rows
         n = min(self._sig.shape[0], self._ovl.shape[0])
         ok = self._blocks["pos"] + self._blocks["n"] <= n
         if not ok.all():
@@ -214,8 +244,8 @@ class SessionReader:
 
     @property
     def dropped_block_rows(self) -> int:
-        """Block rows a crash left without all their samples (ignored)."""
-        return len(self._blocks) - self._valid
+        """Block rows a crash or a failed write left without all their samples (ignored)."""
+        return self._block_rows - self._valid
 
     def attrs(self, group: str = "/") -> dict[str, Any]:
         """Raw attributes of a group or dataset, as stored."""
@@ -259,7 +289,9 @@ class SessionReader:
         """Raw rows of a table (with their ``seq``), as a numpy structured array."""
         if name == "blocks":
             return self.block_table
-        return self._tables[name][:]
+        with self._reading(f"table /{store.TABLES[name][0]}"):
+            data = self._tables[name][:]
+        return store.conform(name, data[: store.valid_rows(data)])
 
     def records(self, name: str) -> list[Any]:
         """The rows of table ``name`` as its record class (``raphe.records``), in order.
@@ -267,12 +299,9 @@ class SessionReader:
         Columns newer than the file take their declared default.
         """
         record = store.RECORDS[name][1]
-        rows = self.table(name)
-        present = [c for c in columns(record) if c.name in (rows.dtype.names or ())]
-        out = []
-        for row in rows:
-            out.append(record(**{c.name: c.kind(_decode(row[c.name])) for c in present}))
-        return out
+        cols = columns(record)
+        return [record(**{c.name: c.kind(_decode(row[c.name])) for c in cols})
+                for row in self.table(name)]
 
     def events(self) -> list[Event]:
         return self.records("events")
@@ -333,3 +362,34 @@ class SessionReader:
             problems.append("sequence numbers repeat across tables")
         return {"status": self.status, "timestamps_monotonic": monotonic,
                 "tables_consistent": len(problems) == order_problems, "problems": problems}
+
+
+def _guarded(method, what: str):
+    """``method`` of SessionReader with read errors reported as one InputError."""
+    def guarded(self, *args, **kwargs):
+        with self._reading(what):
+            return method(self, *args, **kwargs)
+    guarded.__name__ = method.__name__
+    guarded.__doc__ = method.__doc__
+    return guarded
+
+
+def _guarded_iter(method, what: str):
+    def guarded(self, *args, **kwargs):
+        with self._reading(what):
+            yield from method(self, *args, **kwargs)
+    guarded.__name__ = method.__name__
+    guarded.__doc__ = method.__doc__
+    return guarded
+
+
+for _name, _what in (("refresh", "new data"), ("signal", "the signal"),
+                     ("samples", "the signal"), ("signal_display", "the display pyramid"),
+                     ("overload", "the overload mask"), ("attrs", "attributes"),
+                     ("check", "the tables")):
+    setattr(SessionReader, _name, _guarded(getattr(SessionReader, _name), _what))
+for _name, _what in (("metadata", "attributes"), ("seconds_since_flush", "the heartbeat"),
+                     ("complete", "attributes"), ("status", "attributes")):
+    _prop = getattr(SessionReader, _name)
+    setattr(SessionReader, _name, property(_guarded(_prop.fget, _what)))
+SessionReader.blocks = _guarded_iter(SessionReader.blocks, "the signal")

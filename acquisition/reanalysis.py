@@ -15,16 +15,15 @@ from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.replay import Replay
 from raphe.acquisition.session import Session
 from raphe.errors import InputError
-from raphe.records import SampleResult, StreamOnly
+from raphe.records import SampleResult
 
 
-class _ToSession:
-    """Hand each replayed item to the new session (which passes it on to its subscribers)."""
-
-    def __init__(self, session: Session) -> None:
-        self.on_block = session.add_block
-        self.on_injection = session.add_injection
-        self.on_event = session.add_event
+def _to_session(session: Session):
+    """A stream callback handing each replayed item to the new session (which passes it
+    on to its subscribers)."""
+    add = {"blocks": session.add_block, "injections": session.add_injection,
+           "events": session.add_event}
+    return lambda kind, record: add[kind](record)
 
 
 def session_method(reader: SessionReader, path: Path, method: str | None) -> AnalysisMethod:
@@ -66,11 +65,14 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
 
         quantifier = LiveQuantifier(analysis, on_result=on_result)
         try:
-            if session is not None:
-                session.subscribe(StreamOnly(quantifier))
-            Replay(reader, speed=speed).run(
-                _ToSession(session) if session is not None else quantifier)
-            quantifier.finish()
+            if session is None:
+                Replay(reader, speed=speed).run(quantifier.feed)
+                quantifier.finish()
+            else:
+                analysis_feed = session.subscribe(quantifier.feed, name="analysis")
+                Replay(reader, speed=speed).run(_to_session(session))
+                analysis_feed.call(quantifier.finish)
+                session.unsubscribe(analysis_feed)
             if session is not None:
                 for row in reader.pump():
                     session.add_pump_state(row)

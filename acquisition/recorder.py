@@ -1,80 +1,134 @@
-"""The recorder: the acquisition loop between the instruments and the session.
+"""The recorder: the one acquisition loop between the instruments and the session.
 
-On its own thread it drains the detector into the session, switches the
-injection valve on schedule (or on request) and records each injection at
-the session time it switched, and records the pump's state periodically.
-A detector failure records an ``alarm`` event, puts every instrument in its
-safe state and ends the loop. SIGINT/SIGTERM stop it cleanly once
-:meth:`Recorder.install_signal_handlers` has been called; the caller then
-closes the session, which leaves the file complete.
+During a run one thread talks to the instruments: this loop. It drains the
+detector into the session, polls the pump, runs the actions others submit
+(a valve switch, a tube move, a flow change: :meth:`Recorder.do`) and the
+timed ones (:meth:`Recorder.at`), one at a time, so no two commands ever
+interleave on an instrument.
+
+Faults are data and never end acquisition on their own:
+
+* a link fault (``Disconnected``, ``InstrumentTimeout``, ``ProtocolError``) on
+  any instrument records an ``alarm`` event, marks the instrument down and
+  retries its ``reconnect()`` every ``retry_every_s`` (real seconds) while
+  everything else goes on; once back, an ``alarm`` event says so and a
+  pending action is completed — after asking ``verify()`` whether it already
+  took effect, so nothing is done twice;
+* detector readings that never arrive become a ``gap`` event with its span;
+* a pump alarm (stall, empty syringe), or a pump unreachable for longer than
+  ``pump_lost_after_s``, is a ``perfusion`` event ``stopped …``; the pump
+  infusing again is ``restored``;
+* a session write error (disk full) stops the loop.
+
+A listener (the protocol engine) hears of every fault and recovery, to
+pause and resume its schedule. :meth:`stop` drains the last samples and
+stops the detector; it does not close the session.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
+import math
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
 from typing import Any
 
 from raphe.acquisition.session import Session
-from raphe.drivers.base import Detector, InjectionValve, SyringePump
-from raphe.errors import InputError, InstrumentError
-from raphe.records import Event, Injection, PumpState
+from raphe.drivers.base import Detector, Instrument, PumpStatus, SyringePump
+from raphe.errors import InputError, InstrumentAlarm, InstrumentError, RapheError
+from raphe.records import Event, PumpState
 
-log = logging.getLogger("raphe.recorder")
+log = logging.getLogger(__name__)
+
+#: Errors that mean "the link failed": retry the connection, then the action.
+LINK_ERRORS = (InstrumentError,)
+
+
+@dataclass
+class _Action:
+    role: str | None
+    fn: Callable[[], Any]
+    verify: Callable[[], bool] | None
+    future: Future
+    what: str = ""
+    failed_once: bool = False
+
+
+@dataclass(order=True)
+class _Timed:
+    t: float
+    order: int
+    action: _Action = field(compare=False)
+
+
+def _settle(future: Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Complete ``future`` unless it was cancelled meanwhile."""
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass
+
+
+class Aborted(RapheError):
+    """The recording stopped before the action could run."""
 
 
 class Recorder:
-    """Drain ``detector`` into ``session`` on a thread, timed by ``clock``.
+    """The acquisition loop over ``instruments`` (role → instrument; a detector required).
 
-    ``inject_every_s``: switch the valve to INJECT at that period (first
-    injection ``first_inject_s`` after start, by default one period) and back
-    to LOAD after ``inject_hold_s``.
-    ``poll_s``: how often (clock seconds) the detector is drained and the pump
-    polled (pump every ``pump_every_s``).
+    ``poll_s``: how often (clock seconds) the detector is drained, but not faster
+    than ``min_real_poll_s`` of real time; ``pump_every_s``: how often (clock
+    seconds, at least ``min_real_pump_s`` real) the pump is polled.
+    ``listener(kind, role, text)`` is told ``fault``, ``recovered``,
+    ``perfusion_stopped``, ``perfusion_restored`` and ``write_error``.
     """
 
-    def __init__(self, detector: Detector, session: Session, *, clock: Any,
-                 valve: InjectionValve | None = None, pump: SyringePump | None = None,
-                 inject_every_s: float | None = None, loop_volume_uL: float = 20.0,
-                 inject_hold_s: float = 60.0, poll_s: float = 0.2,
-                 pump_every_s: float = 10.0, start_detector: bool = True,
-                 sample_prefix: str = "S", first_inject_s: float | None = None,
-                 min_real_poll_s: float = 0.05, reconnect_attempts: int = 5,
-                 reconnect_wait_s: float = 1.0) -> None:
-        if inject_every_s is not None and not inject_every_s > 0:
-            raise InputError(f"recorder: inject_every_s must be > 0, got {inject_every_s!r}")
-        if inject_every_s is not None and valve is None:
-            raise InputError("recorder: inject_every_s needs a valve")
+    def __init__(self, session: Session, clock: Any, instruments: dict[str, Instrument], *,
+                 poll_s: float = 0.2, pump_every_s: float = 10.0, min_real_poll_s: float = 0.05,
+                 min_real_pump_s: float = 0.5, retry_every_s: float = 1.0,
+                 pump_lost_after_s: float = 30.0, start_detector: bool = True,
+                 listener: Callable[[str, str, str], None] | None = None) -> None:
+        detector = instruments.get("detector")
+        if not isinstance(detector, Detector):
+            raise InputError("the rig has no [detector]: nothing to record")
         if not poll_s > 0:
             raise InputError(f"recorder: poll_s must be > 0, got {poll_s!r}")
-        self.detector = detector
         self.session = session
         self.clock = clock
-        self.valve = valve
-        self.pump = pump
-        self.inject_every_s = inject_every_s
-        self.loop_volume_uL = float(loop_volume_uL)
-        self.inject_hold_s = float(inject_hold_s)
+        self.instruments = dict(instruments)
+        self.detector: Detector = detector
+        self.pump: SyringePump | None = instruments.get("pump")
         self.poll_s = float(poll_s)
         self.pump_every_s = float(pump_every_s)
-        self.start_detector = start_detector
-        self.sample_prefix = sample_prefix
-        self.first_inject_s = first_inject_s
         self.min_real_poll_s = float(min_real_poll_s)
-        self.reconnect_attempts = int(reconnect_attempts)
-        self.reconnect_wait_s = float(reconnect_wait_s)
-        self._failures = 0
+        self.min_real_pump_s = float(min_real_pump_s)
+        self.retry_every_s = float(retry_every_s)
+        self.pump_lost_after_s = float(pump_lost_after_s)
+        self.start_detector = start_detector
+        self.listener = listener
         self.error: BaseException | None = None
-        self.n_injections = 0
-        self.last_injection_t: float | None = None
-        self._injecting = True
+        #: Roles whose link is down → real time of the next reconnect attempt.
+        self.down: dict[str, float] = {}
+        self._down_since: dict[str, float] = {}
+        self._pump_ok_at = time.monotonic()  # real time the pump last answered a poll
+        self.perfusing: bool | None = None  # None until the pump was told to infuse
+        self._perfusion_lost: str | None = None
+        self.last_pump: PumpState | None = None
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # one command at a time on the valve
+        self._wake = threading.Condition()
+        self._actions: list[_Action] = []
+        self._timed: list[_Timed] = []
+        self._order = 0
         self._thread: threading.Thread | None = None
-        self._load_due: float | None = None
-        self._saved_handlers: dict = {}
+        self._loop_thread_id: int | None = None
+        self._t_next: float | None = None  # session time the next detector sample is due
+        self._dt: float | None = None
 
     # -- control ---------------------------------------------------------------------------
 
@@ -91,25 +145,22 @@ class Recorder:
             raise RuntimeError("recorder already started")
         if self.start_detector:
             self.detector.start(self.clock.now())
-        self._thread = threading.Thread(target=self._run, name="raphe-recorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="raphe-acquisition", daemon=True)
         self._thread.start()
 
     def request_stop(self, *_: Any) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
         self._stop.set()
+        self._notify()
 
     def stop(self) -> None:
-        """Stop the loop, drain the last samples, return the valve to LOAD, stop the detector."""
-        self._stop.set()
-        if self._thread is not None:
+        """Stop the loop, drain the last samples, stop the detector."""
+        self.request_stop()
+        if self._thread is not None and threading.get_ident() != self._loop_thread_id:
             self._thread.join()
-        if self._saved_handlers and threading.current_thread() is threading.main_thread():
-            for sig, handler in self._saved_handlers.items():
-                signal.signal(sig, handler)
-            self._saved_handlers = {}
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the loop ends (stop requested or an error); True if it ended."""
+        """Block until the loop ends; True if it ended."""
         if self._thread is None:
             return True
         self._thread.join(timeout)
@@ -122,138 +173,310 @@ class Recorder:
         self.clock.sleep_until(self.clock.now() + seconds, self._stop)
         self.stop()
 
-    def stop_injecting(self) -> None:
-        """No more scheduled injections; acquisition goes on (e.g. to finish the last run)."""
-        self._injecting = False
+    # -- actions ---------------------------------------------------------------------------
 
-    def install_signal_handlers(self) -> None:
-        """Stop cleanly on SIGINT (Ctrl-C) and SIGTERM until :meth:`stop`. Main thread only."""
-        self._saved_handlers = {sig: signal.signal(sig, self.request_stop)
-                                for sig in (signal.SIGINT, signal.SIGTERM)}
+    def submit(self, fn: Callable[[], Any], role: str | None = None,
+               verify: Callable[[], bool] | None = None, what: str = "") -> Future:
+        """Run ``fn`` on the acquisition thread; its result (or error) in the future.
 
-    def inject(self, sample_id: str | None = None, kind: str = "sample") -> Injection:
-        """Switch the valve to INJECT now and record the injection (back to LOAD later)."""
-        if self.valve is None:
-            raise InputError("recorder: no injection valve on this rig")
-        with self._lock:
-            self.valve.inject()
-            t = self.clock.now()
-            self.n_injections += 1
-            inj = Injection(t, sample_id or f"{self.sample_prefix}{self.n_injections:03d}",
-                            self.loop_volume_uL, "B", kind)
-            self.session.add_injection(inj)
-            self.last_injection_t = t
-            self._load_due = t + self.inject_hold_s
-        return inj
+        With a ``role``, a link fault during ``fn`` is retried after the instrument is
+        reconnected: ``verify()`` (if given) is asked first whether ``fn`` already took
+        effect, and ``fn`` runs again only if it did not.
+        """
+        action = _Action(role, fn, verify, Future(), what or getattr(fn, "__name__", "action"))
+        if self._stop.is_set() and not self.running:
+            action.future.set_exception(Aborted("the recording has stopped"))
+            return action.future
+        with self._wake:
+            self._actions.append(action)
+            self._wake.notify()
+        return action.future
+
+    def do(self, fn: Callable[[], Any], role: str | None = None,
+           verify: Callable[[], bool] | None = None, what: str = "",
+           cancel: threading.Event | None = None) -> Any:
+        """:meth:`submit` and wait for the result; raises what ``fn`` raised, or
+        :class:`Aborted` when ``cancel`` is set or the loop stops first."""
+        if threading.get_ident() == self._loop_thread_id:
+            return fn()
+        future = self.submit(fn, role, verify, what)
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                if (cancel is not None and cancel.is_set()) or not self.running:
+                    future.cancel()  # best effort: a running action finishes on its own
+                    raise Aborted(f"{what or 'action'} not done: the run was stopped") from None
+
+    def at(self, t: float, fn: Callable[[], Any], role: str | None = None,
+           verify: Callable[[], bool] | None = None, what: str = "") -> Future:
+        """Run ``fn`` on the acquisition thread once the clock reaches ``t``."""
+        action = _Action(role, fn, verify, Future(), what or getattr(fn, "__name__", "action"))
+        with self._wake:
+            self._order += 1
+            self._timed.append(_Timed(t, self._order, action))
+            self._timed.sort()
+            self._wake.notify()
+        return action.future
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
 
     # -- loop ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._loop_thread_id = threading.get_ident()
         clock = self.clock
-        t = clock.now()
-        next_inject = None
-        if self.inject_every_s:
-            next_inject = t + (self.inject_every_s if self.first_inject_s is None
-                               else self.first_inject_s)
-        next_pump = t
-        # Poll every poll_s of clock time, but not faster than min_real_poll_s of real time
-        # (a fast simulated clock would otherwise spin); wake exactly when a switch is due.
-        poll = max(self.poll_s, self.min_real_poll_s * getattr(clock, "speed", 1.0))
+        speed = getattr(clock, "speed", 1.0)
+        poll = max(self.poll_s, self.min_real_poll_s * speed)
+        pump_every = max(self.pump_every_s, self.min_real_pump_s * speed)
+        next_pump = clock.now()
         try:
             while not self._stop.is_set():
-                try:
-                    self._drain()
-                    self._failures = 0
-                except InstrumentError as exc:
-                    self._reconnect_detector(exc)
+                self._run_actions()
+                self._reconnect_due()
+                self._drain_detector()
                 now = clock.now()
-                if self._load_due is not None and now >= self._load_due:
-                    with self._lock:
-                        self.valve.load()
-                        self._load_due = None
-                if next_inject is not None and not self._injecting:
-                    next_inject = None
-                if next_inject is not None and now >= next_inject:
-                    self.inject()
-                    next_inject += self.inject_every_s
                 if self.pump is not None and now >= next_pump:
                     self._poll_pump(now)
-                    next_pump = now + self.pump_every_s
-                wake = clock.now() + poll
-                for due in (next_inject, self._load_due, next_pump if self.pump else None):
-                    if due is not None:
-                        wake = min(wake, due)
-                clock.sleep_until(wake, self._stop)
-            self._drain()
-            if self._load_due is not None:  # do not leave the valve in INJECT
-                with self._lock:
-                    self.valve.load()
-                    self._load_due = None
-            if self.start_detector:
-                self.detector.stop()
-        except Exception as exc:  # noqa: BLE001 - any failure: alarm, safe state, stop
+                    next_pump = now + pump_every
+                self._sleep(min(now + poll, next_pump if self.pump else math.inf))
+                if self.session.error is not None:
+                    self._note("write_error", "session", str(self.session.error))
+                    break
+            if self.session.error is None:
+                self._run_actions()
+                self._drain_detector()
+                self._close_gap_at_end()
+        except Exception as exc:
             self.error = exc
-            log.error("recording stopped: %s", exc)
-            self._alarm(f"recording stopped: {type(exc).__name__}: {exc}")
-            self._safe_state()
+            log.exception("acquisition stopped")
+            self._alarm(f"acquisition stopped: {type(exc).__name__}: {exc}")
+        finally:
             self._stop.set()
+            self._fail_pending(Aborted("the recording has stopped"))
+            if self.start_detector and "detector" not in self.down:
+                try:
+                    self.detector.stop()
+                except Exception as exc:  # noqa: BLE001 - the detector may be gone
+                    log.warning("detector stop: %s", exc)
 
-    def _drain(self, max_reads: int = 4) -> None:
+    def _sleep(self, until: float) -> None:
+        """Sleep until clock time ``until``, the next timed action or a new submission."""
+        with self._wake:
+            if self._timed:
+                until = min(until, self._timed[0].t)
+            if self.down:
+                until = min(until, self.clock.now()
+                            + max(0.0, min(self.down.values()) - time.monotonic())
+                            * getattr(self.clock, "speed", 1.0))
+            if self._actions or self._stop.is_set():
+                return
+            real = self.clock.real_seconds(until - self.clock.now())
+            if real > 0:
+                self._wake.wait(min(real, 0.5))
+
+    def _run_actions(self) -> None:
+        now = self.clock.now()
+        with self._wake:
+            due = []
+            while self._timed and self._timed[0].t <= now:
+                due.append(self._timed.pop(0).action)
+            ready, self._actions = self._actions, []
+        waiting = []
+        for action in due + ready:
+            if action.future.cancelled():
+                continue
+            if action.role is not None and action.role in self.down:
+                waiting.append(action)  # after the reconnect
+                continue
+            if not self._attempt(action):
+                waiting.append(action)
+        if waiting:
+            with self._wake:
+                self._actions = waiting + self._actions
+
+    def _attempt(self, action: _Action) -> bool:
+        """Run an action; False when it must wait for its instrument to come back."""
+        try:
+            if action.failed_once and action.verify is not None and action.verify():
+                _settle(action.future, None)
+                return True
+            result = action.fn()
+        except InstrumentAlarm as exc:
+            if action.role == "pump":
+                self._perfusion_stopped(f"{exc}")
+            _settle(action.future, error=exc)
+            return True
+        except LINK_ERRORS as exc:
+            if action.role is None:
+                _settle(action.future, error=exc)
+                return True
+            action.failed_once = True
+            self._link_down(action.role, exc, f"while doing {action.what}")
+            return False
+        except Exception as exc:  # noqa: BLE001 - reported to whoever asked
+            _settle(action.future, error=exc)
+            return True
+        _settle(action.future, result)
+        return True
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        with self._wake:
+            pending = self._actions + [t.action for t in self._timed]
+            self._actions, self._timed = [], []
+        for action in pending:
+            _settle(action.future, error=exc)
+
+    # -- links -----------------------------------------------------------------------------
+
+    def _link_down(self, role: str, exc: BaseException, context: str = "") -> None:
+        first = role not in self.down
+        self.down[role] = time.monotonic() + self.retry_every_s
+        if first:
+            self._down_since[role] = time.monotonic()
+            text = f"{role}: {type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
+            self._alarm(text + "; reconnecting")
+            self._note("fault", role, text)
+
+    def _reconnect_due(self) -> None:
+        for role, due in list(self.down.items()):
+            if time.monotonic() < due:
+                continue
+            instrument = self.instruments[role]
+            try:
+                instrument.reconnect()
+            except LINK_ERRORS as exc:
+                self.down[role] = time.monotonic() + self.retry_every_s
+                log.info("%s: reconnect failed: %s", role, exc)
+                if role == "pump" and self._perfusion_lost is None and (
+                        time.monotonic() - self._pump_ok_at > self.pump_lost_after_s):
+                    self._perfusion_stopped("pump unreachable")
+                continue
+            except Exception as exc:  # noqa: BLE001 - keep trying; say why once
+                self.down[role] = time.monotonic() + self.retry_every_s
+                log.warning("%s: reconnect failed: %s", role, exc)
+                continue
+            del self.down[role]
+            self._down_since.pop(role, None)
+            self._alarm(f"{role}: reconnected")
+            self._note("recovered", role, "reconnected")
+            if role == "pump":
+                self._check_perfusion()
+
+    # -- detector --------------------------------------------------------------------------
+
+    def _drain_detector(self, max_reads: int = 4) -> None:
         # One read takes everything stored; a few more catch what arrived meanwhile. Never
         # loop until empty: on a fast clock new readings arrive as fast as they are read.
+        if "detector" in self.down:
+            return
         for _ in range(max_reads):
-            block = self.detector.read_block()
+            try:
+                block = self.detector.read_block()
+            except LINK_ERRORS as exc:
+                self._link_down("detector", exc)
+                return
             if block is None or len(block) == 0:
                 return
+            self._note_gap(block.t0, block.dt)
+            self._t_next, self._dt = block.t0 + len(block) * block.dt, block.dt
             self.session.add_block(block)
             log.debug("acquired samples %d..%d at wall %.3f", block.index0,
                       block.index0 + len(block) - 1, time.time())
 
-    def _reconnect_detector(self, exc: InstrumentError) -> None:
-        """A detector link failure: record it, reconnect, carry on acquiring.
+    def _note_gap(self, t0: float, dt: float) -> None:
+        if self._t_next is not None and t0 > self._t_next + 1.5 * dt:
+            self._gap(self._t_next, t0)
 
-        The pump keeps perfusing meanwhile (a probe must never run dry). After
-        ``reconnect_attempts`` failures in a row (a reconnect that fails, or a
-        read that fails again right after one) the error ends the recording
-        through the usual path: alarm, safe state.
-        """
-        while True:
-            self._failures += 1
-            if self._failures > self.reconnect_attempts:
-                raise exc
-            self._alarm(f"detector: {type(exc).__name__}: {exc}; reconnecting "
-                        f"(attempt {self._failures}/{self.reconnect_attempts})")
-            if self._stop.wait(self.reconnect_wait_s):
-                return
-            try:
-                self.detector.reconnect()
-            except InstrumentError as again:
-                exc = again
-                continue
-            self._alarm("detector: reconnected")
-            return
+    def _gap(self, t_from: float, t_to: float) -> None:
+        self.session.add_event(Event(t_from, "gap", f"detector readings lost for "
+                                     f"{t_to - t_from:.1f} s", "instrument", t_to))
+
+    def _close_gap_at_end(self) -> None:
+        """Readings that never came before the end of the run are a gap too."""
+        if self._t_next is not None and self._dt is not None:
+            end = self.clock.now()
+            if end > self._t_next + max(2 * self.poll_s, 5 * self._dt) and "detector" in self.down:
+                self._gap(self._t_next, end)
+
+    # -- pump ------------------------------------------------------------------------------
 
     def _poll_pump(self, now: float) -> None:
-        try:
-            infused, _withdrawn = self.pump.dispensed_uL()
-            state = PumpState(now, self.pump.rate_uL_min(), infused, self.pump.status().value)
-        except Exception as exc:  # noqa: BLE001 - a pump hiccup is recorded, acquisition goes on
-            self._alarm(f"pump poll failed: {type(exc).__name__}: {exc}")
+        if "pump" in self.down:
             return
+        pump = self.pump
+        try:
+            infused, _withdrawn = pump.dispensed_uL()
+            status = pump.status()
+            state = PumpState(now, pump.rate_uL_min(), infused, status.value)
+        except InstrumentAlarm as exc:
+            self._perfusion_stopped(str(exc))
+            return
+        except LINK_ERRORS as exc:
+            self._link_down("pump", exc, "polling")
+            return
+        self.last_pump = state
+        self._pump_ok_at = time.monotonic()
         self.session.add_pump_state(state)
+        if self.perfusing:
+            if status is not PumpStatus.INFUSING and self._perfusion_lost is None:
+                self._perfusion_stopped(f"pump {status.value}")
+            elif status is PumpStatus.INFUSING and self._perfusion_lost is not None:
+                self._perfusion_restored()
+
+    def _check_perfusion(self) -> None:
+        """After a pump reconnect: is it still infusing?"""
+        self._poll_pump(self.clock.now())
+
+    def perfusion_started(self) -> None:
+        """The pump was told to infuse (by the protocol): perfusion is expected from now."""
+        was = self.perfusing
+        self.perfusing = True
+        if self._perfusion_lost is not None:
+            self._perfusion_restored()
+        elif not was:
+            self.session.add_event(Event(self.clock.now(), "perfusion", "started", "protocol"))
+
+    def perfusion_ended(self) -> None:
+        """The pump was told to stop (by the protocol): no perfusion is expected."""
+        self.perfusing = False
+        self._perfusion_lost = None
+
+    def _perfusion_stopped(self, reason: str) -> None:
+        if self._perfusion_lost is not None or not self.perfusing:
+            if not self.perfusing:
+                self._alarm(f"pump: {reason}")
+            return
+        self._perfusion_lost = reason
+        self._alarm(f"pump: {reason}: perfusion stopped")
+        self.session.add_event(Event(self.clock.now(), "perfusion", f"stopped: {reason}",
+                                     "instrument"))
+        self._note("perfusion_stopped", "pump", reason)
+
+    def _perfusion_restored(self) -> None:
+        self._perfusion_lost = None
+        self.session.add_event(Event(self.clock.now(), "perfusion", "restored", "instrument"))
+        self._note("perfusion_restored", "pump", "restored")
+
+    @property
+    def perfusion_lost(self) -> str | None:
+        """Why the probe is not perfused right now, or None."""
+        return self._perfusion_lost
+
+    # -- records ---------------------------------------------------------------------------
 
     def _alarm(self, text: str) -> None:
         try:
             self.session.add_event(Event(self.clock.now(), "alarm", text, "instrument"))
-        except Exception:
-            log.exception("could not record alarm %r", text)
+        except RapheError:
+            log.error("could not record alarm %r", text)
 
-    def _safe_state(self) -> None:
-        for inst in (self.detector, self.valve, self.pump):
-            if inst is None:
-                continue
-            try:
-                inst.to_safe_state()
-            except Exception as exc:  # noqa: BLE001 - try every instrument
-                log.error("%s: could not reach its safe state: %s", inst.role, exc)
-                self._alarm(f"{inst.role}: safe state failed: {exc}")
+    def _note(self, kind: str, role: str, text: str) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(kind, role, text)
+        except Exception:
+            log.exception("recorder listener failed on %s", kind)

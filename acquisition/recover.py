@@ -23,6 +23,9 @@ from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
 
 _CHUNK = 1 << 20
+#: A file written on another host and flushed more recently than this (wall seconds) is
+#: taken to be live (on this host the writer's process is looked up).
+LIVE_WITHIN_S = 5.0
 
 
 @dataclass
@@ -67,14 +70,20 @@ def recover(path: str | Path, out: str | Path | None = None) -> RecoveryReport:
                              "(never overwritten; pass another --out)")
         if out.resolve() == path.resolve():
             raise InputError(f"recover {path}: output must differ from the original")
-        tmp = out.with_name(out.name + ".part")
-        if tmp.exists():
-            tmp.unlink()
+        age = reader.seconds_since_flush
+        running = store.writer_running(reader.attrs("/"))
+        if running or (running is None and age < LIVE_WITHIN_S):
+            raise InputError(f"session {path} is being written (last flush {age:.1f} s ago): "
+                             "stop the recording first; `raphe inspect` reads it live")
+        # A fresh temporary name (never someone's file), renamed once the copy is whole.
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.{time.monotonic_ns()}.part")
         try:
             report = _copy(reader, path, tmp, out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"recover {path}: cannot write {out}: {exc.strerror or exc}") from None
         except BaseException:
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
             raise
     if out.exists():  # someone created ``out`` meanwhile: keep theirs
         tmp.unlink()
@@ -108,9 +117,8 @@ def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryRe
             store.append(dmin, mins)
             store.append(dmax, maxs)
         rows = {}
-        for name, (hpath, dtype) in store.TABLES.items():
+        for name, (hpath, _dtype) in store.TABLES.items():
             data = reader.table(name)
-            data = np.asarray(data[list(dtype.names)], dtype=dtype) if len(data) else data
             store.append(f[hpath], data)
             rows[name] = len(data)
         f.attrs["complete"] = True

@@ -1,4 +1,4 @@
-"""Replay: feed a recorded session to a consumer exactly as acquisition fed it.
+"""Replay: feed a recorded session to a stream callback exactly as acquisition fed it.
 
 Blocks (with their recorded boundaries), injections and events are re-emitted
 in the order of their sequence numbers, i.e. the order the live session
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -24,7 +25,8 @@ _BLOCK, _INJECTION, _EVENT = 0, 1, 2
 
 
 class Replay:
-    """Re-emit ``path_or_reader``'s stream to a :class:`~raphe.records.StreamConsumer`."""
+    """Re-emit ``path_or_reader``'s stream to a callback ``(kind, record)`` — the signature of
+    a session subscription (kinds ``blocks``, ``injections``, ``events``)."""
 
     def __init__(self, path_or_reader: str | Path | SessionReader,
                  speed: float | None = None) -> None:
@@ -61,8 +63,9 @@ class Replay:
         order = np.argsort(seq, kind="stable")
         return kind[order], row[order], due[order]
 
-    def run(self, consumer: Any, stop_event: threading.Event | None = None) -> int:
-        """Feed ``consumer`` everything; returns the number of items emitted.
+    def run(self, feed: Callable[[str, Any], None],
+            stop_event: threading.Event | None = None) -> int:
+        """Call ``feed(kind, record)`` for everything; returns the number of items emitted.
 
         Stops early (returning the count so far) when ``stop_event`` is set.
         """
@@ -70,8 +73,6 @@ class Replay:
         injections = self.reader.injections()
         events = self.reader.events()
         blocks = self.reader.blocks()
-        on_block, on_injection, on_event = (consumer.on_block, consumer.on_injection,
-                                            consumer.on_event)
         paced = self.speed is not None
         if paced and len(due):
             # Never wait backwards: an item is due no earlier than the one before it.
@@ -91,10 +92,10 @@ class Replay:
                     else:
                         time.sleep(wait)
             if kind == _BLOCK:
-                on_block(next(blocks))
+                feed("blocks", next(blocks))
             elif kind == _INJECTION:
-                on_injection(injections[row])
+                feed("injections", injections[row])
             else:
-                on_event(events[row])
+                feed("events", events[row])
             emitted += 1
         return emitted

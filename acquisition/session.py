@@ -1,11 +1,19 @@
 """A live session: everything the rig produces, numbered, fanned out to consumers and stored.
 
 Any thread may call the ``add_*`` methods. Each record gets a global
-sequence number under one lock, is handed to the subscribers (in that same
-order, on the caller's thread) and queued for the single writer thread,
-which appends whole batches to the HDF5 file and flushes at most
-``flush_interval`` seconds (wall clock) after a record arrived — never per
-sample. ``close()`` writes what is left and marks the file complete.
+sequence number under one lock and is queued, in that order, for the single
+writer thread — which appends whole batches to the HDF5 file and flushes at
+most ``flush_interval`` seconds (wall clock) after a record arrived, never per
+sample — and for every subscription. A subscription (:meth:`Session.subscribe`)
+runs its callback on its own thread, fed by its own queue in sequence order, so
+no consumer (the analysis, a GUI bridge) ever runs on, or slows, the
+acquisition thread. ``close()`` drains the subscriptions, writes what is left
+and marks the file complete.
+
+A write that fails (disk full, file removed) stops the writer at once: the
+file keeps everything up to its last good flush, later ``add_*`` calls raise
+:class:`SessionError`, and ``on_error`` (if given) is called once so the owner
+can stop acquisition and make the rig safe.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -35,9 +44,76 @@ from raphe.records import (
     values,
 )
 
-log = logging.getLogger("raphe.session")
+log = logging.getLogger(__name__)
 
 _STOP = object()
+
+#: Stream kinds a subscription can ask for: the session's tables.
+KINDS = tuple(store.TABLES)
+#: The acquisition stream the analysis consumes (live and on replay).
+STREAM = ("blocks", "injections", "events")
+
+
+class Subscription:
+    """A consumer of the session's records, called on its own thread in sequence order.
+
+    ``callback(kind, record)`` gets every record whose kind (a table name: ``blocks``,
+    ``injections``, ``events``, ``fractions``, ``pump``, ``results``, ``calibration``,
+    ``audit``) is in ``kinds``. A callback that raises is logged and the subscription
+    goes on.
+    """
+
+    def __init__(self, callback: Callable[[str, Any], None], kinds: tuple[str, ...],
+                 name: str = "") -> None:
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown record kinds {sorted(unknown)} (known: {', '.join(KINDS)})")
+        self.callback = callback
+        self.kinds = frozenset(kinds)
+        self.name = name or getattr(callback, "__qualname__", "subscriber")
+        self.failures = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"raphe-sub-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, kind: str, record: Any) -> None:
+        if kind in self.kinds:
+            self._queue.put((kind, record))
+
+    def call(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on this subscription's thread after the records queued so far."""
+        self._queue.put(("call", fn))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record queued so far has been handled; False on timeout."""
+        done = threading.Event()
+        self.call(done.set)
+        return done.wait(timeout) if self._thread.is_alive() else True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Handle what is queued, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            kind, payload = item
+            try:
+                if kind == "call":
+                    payload()
+                else:
+                    self.callback(kind, payload)
+            except Exception:
+                self.failures += 1
+                log.exception("subscriber %s failed on %s", self.name, kind)
 
 
 class SessionError(RapheError):
@@ -47,12 +123,14 @@ class SessionError(RapheError):
 class Session:
     """One experiment being recorded into one HDF5 file. Create with :meth:`create`."""
 
-    def __init__(self, path: Path, f: h5py.File, flush_interval: float) -> None:
+    def __init__(self, path: Path, f: h5py.File, flush_interval: float,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
+        self.on_error = on_error
         self._lock = threading.RLock()
         self._seq = 0
-        self._consumers: list[Any] = []
+        self._subscriptions: list[Subscription] = []
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._error: BaseException | None = None
@@ -65,7 +143,8 @@ class Session:
     def create(cls, path: str | Path, *, operator: str = "", animal_id: str = "",
                notes: str = "", rig: dict | None = None, protocol: dict | None = None,
                method_toml: str = "", signal_dt: float, scale_nA_per_V: float = float("nan"),
-               wall_start: float | None = None, flush_interval: float = 0.5) -> Session:
+               wall_start: float | None = None, flush_interval: float = 0.5,
+               on_error: Callable[[BaseException], None] | None = None) -> Session:
         """Create the file at ``path`` (never overwriting) and start the writer.
 
         ``rig`` holds ``text`` (the rig file) and ``identities`` (role → model,
@@ -84,32 +163,43 @@ class Session:
         except Exception:
             f.close()
             raise
-        return cls(Path(path), f, flush_interval)
+        return cls(Path(path), f, flush_interval, on_error)
 
     # -- consumers -------------------------------------------------------------------------
 
-    def subscribe(self, consumer: Any) -> None:
-        """Feed ``consumer`` (``on_block``/``on_injection``/``on_event``, and optionally
-        ``on_fraction``/``on_pump_state``/``on_result``) everything added from now on."""
+    def subscribe(self, callback: Callable[[str, Any], None],
+                  kinds: tuple[str, ...] = STREAM, name: str = "") -> Subscription:
+        """Call ``callback(kind, record)`` on its own thread for every record of ``kinds``
+        added from now on, in sequence order. Stop it with :meth:`unsubscribe`."""
+        sub = Subscription(callback, tuple(kinds), name)
         with self._lock:
-            self._consumers.append(consumer)
+            self._subscriptions.append(sub)
+        return sub
 
-    def unsubscribe(self, consumer: Any) -> None:
+    def unsubscribe(self, sub: Subscription, timeout: float | None = None) -> None:
+        """Stop feeding ``sub`` once it has handled what was queued for it."""
         with self._lock:
-            self._consumers.remove(consumer)
+            if sub in self._subscriptions:
+                self._subscriptions.remove(sub)
+        sub.close(timeout)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The write error that stopped the writer, if any."""
+        return self._error
 
     # -- records ---------------------------------------------------------------------------
 
     def add_block(self, block: DetectorBlock) -> None:
         if len(block) == 0:
             return
-        self._add("blocks", block, "on_block")
+        self._add("blocks", block)
 
     def add_injection(self, inj: Injection) -> None:
-        self._add("injections", inj, "on_injection")
+        self._add("injections", inj)
 
     def add_event(self, ev: Event) -> None:
-        self._add("events", ev, "on_event")
+        self._add("events", ev)
 
     def mark(self, t: float, text: str, source: str = "operator") -> None:
         """An operator or protocol marker."""
@@ -122,26 +212,26 @@ class Session:
         self.add_event(Event(t, "range", body, source))
 
     def add_fraction(self, fr: Fraction) -> None:
-        self._add("fractions", fr, "on_fraction")
+        self._add("fractions", fr)
 
     def add_pump_state(self, ps: PumpState) -> None:
-        self._add("pump", ps, "on_pump_state")
+        self._add("pump", ps)
 
     def add_result(self, result: SampleResult) -> None:
-        self._add("results", result, "on_result")
+        self._add("results", result)
 
     def add_calibration(self, t: float, analyte: str, fit: dict) -> None:
         """A calibration fit (slope, intercept, weighting, LOD/LOQ...) as JSON."""
         import json
 
         self._add("calibration",
-                  CalibrationFit(t, analyte, json.dumps(fit, sort_keys=True, default=str)), None)
+                  CalibrationFit(t, analyte, json.dumps(fit, sort_keys=True, default=str)))
 
     def add_audit(self, who: str, what: str, previous: str = "", t: float = float("nan")) -> None:
         """A manual action: who did what, and the value it replaced."""
-        self._add("audit", AuditEntry(t, time.time(), who, what, previous), None)
+        self._add("audit", AuditEntry(t, time.time(), who, what, previous))
 
-    def _add(self, kind: str, record: Any, hook: str | None) -> None:
+    def _add(self, kind: str, record: Any) -> None:
         with self._lock:
             if self._error is not None:
                 raise SessionError(f"session {self.path}: writer failed: {self._error}")
@@ -150,15 +240,8 @@ class Session:
             seq = self._seq
             self._seq += 1
             self._queue.put((kind, seq, record, time.monotonic()))
-            if hook:
-                for consumer in self._consumers:
-                    method = getattr(consumer, hook, None)
-                    if method is None:
-                        continue
-                    try:
-                        method(record)
-                    except Exception:
-                        log.exception("session consumer %r failed on %s", consumer, hook)
+            for sub in self._subscriptions:
+                sub.put(kind, record)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -184,26 +267,49 @@ class Session:
     def _run_writer(self) -> None:
         try:
             self._writer.run()
-        except BaseException as exc:  # keep the reason; add_* and close() report it
-            log.exception("session writer failed")
+        except BaseException as exc:  # noqa: BLE001 - kept; add_* and close() report it
+            log.error("session %s: writing failed: %s", self.path, exc)
             self._error = exc
             self._writer.abandon()
+            if self.on_error is not None:
+                try:
+                    self.on_error(exc)
+                except Exception:
+                    log.exception("session error handler failed")
 
     def close(self) -> None:
-        """Write everything queued, close the file and mark it complete."""
+        """Drain the subscriptions, write everything queued, close the file, mark it complete.
+
+        Records the subscriptions add while draining (analysis results) are still written.
+        """
         with self._lock:
             if self._closed:
                 return
+            subs = list(self._subscriptions)
+        for sub in subs:
+            sub.close()
+        with self._lock:
+            self._subscriptions.clear()
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
         if self._error is not None:
             raise SessionError(f"session {self.path}: writer failed: {self._error}")
-        with store.open_update(self.path) as f:
-            f.attrs["complete"] = True
-            f.attrs["closed"] = time.time()
-            f.attrs["duration_s"] = self._writer.duration_s
+        try:
+            with store.open_update(self.path) as f:
+                f.attrs["complete"] = True
+                f.attrs["closed"] = time.time()
+                f.attrs["duration_s"] = self._writer.duration_s
+        except OSError as exc:
+            self._error = exc
+            raise SessionError(f"session {self.path}: cannot mark the file complete: "
+                               f"{exc}") from None
         log.info("session %s closed: %d samples", self.path, self._writer.n_samples)
+
+    @property
+    def last_flush(self) -> float:
+        """Wall time (s since epoch) of the writer's last successful flush (0: none yet)."""
+        return self._writer.last_flush
 
     def __enter__(self) -> Self:
         return self
@@ -235,6 +341,7 @@ class _Writer:
         self._values: list[np.ndarray] = []
         self._overload: list[np.ndarray] = []
         self._t_end = 0.0
+        self.last_flush = 0.0
 
     def run(self) -> None:
         oldest: float | None = None  # arrival time of the oldest unwritten record
@@ -299,6 +406,7 @@ class _Writer:
                 pending.clear()
         self.heartbeat[0] = time.time()
         self.f.flush()
+        self.last_flush = time.time()
 
     def _finish(self) -> None:
         self._write()

@@ -16,7 +16,10 @@ The layout is documented for users in ``docs/file-format.md``.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -192,6 +195,8 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     a["complete"] = False
     a["recovered_from"] = recovered_from
     a["hdf5_libver_bounds"] = ",".join(LIBVER)
+    a["writer_pid"] = os.getpid()
+    a["writer_host"] = socket.gethostname()
 
     rig = dict(rig or {})
     g = f.create_group("rig")
@@ -260,15 +265,65 @@ def append(ds: h5py.Dataset, data: np.ndarray) -> None:
     ds[start:] = data
 
 
+#: How often HDF5 re-reads a metadata block whose checksum fails when reading a file that
+#: is (or was) open for SWMR writing. Its default (100, with growing back-off) makes a
+#: damaged crashed file take minutes to refuse; a reader racing a live writer needs few.
+SWMR_READ_ATTEMPTS = 3
+
+
+def _hdf5_function(name: str):
+    """A function of the HDF5 library h5py runs on (None when it cannot be found)."""
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL(h5py.h5p.__file__), name)
+    except (OSError, AttributeError):
+        return None
+
+
+def _swmr_read_fapl() -> h5py.h5p.PropFAID:
+    """File access properties for SWMR reads with few metadata read attempts."""
+    import ctypes
+
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    attempts = _hdf5_function("H5Pset_metadata_read_attempts")
+    if attempts is not None:
+        attempts.argtypes = [ctypes.c_int64, ctypes.c_uint]
+        attempts.restype = ctypes.c_int
+        attempts(fapl.id, SWMR_READ_ATTEMPTS)
+    return fapl
+
+
+def _open_swmr(path: Path, locking: bool) -> h5py.File:
+    fapl = _swmr_read_fapl()
+    if not locking:
+        fapl.set_file_locking(False, True)
+    fid = h5py.h5f.open(str(path).encode(), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ,
+                        fapl=fapl)
+    return h5py.File(fid)
+
+
+#: What h5py and HDF5 raise on damaged metadata or data.
+READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+
+
 def open_read(path: Path) -> h5py.File:
-    """Open a session (complete, live or crashed) read-only; checks it is a readable Raphe file."""
+    """Open a session (complete, live or crashed) read-only; checks it is a readable Raphe file.
+
+    Bounded in time whatever the damage: SWMR opens read each metadata block at most
+    ``SWMR_READ_ATTEMPTS`` times. Every failure is one :class:`InputError`.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"session {path}: no such file")
     if path.is_dir():
         raise InputError(f"session {path}: is a folder, not a session file")
-    if not h5py.is_hdf5(path):
-        raise InputError(f"session {path}: not an HDF5 file (damaged or not a Raphe session)")
+    try:
+        if not h5py.is_hdf5(path):
+            raise InputError(f"session {path}: not an HDF5 file (damaged or not a Raphe session)")
+    except OSError as exc:
+        raise InputError(f"session {path}: cannot be read ({exc.strerror or exc})") from None
     f = None
     # A plain open checks the file's integrity (e.g. truncation); SWMR opens do not.
     # File locking flags must match those of any handle this process already holds.
@@ -276,7 +331,7 @@ def open_read(path: Path) -> h5py.File:
         try:
             f = h5py.File(path, "r", **kwargs)
             break
-        except OSError as exc:
+        except READ_ERRORS as exc:
             msg = str(exc)
             if "truncated" in msg or ("open for write" not in msg and "locking" not in msg
                                       and "to lock" not in msg):
@@ -284,23 +339,56 @@ def open_read(path: Path) -> h5py.File:
                 raise InputError(f"session {path}: {what} file, cannot be read ({msg})") from None
     if f is None:  # live or crashed: SWMR read; locking must match a writer in this process
         error: Exception | None = None
-        for kwargs in ({"swmr": True}, {"swmr": True, "locking": False}):
+        for locking in (True, False):
             try:
-                f = h5py.File(path, "r", **kwargs)
+                f = _open_swmr(path, locking)
                 break
-            except OSError as exc:
+            except READ_ERRORS as exc:
                 error = exc
         if f is None:
-            raise InputError(f"session {path}: cannot be read as HDF5 ({error})")
+            raise InputError(f"session {path}: damaged file, cannot be read ({error})")
     try:
         check(f, path)
     except InputError:
         f.close()
         raise
-    except Exception as exc:  # HDF5 raises assorted errors on damaged metadata
+    except Exception as exc:  # noqa: BLE001 - HDF5 raises assorted errors on damaged metadata
         f.close()
-        raise InputError(f"session {path}: damaged file ({exc})") from exc
+        raise InputError(f"session {path}: damaged file ({exc})") from None
     return f
+
+
+def valid_rows(data: np.ndarray) -> int:
+    """How many leading rows of a table are real: ``seq`` increases and no row is all zeros.
+
+    A resize whose write failed (disk full) leaves rows of the fill value (zeros) at the
+    end; they must never be read as records.
+    """
+    n = len(data)
+    if n == 0:
+        return 0
+    raw = np.ascontiguousarray(data).view(np.uint8).reshape(n, data.dtype.itemsize)
+    good = raw.any(axis=1)
+    seq = data["seq"]
+    good[1:] &= seq[1:] > seq[:-1]
+    return n if good.all() else int(np.argmin(good))
+
+
+def conform(name: str, data: np.ndarray) -> np.ndarray:
+    """Rows of table ``name`` in the current row type; columns a file lacks get defaults."""
+    dtype = TABLES[name][1]
+    if data.dtype == dtype:
+        return data
+    out = np.zeros(len(data), dtype=dtype)
+    record = RECORDS[name][1]
+    defaults = {} if record is None else {
+        f.name: f.default for f in dataclass_fields(record)}
+    for column in dtype.names:
+        if data.dtype.names and column in data.dtype.names:
+            out[column] = data[column]
+        elif column in defaults and isinstance(defaults[column], float):
+            out[column] = defaults[column]
+    return out
 
 
 def check(f: h5py.File, path: Path) -> None:
@@ -320,15 +408,36 @@ def check(f: h5py.File, path: Path) -> None:
     for name in REQUIRED:
         if name not in f:
             raise InputError(f"session {path}: missing /{name} (damaged or not a Raphe session)")
-    for name in ("signals/ecd_overload", "signals/ecd"):
-        if not isinstance(f[name], h5py.Dataset):
+    for name, kind in ((OVERLOAD, "iu"), (SIGNAL, "f")):
+        ds = f[name]
+        if not isinstance(ds, h5py.Dataset):
             raise InputError(f"session {path}: /{name} is not a dataset")
+        if ds.ndim != 1 or ds.dtype.kind not in kind:
+            raise InputError(f"session {path}: /{name} is {ds.ndim}-D {ds.dtype}, expected a "
+                             f"1-D {'number' if kind == 'f' else 'integer'} array")
     for name, (hpath, _dtype) in TABLES.items():
         got = f[hpath].dtype
         need = required_columns(name)
         if got.names is None or not need <= set(got.names):
             raise InputError(f"session {path}: table /{hpath} lacks columns "
                              f"{sorted(need - set(got.names or ()))}")
+
+
+def writer_running(attrs: Any) -> bool | None:
+    """Whether the process that created the file still runs on this host (None: cannot tell)."""
+    try:
+        pid = int(attrs.get("writer_pid", -1))
+    except (TypeError, ValueError):
+        return None
+    if pid <= 0 or attr_text(attrs.get("writer_host", "")) != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def attr_text(value: Any) -> str:

@@ -561,3 +561,15 @@ class NE1000(SyringePump):
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=2)
         self.transport.close()
+
+
+#: Plunger speeds the NE-1000 can drive, mm/h: from the manual's specification (0.73 µL/h
+#: with a B-D 1 mL syringe, 4.699 mm; 1699 mL/h with a B-D 60 mL syringe, 26.59 mm) [I].
+PLUNGER_SPEED_MM_H = (0.73 / (math.pi / 4 * 4.699**2), 1_699_000 / (math.pi / 4 * 26.59**2))
+
+
+def rate_limits_uL_min(diameter_mm: float) -> tuple[float, float]:
+    """Slowest and fastest flow (µL/min) the pump drives a syringe of ``diameter_mm`` at."""
+    area = math.pi / 4 * diameter_mm**2
+    low, high = PLUNGER_SPEED_MM_H
+    return area * low / 60.0, area * high / 60.0

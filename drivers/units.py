@@ -86,3 +86,8 @@ def volume_uL(volume: object) -> float:
 def length_mm(length: object) -> float:
     """A length in mm (e.g. a syringe inner diameter): float (mm), quantity or ``"4.61 mm"``."""
     return _convert(length, "millimeter", "length", '4.61 (mm) or "4.61 mm"')
+
+
+def to_unit(value: object, unit: str, what: str, example: str) -> float:
+    """``value`` (number in ``unit``, pint quantity or text such as ``"90 uL/h"``) in ``unit``."""
+    return _convert(value, unit, what, example)

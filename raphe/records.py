@@ -5,15 +5,16 @@ of every session table: their fields, in order, with a unit and a text size
 (:func:`column`), are the table's columns. The HDF5 row types, the writer,
 the reader, the CSV headers and the JSON of ``raphe inspect``/``replay`` are
 all derived from them (:func:`columns`, :func:`values`, :func:`as_json`).
-They are also the messages a stream consumer (the analysis core, the GUI)
-receives live and on replay.
+They are also the messages a session subscription (the analysis core, the
+GUI) receives live and on replay, as ``callback(kind, record)`` with ``kind``
+the table's name.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -234,26 +235,3 @@ class AuditEntry(Row):
     who: str = column(size=64)
     what: str = column(size=512)
     previous: str = column(size=512)
-
-
-class StreamOnly:
-    """Pass only the acquisition stream (blocks, injections, events) on to ``target``.
-
-    Subscribing a ``LiveQuantifier`` through this keeps the session's other hooks
-    (``on_result`` …) away from it: it consumes the stream and produces results.
-    """
-
-    def __init__(self, target: StreamConsumer) -> None:
-        self.on_block = target.on_block
-        self.on_injection = target.on_injection
-        self.on_event = target.on_event
-
-
-class StreamConsumer(Protocol):
-    """Anything fed the acquisition stream, live or on replay, in recorded order."""
-
-    def on_block(self, block: DetectorBlock) -> None: ...
-
-    def on_injection(self, injection: Injection) -> None: ...
-
-    def on_event(self, event: Event) -> None: ...

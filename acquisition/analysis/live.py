@@ -40,7 +40,8 @@ class _Chunk:
 
 
 class LiveQuantifier:
-    """A ``StreamConsumer`` that emits each sample's results when its run window closes."""
+    """Consumes the stream (:meth:`feed`) and emits each sample's results when its run
+    window closes."""
 
     def __init__(self, method: AnalysisMethod,
                  on_result: Callable[[SampleResult], None] | None = None,
@@ -66,7 +67,16 @@ class LiveQuantifier:
         """Signal samples held right now (bounded by the open runs plus ``pre_s``)."""
         return sum(len(c.times) for c in self._chunks)
 
-    # -- StreamConsumer -------------------------------------------------------------------
+    # -- the stream ------------------------------------------------------------------------
+
+    def feed(self, kind: str, record: object) -> None:
+        """A session subscription's callback: route one record of the stream."""
+        if kind == "blocks":
+            self.on_block(record)
+        elif kind == "injections":
+            self.on_injection(record)
+        elif kind == "events":
+            self.on_event(record)
 
     def on_block(self, block: DetectorBlock) -> None:
         n = len(block.values)

@@ -20,20 +20,18 @@ def blocks(sizes: list[int], dt: float = 0.1, seed: int = 0, t_start: float = 0.
     return out
 
 
+_NAMES = {"blocks": "block", "injections": "injection", "events": "event"}
+
+
 class Log:
-    """A StreamConsumer that remembers everything, in order."""
+    """A stream callback (a session subscription's or a replay's) that remembers everything,
+    in order."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, object]] = []
 
-    def on_block(self, block):
-        self.items.append(("block", block))
-
-    def on_injection(self, injection):
-        self.items.append(("injection", injection))
-
-    def on_event(self, event):
-        self.items.append(("event", event))
+    def __call__(self, kind, record):
+        self.items.append((_NAMES.get(kind, kind), record))
 
 
 def same_stream(a: list, b: list) -> None:

@@ -57,8 +57,8 @@ def test_stop_event_ends_a_replay_early(tmp_path):
     stop = threading.Event()
 
     class StopAfterTen(Log):
-        def on_block(self, block):
-            super().on_block(block)
+        def __call__(self, kind, record):
+            super().__call__(kind, record)
             if len(self.items) >= 10:
                 stop.set()
 

@@ -143,15 +143,16 @@ def test_subscribers_and_replay_see_the_file_order_from_many_threads(tmp_path):
 
 
 def test_a_failing_consumer_does_not_stop_recording(tmp_path):
-    class Broken:
-        def on_block(self, block):
-            raise ValueError("boom")
+    def broken(kind, record):
+        raise ValueError("boom")
 
     path = tmp_path / "s.h5"
     with make(path) as s:
-        s.subscribe(Broken())
+        sub = s.subscribe(broken)
         for b in blocks([5, 5]):
             s.add_block(b)
+        assert sub.flush(timeout=30)
+        assert sub.failures == 2
     with SessionReader(path) as r:
         assert r.n_samples == 10
 

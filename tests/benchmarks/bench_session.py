@@ -64,17 +64,14 @@ def ingest_plain(path: Path, blocks: list[DetectorBlock], dt: float) -> float:
 
 
 class Counter:
+    """A stream callback counting samples."""
+
     def __init__(self) -> None:
         self.n = 0
 
-    def on_block(self, block):
-        self.n += len(block)
-
-    def on_injection(self, injection):
-        pass
-
-    def on_event(self, event):
-        pass
+    def __call__(self, kind, record):
+        if kind == "blocks":
+            self.n += len(record)
 
 
 def main() -> None:

@@ -1,43 +1,43 @@
-"""Faults during a recording on the simulated rig, in process: the experiment goes on."""
+"""Faults during a run on the simulated rig, in process: the experiment goes on."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from raphe.acquisition.experiment import Experiment, ExperimentSettings
 from raphe.acquisition.reader import SessionReader
-from raphe.drivers.rig import load_rig
-from raphe.simulators.rig import RigOptions, SimulatedRig
+from raphe.protocols.engine import EXIT_AFFECTED, EXIT_OK, Engine, Settings, State
+from raphe.protocols.protocol import load_protocol
+from raphe.protocols.rigs import SimOptions
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 
 
-def record_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20.0):
-    sim = SimulatedRig(RigOptions(speed=120)).start()
-    try:
-        config = load_rig(sim.rig_toml(), source="simulated rig")
-        rig = config.connect(session_clock=sim.clock.now)
-        try:
-            settings = ExperimentSettings(out=tmp_path / "s.h5", minutes=minutes,
-                                          inject_every_min=5.0)
-            experiment = Experiment(rig, sim.clock, settings)
-            timer = threading.Timer(after_s, fault, args=(sim, experiment))
-            timer.start()
-            status = experiment.run()
-            timer.cancel()
-        finally:
-            rig.close()
-    finally:
-        sim.close()
-    return status, tmp_path / "s.h5"
+def run_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20.0):
+    """Online monitoring (an injection every 5 min) with ``fault(sim, engine)`` ``after_s``
+    real seconds into the run."""
+    engine = Engine(load_protocol("online-monitoring"),
+                    {"inject_every_min": 5, "minutes": minutes},
+                    Settings(out=tmp_path / "s.h5", sim=SimOptions(speed=120),
+                             on_alarm="continue"))
+    engine.start()
+    deadline = time.monotonic() + 60
+    while engine.state is not State.RUNNING and engine.state is not State.FAILED:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    timer = threading.Timer(after_s, fault, args=(engine.opened.sim, engine))
+    timer.start()
+    assert engine.wait(timeout=240)
+    timer.cancel()
+    return engine.outcome, tmp_path / "s.h5"
 
 
 def test_detector_link_dropped_mid_run_is_reconnected_without_losing_samples(tmp_path):
-    status, path = record_with_fault(tmp_path, lambda sim, _: sim.detector.drop_connection())
-    assert status.error == ""
+    outcome, path = run_with_fault(tmp_path, lambda sim, _: sim.detector.drop_connection())
+    assert outcome.exit_code == EXIT_OK, outcome.message
     with SessionReader(path) as r:
         alarms = [e.text for e in r.events() if e.kind == "alarm"]
         assert any("reconnecting" in a for a in alarms), alarms
@@ -47,26 +47,28 @@ def test_detector_link_dropped_mid_run_is_reconnected_without_losing_samples(tmp
         t, _ = r.signal()
         assert np.all(np.diff(t) > 0)
         assert t[-1] > 19 * 60  # acquisition went on to the end
-        assert len(r.injections()) == 4
+        assert [i.sample_id for i in r.injections()] == ["S001", "S002", "S003", "S004"]
         assert r.check()["problems"] == []
 
 
-def test_pump_stall_is_recorded_as_an_alarm_and_recording_goes_on(tmp_path):
-    status, path = record_with_fault(tmp_path, lambda sim, _: sim.pump.device.stall())
-    assert status.error == ""
+def test_pump_stall_is_an_alarm_perfusion_loss_and_recording_goes_on(tmp_path):
+    outcome, path = run_with_fault(tmp_path, lambda sim, _: sim.pump.device.stall())
+    assert outcome.exit_code == EXIT_AFFECTED, outcome.message
     with SessionReader(path) as r:
         alarms = [e.text for e in r.events() if e.kind == "alarm"]
         assert any("A?S" in a for a in alarms), alarms
+        perfusion = [e.text for e in r.events() if e.kind == "perfusion"]
+        assert perfusion[0] == "started" and perfusion[1].startswith("stopped")
         assert r.duration_s > 19 * 60
 
 
-def test_stop_request_mid_run_stops_cleanly_and_leaves_a_complete_file(tmp_path):
-    """What Ctrl-C / SIGTERM do: ``request_stop`` from another thread."""
-    status, path = record_with_fault(
-        tmp_path, lambda sim, experiment: experiment.request_stop(), after_s=1.0, minutes=60.0
-    )
-    assert status.finished and status.error == ""
-    assert status.t < 30 * 60  # stopped long before the planned hour
+def test_abort_mid_run_stops_cleanly_and_leaves_a_complete_file(tmp_path):
+    """What Ctrl-C twice / SIGTERM do: ``request_abort`` from another thread."""
+    outcome, path = run_with_fault(tmp_path, lambda sim, engine: engine.request_abort("test"),
+                                   after_s=1.0, minutes=60.0)
+    assert outcome.state is State.DONE and "aborted" in outcome.message
     with SessionReader(path) as r:
         assert r.complete and r.check()["problems"] == []
-        assert r.n_samples > 0
+        assert r.n_samples > 0 and r.duration_s < 30 * 60
+        states = [e.text for e in r.events() if e.kind == "state"]
+        assert states[0] == "running" and states[-1].startswith("done")

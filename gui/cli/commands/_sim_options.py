@@ -12,22 +12,28 @@ REGION_NAMES = ("prefrontal-cortex", "ventral-hippocampus")
 MAX_SPEED = 1000.0
 
 
-def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1.0) -> None:
+def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1.0,
+                    protocol: bool = False) -> None:
+    """The simulated rig's options. With ``protocol`` the protocol itself gives the drugs and
+    the probe region (its ``region`` parameter), so ``--sim-dose`` and ``--sim-region`` are
+    left out."""
     group = parser.add_argument_group("simulated rig")
     group.add_argument(
         "--speed", type=float, default=speed_default, metavar="N",
         help=f"run the simulated clock N times faster than real time (default {speed_default:g})",
     )
     group.add_argument("--seed", type=int, default=0, help="random seed of the virtual animal")
-    group.add_argument(
-        "--sim-region", default="prefrontal-cortex", type=_region, metavar="REGION",
-        help="brain region of the probe in the virtual animal: "
-        f"{', '.join(REGION_NAMES)} (default prefrontal-cortex)",
-    )
-    group.add_argument(
-        "--sim-dose", action="append", default=[], metavar="DRUG:MG_PER_KG:ROUTE@MINUTE",
-        help="administer a drug to the virtual animal, e.g. fluoxetine:10:ip@80 (repeatable)",
-    )
+    if not protocol:
+        group.add_argument(
+            "--sim-region", default="prefrontal-cortex", type=_region, metavar="REGION",
+            help="brain region of the probe in the virtual animal: "
+            f"{', '.join(REGION_NAMES)} (default prefrontal-cortex)",
+        )
+        group.add_argument(
+            "--sim-dose", action="append", default=[], metavar="DRUG:MG_PER_KG:ROUTE@MINUTE",
+            help="administer a drug to the virtual animal, e.g. fluoxetine:10:ip@80 "
+            "(repeatable)",
+        )
     group.add_argument(
         "--ground-truth", metavar="FILE",
         help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
@@ -45,21 +51,45 @@ def _region(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def new_file(path: str, option: str) -> None:
+    """Refuse ``path`` for ``option`` unless it is a new file in a writable folder."""
+    import os
+    from pathlib import Path
+
+    from raphe.errors import InputError
+
+    target = Path(path)
+    if target.exists():
+        raise InputError(f"{option} {target}: already exists (never overwritten or appended "
+                         "to; choose a new name)")
+    folder = target.parent
+    if not folder.is_dir():
+        raise InputError(f"{option} {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {target}: folder {folder} is not writable")
+
+
 def rig_options(args: argparse.Namespace):
     """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
     from raphe.errors import InputError
     from raphe.simulators.drugs import parse_dose_spec
     from raphe.simulators.rig import RigOptions
 
-    if not 0 < args.speed <= MAX_SPEED:
+    if not 0 < args.speed <= MAX_SPEED:  # also refuses NaN
         raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
+    if not 0 <= args.seed < 2**32:
+        raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {args.seed}")
+    truth = getattr(args, "ground_truth", None)
+    if truth:
+        new_file(truth, "--ground-truth")
     doses = []
-    for text in args.sim_dose:
+    for text in getattr(args, "sim_dose", None) or []:
         try:
             doses.append(parse_dose_spec(text))
         except ValueError as exc:
             raise InputError(f"--sim-dose {text!r}: {exc}") from None
     return RigOptions(
-        speed=args.speed, seed=args.seed, region=args.sim_region, doses=doses,
+        speed=args.speed, seed=args.seed,
+        region=getattr(args, "sim_region", None) or RigOptions.region, doses=doses,
         ground_truth_path=args.ground_truth,
     )

@@ -1,25 +1,48 @@
-"""``raphe demo``: a whole fluoxetine experiment on the simulated rig in about two minutes."""
+"""``raphe demo``: a whole fluoxetine experiment on the simulated rig in about two minutes.
+
+Runs the bundled systemic-drug protocol on the simulated rig at high speed:
+equilibration, baseline samples, the drug, post-drug samples, 5-HT quantified
+as each chromatogram ends. ``--sim-dose DRUG:DOSE:ROUTE@MINUTE`` chooses the
+drug and when it is given; ``--minutes`` the length of the experiment.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "demo"
-HELP = ("record a simulated experiment: a virtual rat, fluoxetine at 90 min, "
+HELP = ("run a simulated experiment: a virtual rat, fluoxetine after the baseline, "
         "5-HT quantified live (about 1.5 minutes)")
 ORDER = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from raphe.gui.cli.commands._protocol_run import add_session_options
     from raphe.gui.cli.commands._sim_options import add_sim_options
     from raphe.gui.cli.commands.record import add_experiment_arguments
 
     parser.add_argument("--out", metavar="SESSION",
                         help="session file to create (default: raphe-demo-<time>.h5 here)")
     add_experiment_arguments(parser, minutes=220.0, inject_every=20.0)
+    add_session_options(parser, method_help="analysis method (default simulated-5ht)")
     add_sim_options(parser, speed_default=150.0)
+    parser.add_argument("--headless", action="store_true",
+                        help="run in the terminal and save a summary figure (PNG)")
     parser.set_defaults(method="simulated-5ht", sim_dose=None, animal="demo-rat-1",
                         operator="raphe demo", equilibrate=20.0)
+
+
+def protocol_parameters(args: argparse.Namespace, dose) -> dict:
+    """The systemic-drug parameters that give the experiment the demo options describe."""
+    import math
+
+    interval = args.inject_every
+    before = max(1, math.floor((dose.minute - args.equilibrate) / interval + 1e-9))
+    after = max(1, math.floor((args.minutes - args.equilibrate) / interval + 1e-9) - before)
+    return {"drug": dose.drug, "dose_mg_kg": dose.amount, "route": dose.route,
+            "region": args.sim_region, "flow_ul_min": args.flow, "interval_min": interval,
+            "equilibration_min": args.equilibrate, "baseline_samples": before,
+            "post_samples": after}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,38 +51,79 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from raphe.gui.cli.commands._experiment_run import run_experiment
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._protocol_run import (
+        check_out_path,
+        execute,
+        load_method_option,
+        print_plan_problems,
+        sim_options,
+        summary,
+    )
+    from raphe.gui.cli.commands.record import check_options
+    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.protocol import load_protocol
 
     if args.sim_dose is None:
         args.sim_dose = ["fluoxetine:10:ip@90"]
-    if not args.out:
-        args.out = time.strftime("raphe-demo-%Y%m%d-%H%M%S.h5")
+    if len(args.sim_dose) != 1:
+        raise InputError("the demo gives one drug: pass --sim-dose once")
+    if args.inject_every is None or args.minutes is None:
+        raise InputError("the demo needs --minutes and --inject-every")
+    check_options(args)
+    out = check_out_path(args.out or time.strftime("raphe-demo-%Y%m%d-%H%M%S.h5"))
+    sim = sim_options(args)
+    dose = sim.doses[0]
+    if dose.route == "rd":
+        raise InputError("the demo gives the drug i.p. or s.c.; for reverse dialysis run the "
+                         "reverse-dialysis protocol")
+    sim.doses = []  # the protocol gives the drug
+    method = load_method_option(args.method)
     console = Console(highlight=False)
+    engine = Engine(load_protocol("systemic-drug"), protocol_parameters(args, dose), Settings(
+        out=out, sim=sim, method=method, operator=args.operator, animal_id=args.animal,
+        notes=args.notes, auto_answer=True, on_alarm="continue"))
+    plan = engine.check()
+    if not plan.ok:
+        raise InputError(str(plan.errors[0]))
+    print_plan_problems(plan, console)
+    drug_at = plan.drugs[0].t / 60 if plan.drugs else math.nan
     console.print(
-        f"Simulated rig at {args.speed:g}× speed: perfusion {args.flow:g} µL/min, "
-        f"{args.equilibrate:g} min equilibration, then an injection every "
-        f"{args.inject_every:g} min; {', '.join(args.sim_dose)}; "
-        f"{args.minutes:g} min of experiment in about "
-        f"{args.minutes * 60 / args.speed / 60:.1f} min.\n"
-    )
-    code = run_experiment(args, sim=True, rig_path=None)
-    if code != 0:
-        return code
+        f"Simulated rig at {sim.speed:g}× speed: perfusion {args.flow:g} µL/min, "
+        f"{args.equilibrate:g} min equilibration, then a sample every {args.inject_every:g} "
+        f"min; {dose.describe().rsplit(' at ', 1)[0]} at {drug_at:g} min; "
+        f"{plan.duration_s / 60:.0f} min of experiment in about "
+        f"{plan.duration_s / sim.speed / 60:.1f} min.\n")
+    started = time.monotonic()
+    outcome = execute(engine, console)
+    if outcome.exit_code == EXIT_REFUSED:
+        raise InputError(outcome.message)
+    summary(outcome, console, started)
+    if outcome.exit_code != 0:
+        return outcome.exit_code
+    show_time_course(out, console)
+    console.print(f"\nNext: raphe inspect {out}   ·   raphe export {out} --format csv"
+                  f"   ·   raphe replay {out}")
+    return 0
+
+
+def show_time_course(path, console) -> None:
+    """5-HT as % of baseline, one bar per sample, before and after the drug."""
+    import math
+
     from raphe.acquisition.reader import SessionReader
 
-    with SessionReader(args.out) as reader:
+    with SessionReader(path) as reader:
         results = [r for r in reader.results() if r.analyte == "5-HT"]
-        events = [e for e in reader.events() if e.kind == "drug"]
-    if results:
-        drug_t = events[0].t if events else math.inf
-        console.print("\n5-HT, % of this animal's baseline (one bar per sample):")
-        for r in results:
-            pct = r.pct_baseline
-            bar = "" if math.isnan(pct) else "█" * max(0, round(pct / 10))
-            value = "   n/a" if math.isnan(pct) else f"{pct:5.0f}%"
-            phase = "baseline" if r.inject_t < drug_t else "after drug"
-            console.print(f"  {r.inject_t / 60:6.0f} min  {phase:<10} {value} {bar}",
-                          markup=False)
-    console.print(f"\nNext: raphe inspect {args.out}   ·   raphe export {args.out} --format csv"
-                  f"   ·   raphe replay {args.out}")
-    return 0
+        drugs = [e for e in reader.events() if e.kind == "drug"]
+    if not results:
+        return
+    drug_t = drugs[0].t if drugs else math.inf
+    console.print("\n5-HT, % of this animal's baseline (one bar per sample):")
+    for r in results:
+        pct = r.pct_baseline
+        bar = "" if math.isnan(pct) else "█" * max(0, round(pct / 10))
+        value = "   n/a" if math.isnan(pct) else f"{pct:5.0f}%"
+        when = r.probe_t if math.isfinite(r.probe_t) else r.inject_t
+        phase = "baseline" if when < drug_t else "after drug"
+        console.print(f"  {r.inject_t / 60:6.0f} min  {phase:<10} {value} {bar}", markup=False)

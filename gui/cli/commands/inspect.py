@@ -41,6 +41,7 @@ def summary(path: str) -> dict:
             "complete": r.complete,
             "status": check["status"],
             "seconds_since_flush": None if r.complete else round(r.seconds_since_flush, 3),
+            "writer": None if r.complete else _writer(r, store),
             "duration_s": r.duration_s,
             "samples": r.n_samples,
             "sample_rate_Hz": (1.0 / dt) if dt > 0 else None,
@@ -55,6 +56,14 @@ def summary(path: str) -> dict:
             "problems": check["problems"],
         }
     return out
+
+
+def _writer(reader, store) -> str:
+    """``running`` while the writing process is alive (or flushed < 5 s ago), else ``gone``."""
+    running = store.writer_running(reader.attrs("/"))
+    if running is None:
+        running = reader.seconds_since_flush < 5.0
+    return "running" if running else "gone"
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -75,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     status = s["status"]
     if status == "open":
-        age = s["seconds_since_flush"]
-        status += (" (being written)" if age is not None and age < 5 else
+        status += (" (being written)" if s["writer"] == "running" else
                    " (writer gone: run `raphe recover`)")
     rate = _fmt(s["sample_rate_Hz"], "g")
     lines = [

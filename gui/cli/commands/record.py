@@ -1,4 +1,4 @@
-"""``raphe record``: online monitoring without a protocol, headless, with progress."""
+"""``raphe record``: online monitoring — the bundled ``online-monitoring`` protocol, headless."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import argparse
 NAME = "record"
 HELP = "record a session from a rig (or the simulated rig), injecting and quantifying live"
 ORDER = 10
+
+#: Record's options → the online-monitoring protocol's parameters.
+PARAMETERS = {"flow": "flow_ul_min", "inject_every": "inject_every_min",
+              "equilibrate": "equilibrate_min", "minutes": "minutes"}
+FLAGS = {"flow_ul_min": "--flow", "inject_every_min": "--inject-every",
+         "equilibrate_min": "--equilibrate", "minutes": "--minutes"}
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser, *, minutes: float | None,
@@ -18,16 +24,12 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, *, minutes: float 
                         help="switch the valve to inject every MIN minutes")
     parser.add_argument("--equilibrate", type=float, default=0.0, metavar="MIN",
                         help="perfuse MIN minutes before the first sample (default 0)")
-    parser.add_argument("--method", metavar="METHOD",
-                        help="analysis method: a bundled name (simulated-5ht) or a TOML file")
     parser.add_argument("--flow", type=float, default=1.0, metavar="UL_MIN",
                         help="perfusion flow, µL/min (default 1.0)")
-    parser.add_argument("--operator", default="", help="who runs the experiment")
-    parser.add_argument("--animal", default="", help="animal ID")
-    parser.add_argument("--notes", default="", help="free text stored in the session")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from raphe.gui.cli.commands._protocol_run import add_session_options
     from raphe.gui.cli.commands._sim_options import add_sim_options
 
     source = parser.add_mutually_exclusive_group(required=True)
@@ -36,14 +38,88 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="SESSION",
                         help="session file to create (.h5); never overwritten")
     add_experiment_arguments(parser, minutes=None, inject_every=None)
+    add_session_options(parser, method_help="analysis method: a bundled name (simulated-5ht) "
+                                            "or a TOML file")
     add_sim_options(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_options(args: argparse.Namespace) -> None:
+    """The experiment options, named as typed, before anything starts."""
+    import math
+
     from raphe.errors import InputError
-    from raphe.gui.cli.commands._experiment_run import run_experiment
+
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise InputError(f"--minutes must be > 0, got {args.minutes:g}")
+    if not (math.isfinite(args.equilibrate) and args.equilibrate >= 0):
+        raise InputError(f"--equilibrate must be ≥ 0 minutes, got {args.equilibrate:g}")
+    if args.inject_every is not None and not (math.isfinite(args.inject_every)
+                                              and args.inject_every > 0):
+        raise InputError(f"--inject-every must be > 0 minutes, got {args.inject_every:g}")
+    if not (math.isfinite(args.flow) and args.flow > 0):
+        raise InputError(f"--flow must be > 0 µL/min, got {args.flow:g}")
+
+
+def parameters(args: argparse.Namespace) -> dict:
+    return {"flow_ul_min": args.flow, "inject_every_min": args.inject_every or 0.0,
+            "equilibrate_min": args.equilibrate, "minutes": args.minutes or 0.0}
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._protocol_run import (
+        check_out_path,
+        execute,
+        load_method_option,
+        print_plan_problems,
+        sim_options,
+        summary,
+    )
+    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.protocol import load_protocol
+    from raphe.records import Event
 
     if args.rig and (args.sim_dose or args.speed != 1.0):
         raise InputError("--sim-dose and --speed apply to --sim only "
                          "(a simulated rig file carries its own speed)")
-    return run_experiment(args, sim=args.sim, rig_path=args.rig)
+    check_options(args)
+    out = check_out_path(args.out)
+    method = load_method_option(args.method)
+    run_s = getattr(method, "run_length_s", None) or 0.0
+    if args.inject_every is not None and args.inject_every * 60.0 < run_s:
+        raise InputError(
+            f"--inject-every {args.inject_every:g} min is shorter than the chromatogram run "
+            f"of method {method.name!r} ({run_s / 60:g} min): every run would be cut short")
+    sim = sim_options(args) if args.sim else None
+    scheduled = [Event(d.time_s, "drug", d.describe(), "simulator") for d in sim.doses] \
+        if sim else []
+    console = Console(highlight=False)
+    engine = Engine(load_protocol("online-monitoring"), parameters(args), Settings(
+        out=out, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
+        animal_id=args.animal, notes=args.notes, on_alarm="continue", scheduled=scheduled,
+        stop_is_normal=True))
+    plan = engine.check()
+    if not plan.ok:
+        message = str(plan.errors[0])
+        for name, flag in FLAGS.items():
+            message = message.replace(f"parameter {name}", flag)
+        raise InputError(message)
+    print_plan_problems(plan, console)
+    started = time.monotonic()
+    outcome = execute(engine, console, stop_is_normal=True)
+    if outcome.exit_code == EXIT_REFUSED:
+        raise InputError(outcome.message)
+    summary(outcome, console, started)
+    if outcome.exit_code == 0 and Path(out).exists():
+        from raphe.acquisition.reader import SessionReader
+
+        with SessionReader(out) as reader:
+            if reader.n_samples == 0:
+                console.print("[red]no detector sample was recorded[/red]")
+                return 4
+    return outcome.exit_code

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from raphe.acquisition.reanalysis import reanalyse
     from raphe.errors import InputError
-    from raphe.gui.cli.commands._experiment_run import RESULT_HEADER, format_result
+    from raphe.gui.cli.commands._protocol_run import RESULT_HEADER, format_result
     from raphe.records import as_json
 
     if args.speed is not None and not args.speed > 0:

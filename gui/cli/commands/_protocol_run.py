@@ -1,0 +1,215 @@
+"""Shared by ``raphe run``, ``record`` and ``demo``: build an engine from the options, run it
+with a live progress display, Ctrl-C and operator prompts on the console, print a summary.
+
+Imported by the commands inside ``run()`` only (it imports the engine)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from raphe.errors import InputError
+
+
+def format_result(r) -> str:
+    """One line of the console's results table."""
+    conc = "     n/a" if math.isnan(r.conc_nM) else f"{r.conc_nM:8.3f}"
+    amount = "    n/a" if math.isnan(r.amount_fmol) else f"{r.amount_fmol:7.2f}"
+    pct = "     n/a" if math.isnan(r.pct_baseline) else f"{r.pct_baseline:7.1f}%"
+    rt = "   n/a" if math.isnan(r.rt_s) else f"{r.rt_s:6.1f}"
+    flags = f"  [{r.flags}]" if r.flags else ""
+    return (f"{r.sample_id:>10}  {r.inject_t / 60:7.1f}  {r.analyte:>6}  {rt}  {conc}  {amount}"
+            f"  {pct}{flags}")
+
+
+RESULT_HEADER = "    sample  inj min  analyte  RT s   conc nM  amt fmol  % basal  flags"
+
+
+def add_session_options(parser: argparse.ArgumentParser, *, method_help: str) -> None:
+    parser.add_argument("--method", metavar="METHOD", help=method_help)
+    parser.add_argument("--operator", default="", help="who runs the experiment")
+    parser.add_argument("--animal", default="", help="animal ID")
+    parser.add_argument("--notes", default="", help="free text stored in the session")
+
+
+def check_out_path(out: str) -> Path:
+    """The session path to create: refused (before anything starts) if it exists."""
+    path = Path(out)
+    if path.exists():
+        raise InputError(f"{path} already exists; a session is never overwritten — "
+                         "choose a new name")
+    if not path.parent.is_dir():
+        raise InputError(f"folder {path.parent} does not exist")
+    return path
+
+
+def load_method_option(name: str | None):
+    if not name:
+        return None
+    from raphe.acquisition.analysis.method import load_method
+
+    method = load_method(name)
+    if not method.run_length_s:
+        raise InputError(f"method {method.name}: run_length_s is needed to quantify live "
+                         "(the length of each chromatogram); add it to [method]")
+    return method
+
+
+def sim_options(args: argparse.Namespace):
+    """``SimOptions`` from the simulated-rig options; bad values become one InputError."""
+    from raphe.gui.cli.commands._sim_options import rig_options
+    from raphe.protocols.rigs import SimOptions
+
+    o = rig_options(args)
+    return SimOptions(speed=o.speed, seed=o.seed, region=o.region, doses=o.doses,
+                      ground_truth_path=o.ground_truth_path)
+
+
+def print_plan_problems(plan, console) -> None:
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+
+
+def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
+    """Run ``engine`` in the foreground: progress, prompts, Ctrl-C; returns the outcome.
+
+    Ctrl-C once pauses the schedule (perfusion and acquisition go on) and asks what to do;
+    twice aborts to the safe state. SIGTERM aborts. For an open-ended recording
+    (``stop_is_normal``) Ctrl-C and SIGTERM end it normally.
+    """
+    from raphe.protocols.engine import State
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    presses = [0]
+
+    def on_sigint(signum, frame):
+        presses[0] += 1
+        if stop_is_normal or presses[0] >= 2 or engine.state is State.PAUSED and not interactive:
+            engine.request_abort("stopped by Ctrl-C" if stop_is_normal else "aborted by Ctrl-C")
+            if presses[0] >= 2:
+                raise KeyboardInterrupt
+        else:
+            engine.request_pause("operator (Ctrl-C)")
+
+    def on_sigterm(signum, frame):
+        engine.request_abort("stopped by SIGTERM" if stop_is_normal else "aborted by SIGTERM")
+
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        saved = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+                 signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm)}
+    display = _Display(console, engine)
+    try:
+        engine.start()
+        asked_pause = False
+        while not engine.wait(0.25):
+            try:
+                display.update()
+                status = engine.status()
+                if status.prompt is not None and interactive:
+                    display.pause_live()
+                    answer = console.input(f"[bold]operator:[/bold] {status.prompt.text}\n"
+                                           "  (Enter to confirm, or type an answer) > ")
+                    engine.answer(status.prompt.id, answer.strip() or "yes")
+                elif engine.state is State.PAUSED and presses[0] == 1 and not asked_pause:
+                    asked_pause = True
+                    display.pause_live()
+                    if interactive:
+                        choice = console.input("[bold]paused[/bold] (perfusion and acquisition go "
+                                               "on): [r]esume or [a]bort? > ").strip().lower()
+                        if choice.startswith("a"):
+                            engine.request_abort("aborted by the operator")
+                        else:
+                            presses[0] = 0
+                            asked_pause = False
+                            engine.request_resume()
+                    else:
+                        console.print("paused by Ctrl-C: press Ctrl-C again to abort "
+                                      "(instruments to their safe state)")
+            except (KeyboardInterrupt, EOFError):
+                engine.request_abort("aborted by Ctrl-C")
+        display.update()
+        display.close()
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    return engine.outcome
+
+
+class _Display:
+    """The console while a run goes on: a status line (terminal) and a line per result,
+    drug and alarm."""
+
+    def __init__(self, console, engine) -> None:
+        self.console = console
+        self.engine = engine
+        self.printed = 0
+        self.alarms = 0
+        self.last_line = -1.0
+        self.tty = console.is_terminal and sys.stdout.isatty()
+        self.live = None
+        if self.tty:
+            from rich.live import Live
+
+            self.live = Live("", console=console, transient=True, refresh_per_second=4)
+            self.live.start()
+
+    def pause_live(self) -> None:
+        if self.live is not None:
+            self.live.update("")
+
+    def update(self) -> None:
+        engine, console = self.engine, self.console
+        status = engine.status()
+        for text in engine.alarms[self.alarms:]:
+            console.print(f"  [red]alarm[/red] {status.t / 60:7.1f} min  {text}", highlight=False)
+        self.alarms = len(engine.alarms)
+        results = engine.results
+        for r in results[self.printed:]:
+            if self.printed == 0:
+                console.print(RESULT_HEADER, highlight=False)
+            console.print(format_result(r), markup=False, highlight=False)
+            self.printed += 1
+        line = self._status_line(status)
+        if self.live is not None:
+            self.live.update(line)
+        elif status.t - self.last_line >= 600.0 and status.state in ("running", "paused"):
+            console.print(f"  {line}", markup=False, highlight=False)
+            self.last_line = status.t
+
+    @staticmethod
+    def _status_line(s) -> str:
+        parts = [f"{s.state:<8}", f"{s.t / 60:7.1f} min"]
+        if s.phase:
+            parts.append(f"phase {s.phase}")
+        if s.samples_total:
+            parts.append(f"sample {s.samples_done}/{s.samples_total}")
+        if s.eta_s is not None:
+            parts.append(f"ETA {s.eta_s / 60:.0f} min")
+        if s.latest is not None and not math.isnan(s.latest.pct_baseline):
+            parts.append(f"{s.latest.analyte} {s.latest.pct_baseline:.0f}% of baseline")
+        if s.paused_because:
+            parts.append("; ".join(s.paused_because))
+        return "  ".join(parts)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def summary(outcome, console, started: float) -> None:
+    """The closing lines: where the session is, what ended it."""
+    if outcome is None:
+        return
+    if outcome.session is not None and outcome.session.exists():
+        console.print(f"session written: {outcome.session} ({outcome.samples} samples, "
+                      f"{outcome.injections} injections, {len(outcome.results)} results; "
+                      f"{time.monotonic() - started:.0f} s)", highlight=False)
+    if outcome.exit_code != 0:
+        console.print(f"[red]{outcome.message}[/red]", highlight=False)

@@ -1,0 +1,90 @@
+"""``raphe run PROTOCOL``: run a protocol on a rig or the simulated rig, headless."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "run"
+HELP = "run a protocol (checked by a dry run first) on a rig or the simulated rig"
+ORDER = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from raphe.gui.cli.commands._protocol_run import add_session_options
+    from raphe.gui.cli.commands._sim_options import add_sim_options
+    from raphe.gui.cli.commands.check import add_protocol_arguments
+
+    add_protocol_arguments(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sim", action="store_true", help="use the simulated rig")
+    source.add_argument("--rig", metavar="RIG", help="rig file (rig.toml) of the real instruments")
+    parser.add_argument("--out", metavar="SESSION",
+                        help="session file to create (default: PROTOCOL-DATE-TIME.h5 here); "
+                             "never overwritten")
+    parser.add_argument("--yes", action="store_true",
+                        help="answer every operator prompt at once (simulated rig only)")
+    parser.add_argument("--on-alarm", choices=("pause", "continue", "abort"), default=None,
+                        help="when perfusion stops (pump stall, empty syringe): pause for the "
+                             "operator (default), restart the pump and go on, or abort "
+                             "(default with --yes: continue)")
+    add_session_options(parser, method_help="analysis method (bundled name or TOML file); "
+                                            "default simulated-5ht on the simulated rig")
+    add_sim_options(parser, protocol=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._protocol_run import (
+        check_out_path,
+        execute,
+        load_method_option,
+        print_plan_problems,
+        sim_options,
+        summary,
+    )
+    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.parameters import parse_assignments
+    from raphe.protocols.protocol import load_protocol
+
+    if args.rig and args.speed != 1.0:
+        raise InputError("--speed applies to --sim only (a simulated rig file carries its own "
+                         "speed)")
+    console = Console(highlight=False)
+    protocol = load_protocol(args.protocol)
+    given = parse_assignments(args.assignments)
+    out = args.out or time.strftime(f"{Path(protocol.path).stem}-%Y%m%d-%H%M%S.h5")
+    out_path = check_out_path(out)
+    method = load_method_option(args.method or ("simulated-5ht" if args.sim else None))
+    sim = sim_options(args) if args.sim else None
+    on_alarm = args.on_alarm or ("continue" if args.yes else "pause")
+    engine = Engine(protocol, given, Settings(
+        out=out_path, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
+        animal_id=args.animal, notes=args.notes, auto_answer=args.yes, on_alarm=on_alarm))
+    plan = engine.check()
+    if not plan.ok:
+        raise InputError(str(plan.errors[0]))
+    if plan.prompts and not args.yes:
+        import sys
+
+        if not (sys.stdin and sys.stdin.isatty()):
+            raise InputError(f"{protocol.path}: the protocol asks the operator {plan.prompts} "
+                             "time(s); run it from a terminal or the GUI"
+                             + (", or with --yes on the simulated rig" if args.sim else ""))
+    print_plan_problems(plan, console)
+    if method is None:
+        console.print("note: no --method: chromatograms are recorded, not quantified")
+    console.print(f"{protocol.name}: {len(plan.samples)} samples over "
+                  f"{plan.duration_s / 60:.0f} min"
+                  + (f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)"
+                     if sim else "") + f" → {out_path}")
+    started = time.monotonic()
+    outcome = execute(engine, console)
+    if outcome.exit_code == EXIT_REFUSED:
+        raise InputError(outcome.message)
+    summary(outcome, console, started)
+    return outcome.exit_code

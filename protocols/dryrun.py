@@ -1,0 +1,87 @@
+"""The dry run: the protocol script against a virtual-time rig, before anything is opened.
+
+Shares all of :class:`~raphe.protocols.run.Run` with the real run; only the
+backend differs: no instrument, no operator (prompts answer at once), and a
+clock that jumps. A 24-hour protocol is checked in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from raphe.protocols.parameters import ParameterError, resolve
+from raphe.protocols.plan import Issue, Plan, Sample
+from raphe.protocols.protocol import Protocol
+from raphe.protocols.rigapi import ProtocolRig
+from raphe.protocols.rigs import RigSpec
+from raphe.protocols.run import HORIZON_S, Run
+
+
+class VirtualBackend:
+    """Time that jumps, instruments that always obey, an operator who always confirms."""
+
+    def __init__(self, simulated: bool) -> None:
+        self.simulated = simulated
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep_until(self, t: float) -> None:
+        self.t = max(self.t, t)
+
+    def step(self, kind: str, text: str, line: int | None, t: float) -> None:
+        pass
+
+    def event(self, kind: str, text: str) -> float:
+        return self.t
+
+    def pump_infuse(self, rate_uL_min: float) -> None:
+        pass
+
+    def pump_stop(self) -> None:
+        pass
+
+    def collector_tube(self, tube: int) -> None:
+        pass
+
+    def collector_drain(self) -> None:
+        pass
+
+    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
+        return self.t
+
+    def fraction(self, sample: Sample) -> None:
+        pass
+
+    def load_standard(self, conc_nM: float, label: str) -> None:
+        pass
+
+    def administer(self, drug: str, dose: float, route: str, text: str) -> float:
+        return self.t
+
+    def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float:
+        return self.t
+
+    def prompt(self, text: str) -> str:
+        return ""
+
+
+def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
+          run_length_s: float | None = None, method_name: str = "") -> Plan:
+    """Dry-run ``protocol`` with parameters ``given`` on a rig like ``spec``."""
+    try:
+        params = resolve(protocol.parameters, given, file=protocol.path,
+                         lines=protocol.parameter_lines)
+    except ParameterError as exc:
+        plan = Plan(protocol=protocol.name, run_length_s=run_length_s)
+        plan.errors.append(Issue(exc.bare, exc.file, exc.line))
+        return plan
+    run = Run(protocol, params, spec, VirtualBackend(spec.simulated),
+              run_length_s=run_length_s, method_name=method_name, horizon_s=HORIZON_S)
+    plan = run.execute(ProtocolRig(run))
+    if not math.isfinite(plan.duration_s):
+        plan.duration_s = run.t
+    return plan

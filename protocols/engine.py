@@ -1,0 +1,631 @@
+"""The protocol engine: checks a protocol, then runs it on a rig and keeps animal and data safe.
+
+States: ``idle`` → ``checking`` (the dry run) → ``running`` ⇄ ``paused`` →
+``stopping`` → ``done`` (or ``failed`` when it could not start or broke).
+Every change is a ``state`` event in the session and goes to the state hook
+and the subscribers.
+
+Threads. The engine runs the protocol script on its own thread; only the
+acquisition loop (``Recorder``) talks to the instruments; the analysis runs on
+a session subscription's thread. A GUI button, Ctrl-C or the command line
+never calls an instrument: they post requests (:meth:`Engine.request_pause`,
+``request_resume``, ``request_abort``, ``answer``, ``request_flow``,
+``mark``), as Bluesky's ``RunEngine.request_pause`` does.
+
+Faults. A link fault on any instrument pauses the schedule (``alarm``), the
+loop reconnects, and the schedule resumes when the instrument is back; a
+pump alarm or a lost pump stops perfusion: the schedule pauses until the
+operator resumes (``on_alarm="pause"``), or the pump is restarted at once
+(``"continue"``: unattended runs), or the run is aborted (``"abort"``).
+Abort — or any failure — puts every instrument in its declared safe state and
+closes the session complete. A session write error (disk full) stops the run
+the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raphe.errors import InputError, RapheError
+from raphe.protocols.dryrun import check
+from raphe.protocols.live import Control, LiveBackend, Prompt
+from raphe.protocols.parameters import ParameterError, Params, resolve
+from raphe.protocols.plan import Plan
+from raphe.protocols.protocol import Protocol
+from raphe.protocols.rigapi import ProtocolRig
+from raphe.protocols.rigs import OpenRig, RigSpec, SimOptions, open_rig, spec_for
+from raphe.protocols.run import Run, Stopped
+from raphe.records import Event, SampleResult
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    CHECKING = "checking"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: Exit codes of ``raphe run`` and ``raphe record`` (docs/reliability.md).
+EXIT_OK, EXIT_REFUSED, EXIT_AFFECTED, EXIT_ABORTED, EXIT_WRITE_ERROR = 0, 1, 3, 4, 5
+ON_ALARM = ("pause", "continue", "abort")
+#: Bytes a session stores per detector sample (signal, overload, pyramid, tables).
+BYTES_PER_SAMPLE = 10.5
+
+
+@dataclass
+class Settings:
+    """Everything about a run besides the protocol and its parameters."""
+
+    out: Path
+    rig_file: str | None = None
+    sim: SimOptions | None = None
+    method: Any = None  # raphe.acquisition.analysis.method.AnalysisMethod
+    operator: str = ""
+    animal_id: str = ""
+    notes: str = ""
+    #: answer every prompt "yes" at once (simulated rig only)
+    auto_answer: bool = False
+    on_alarm: str = "pause"
+    #: events to record when the clock reaches them (``--sim-dose`` doses, session time)
+    scheduled: list[Event] = field(default_factory=list)
+    #: what stopping the run is called and how it ends: "aborted" (exit 4) or "stopped"
+    #: (``raphe record``'s Ctrl-C: the normal end of an open-ended recording, exit 0)
+    stop_is_normal: bool = False
+
+
+@dataclass
+class Status:
+    """A snapshot of the run for progress displays (no instrument is asked)."""
+
+    state: str
+    t: float = 0.0
+    phase: str = ""
+    step: str = ""
+    line: int | None = None
+    samples_done: int = 0
+    samples_total: int = 0
+    duration_s: float = 0.0
+    eta_s: float | None = None
+    paused_because: list[str] = field(default_factory=list)
+    prompt: Prompt | None = None
+    alarms: list[str] = field(default_factory=list)
+    latest: SampleResult | None = None
+    message: str = ""
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+
+    state: State
+    exit_code: int
+    message: str = ""
+    session: Path | None = None
+    plan: Plan | None = None
+    samples: int = 0
+    injections: int = 0
+    results: list[SampleResult] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs one protocol once. ``check()`` is the dry run; ``start()`` runs it on a thread;
+    ``run()`` does both and waits."""
+
+    def __init__(self, protocol: Protocol, given: Mapping[str, Any], settings: Settings) -> None:
+        if settings.on_alarm not in ON_ALARM:
+            raise InputError(f"on_alarm must be one of {', '.join(ON_ALARM)}, "
+                             f"got {settings.on_alarm!r}")
+        self.protocol = protocol
+        self.given = dict(given)
+        self.settings = settings
+        self.state = State.IDLE
+        self.plan: Plan | None = None
+        self.params: Params | None = None
+        self.spec: RigSpec | None = None
+        self.session = None
+        self.run_state: Run | None = None
+        self.backend: LiveBackend | None = None
+        self.control: Control | None = None
+        self.outcome: Outcome | None = None
+        self.results: list[SampleResult] = []
+        self.alarms: list[str] = []
+        self.on_state: Callable[[State], None] | None = None
+        self._subscribers: list[Callable[[str, Any], None]] = []
+        self._stream: list[tuple[Callable[[str, Any], None], tuple[str, ...]]] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Any]] = []  # requests before the run started
+        self._opened: OpenRig | None = None
+        self._write_error: BaseException | None = None
+        self._perfusion_lost = False
+        self._stop_requested = False
+        self._quantifier = None
+        self._analysis = None
+        self._clock = None
+        self.recorder = None
+
+    # -- observation -----------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[str, Any], None]) -> None:
+        """``callback(kind, payload)`` for ``state``, ``status``, ``step``, ``prompt``,
+        ``prompt_answered``, ``alarm``, ``result``, ``injection``, ``done`` — called from the
+        engine's threads (a GUI hands them to its own thread)."""
+        self._subscribers.append(callback)
+
+    def subscribe_stream(self, callback: Callable[[str, Any], None],
+                         kinds: tuple[str, ...] = ("blocks", "injections", "events")) -> None:
+        """Subscribe ``callback`` to the session's records as soon as the session exists."""
+        self._stream.append((callback, kinds))
+
+    def _notify(self, kind: str, payload: Any = None) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(kind, payload)
+            except Exception:
+                log.exception("engine subscriber failed on %s", kind)
+
+    def _set_state(self, state: State, why: str = "") -> None:
+        with self._lock:
+            if self.state is state:
+                return
+            self.state = state
+        if self.session is not None and not self.session.closed and self.session.error is None:
+            try:
+                self.session.add_event(Event(self.session_time(), "state",
+                                             state.value + (f": {why}" if why else ""),
+                                             "protocol"))
+            except RapheError:
+                pass
+        if self.on_state is not None:
+            try:
+                self.on_state(state)
+            except Exception:
+                log.exception("state hook failed")
+        self._notify("state", state)
+
+    @property
+    def opened(self) -> OpenRig | None:
+        """The open rig while the run goes on (its simulator on the simulated rig)."""
+        return self._opened
+
+    def session_time(self) -> float:
+        return self._clock.now() if self._clock is not None else 0.0
+
+    def status(self) -> Status:
+        """What the run is doing now (cheap; safe from any thread)."""
+        run, plan = self.run_state, self.plan
+        s = Status(state=self.state.value, alarms=list(self.alarms[-5:]))
+        if plan is not None:
+            s.samples_total = len(plan.samples)
+            s.duration_s = plan.duration_s
+        if run is not None:
+            s.t = self.session_time()
+            s.phase, s.step, s.line = run.phase, run.current, run.line
+            s.samples_done = len(run.plan.samples)
+            if self.control is not None:
+                s.paused_because = self.control.pause_reasons
+                if plan is not None and math.isfinite(plan.duration_s):
+                    s.eta_s = max(0.0, plan.duration_s + self.control.delay() - s.t)
+        if self.backend is not None:
+            s.prompt = self.backend.open_prompt
+        five_ht = [r for r in self.results if r.analyte == "5-HT"]
+        s.latest = five_ht[-1] if five_ht else (self.results[-1] if self.results else None)
+        return s
+
+    # -- the dry run -----------------------------------------------------------------------
+
+    def check(self) -> Plan:
+        """The dry run on the rig this engine will use; refuses nothing but reports all."""
+        self._set_state(State.CHECKING)
+        method = self.settings.method
+        try:
+            self.spec, _ = spec_for(self.settings.rig_file, self.settings.sim)
+            self.params = resolve(self.protocol.parameters, self.given, file=self.protocol.path,
+                                  lines=self.protocol.parameter_lines)
+        except ParameterError as exc:
+            self.plan = Plan(protocol=self.protocol.name)
+            self.plan.errors.append(_issue(exc))
+            self._set_state(State.FAILED, str(exc))
+            return self.plan
+        self.plan = check(self.protocol, self.given, self.spec,
+                          run_length_s=getattr(method, "run_length_s", None),
+                          method_name=getattr(method, "name", ""))
+        self._set_state(State.IDLE if self.plan.ok else State.FAILED)
+        return self.plan
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check (if not done), then run on the engine's thread. Raises :class:`InputError`
+        (nothing opened, nothing created) when the protocol or the options are refused."""
+        if self._thread is not None:
+            raise RuntimeError("an engine runs its protocol once")
+        plan = self.plan if self.plan is not None and self.state is State.IDLE else self.check()
+        if not plan.ok:
+            raise InputError("; ".join(str(e) for e in plan.errors))
+        self._refuse_before_start(plan)
+        self.control = None
+        self._thread = threading.Thread(target=self._main, name="raphe-engine", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run(self) -> Outcome:
+        self.start()
+        while not self.wait(0.2):
+            pass
+        return self.outcome
+
+    def _refuse_before_start(self, plan: Plan) -> None:
+        s = self.settings
+        out = Path(s.out)
+        if out.exists():
+            raise InputError(f"{out} already exists; a session is never overwritten — "
+                             "choose a new name")
+        if not out.parent.is_dir():
+            raise InputError(f"folder {out.parent} does not exist")
+        if s.auto_answer and s.sim is None:
+            raise InputError("--yes answers the operator's prompts: it is for the simulated "
+                             "rig only")
+        if s.method is not None and not getattr(s.method, "run_length_s", None):
+            raise InputError(f"method {s.method.name}: run_length_s is needed to quantify "
+                             "live (the length of each chromatogram)")
+        if s.sim is not None:
+            from raphe.names import lookup
+            from raphe.simulators.animal import REGIONS
+
+            region = self.params.get("region") if self.params else None
+            if region:
+                try:
+                    s.sim.region = lookup(str(region), REGIONS, "region")
+                except ValueError as exc:
+                    raise InputError(f"parameter region: {exc} (the simulated animal)") from None
+
+    def _main(self) -> None:
+        s = self.settings
+        try:
+            with open_rig(s.rig_file, s.sim) as opened:
+                self._opened = opened
+                self._run_on(opened)
+        except Exception as exc:
+            log.debug("run failed", exc_info=True)
+            message = str(exc) if isinstance(exc, RapheError) else \
+                f"{type(exc).__name__}: {exc}"
+            if self.outcome is None:  # failed before the session existed: nothing created
+                self.outcome = Outcome(State.FAILED, EXIT_REFUSED if self.session is None
+                                       else EXIT_ABORTED, message, plan=self.plan,
+                                       session=Path(s.out) if self.session else None,
+                                       results=list(self.results), alarms=list(self.alarms))
+            self._set_state(State.FAILED, message)
+        finally:
+            self._notify("done", self.outcome)
+
+    def _run_on(self, opened: OpenRig) -> None:
+        from raphe.acquisition.recorder import Recorder
+        from raphe.acquisition.session import Session
+
+        s = self.settings
+        rig = opened.rig
+        detector = rig.detector
+        interval = float(getattr(detector, "interval_s", None) or opened.spec.interval_s or 0.1)
+        scale = float(getattr(detector, "scale_nA_per_V", None) or math.nan)
+        self._warn_disk_space(interval)
+        self.session = session = Session.create(
+            s.out, operator=s.operator, animal_id=s.animal_id, notes=s.notes,
+            rig={"text": opened.config.text, "identities": rig.identities(),
+                 "name": opened.config.name, "fluidics": opened.config.fluidics},
+            protocol={"name": self.protocol.name, "source": self.protocol.source,
+                      "sha256": self.protocol.sha256, "path": self.protocol.path,
+                      "parameters": self.params.with_units()},
+            method_toml=getattr(s.method, "text", "") if s.method else "",
+            signal_dt=interval, scale_nA_per_V=scale, wall_start=time.time(),
+            on_error=self._on_write_error)
+        failure: BaseException | None = None
+        try:
+            self._record(opened, session, Recorder)
+        except Exception as exc:
+            failure = exc
+            log.debug("run failed", exc_info=True)
+        finally:
+            self._close(session, opened, failure)
+
+    def _record(self, opened: OpenRig, session: Any, recorder_cls: type) -> None:
+        s = self.settings
+        rig = opened.rig
+        for callback, kinds in self._stream:
+            session.subscribe(callback, kinds, name="display")
+        if s.method is not None:
+            from raphe.acquisition.analysis.live import LiveQuantifier
+
+            def on_result(result: SampleResult) -> None:
+                self.results.append(result)
+                session.add_result(result)
+                self._notify("result", result)
+
+            self._quantifier = LiveQuantifier(s.method, on_result=on_result)
+            if hasattr(self._quantifier, "on_calibration"):
+                self._quantifier.on_calibration = lambda t, analyte, fit: \
+                    session.add_calibration(t, analyte, fit)
+            self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
+        # Session time 0 is now: everything slow (imports, files) is done above.
+        raw_t0 = opened.clock.now()
+        self._clock = clock = opened.clock.shifted(raw_t0)
+        if opened.sim is not None:
+            opened.sim.begin_session(raw_t0)
+        self.control = control = Control(clock)
+        self.recorder = recorder = recorder_cls(session, clock, rig.instruments(),
+                                                listener=self._on_fault)
+        for event in sorted(s.scheduled, key=lambda e: e.t):
+            recorder.at(event.t, lambda e=event: session.add_event(e))
+        self.backend = backend = LiveBackend(
+            session=session, recorder=recorder, rig=rig, control=control, clock=clock,
+            sim=opened.sim, raw_t0=raw_t0, auto_answer=s.auto_answer, notify=self._notify)
+        run = Run(self.protocol, self.params, opened.spec, backend,
+                  run_length_s=getattr(s.method, "run_length_s", None),
+                  method_name=getattr(s.method, "name", ""))
+        run.on_step = lambda r: self._notify("status", self.status())
+        self.run_state = run
+        recorder.start()
+        control.offset = clock.now()  # the schedule starts now
+        self._apply_pending()
+        self._set_state(State.RUNNING)
+        if rig.valve is not None:
+            recorder.do(rig.valve.load, "valve", None, "valve to LOAD")
+        if rig.collector is not None:
+            recorder.do(rig.collector.to_drain, "collector", None, "collector to drain")
+        try:
+            run.execute(ProtocolRig(run))
+            if run.plan.errors:
+                raise RapheError("; ".join(str(e) for e in run.plan.errors))
+            self._finish_last_run(run, control, clock)
+        except Stopped:
+            pass
+
+    def _finish_last_run(self, run: Run, control: Control, clock: Any) -> None:
+        """After the script: let the last chromatogram run to its end."""
+        run_length = run.run_length_s or 0.0
+        if run.last_inject_at is None or not run_length:
+            return
+        interval = float(self.session_dt())
+        end = run.last_inject_at + run_length + 2 * interval
+        while clock.now() < end and not control.abort.is_set():
+            clock.sleep_until(min(end, clock.now() + 0.5 * getattr(clock, "speed", 1.0)),
+                              control.abort)
+
+    def session_dt(self) -> float:
+        return float(getattr(self._opened.rig.detector, "interval_s", None) or 0.1)
+
+    def _close(self, session: Any, opened: OpenRig, failure: BaseException | None) -> None:
+        """Stop acquisition, finish the analysis, make the rig safe, close the file."""
+        self._set_state(State.STOPPING)
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self._quantifier is not None and self._analysis is not None and session.error is None:
+            self._analysis.call(self._quantifier.finish)
+            session.unsubscribe(self._analysis)
+        problems = opened.rig.to_safe_state()
+        for problem in problems:
+            self.alarms.append(f"safe state: {problem}")
+            log.error("safe state: %s", problem)
+            if session.error is None:
+                session.add_event(Event(self.session_time(), "alarm",
+                                        f"safe state: {problem}", "instrument"))
+        control = self.control
+        aborted = control is not None and control.abort.is_set()
+        final = State.DONE
+        if self._write_error is not None:
+            code, message = EXIT_WRITE_ERROR, self._write_error_message(session)
+            final = State.FAILED
+        elif failure is not None:
+            reason = str(failure) if isinstance(failure, RapheError) else \
+                f"{type(failure).__name__}: {failure}"
+            code, message, final = EXIT_ABORTED, f"stopped by an error: {reason}", State.FAILED
+            self._event("alarm", message, "protocol")
+        elif aborted and not (self.settings.stop_is_normal and self._stop_requested):
+            code, message = EXIT_ABORTED, f"aborted: {control.abort_reason}"
+        elif self._perfusion_lost or any(e for e in self.alarms if "gap" in e):
+            code, message = EXIT_AFFECTED, "completed; faults affected samples (see alarms)"
+        else:
+            code, message = EXIT_OK, "completed" if not aborted else "stopped"
+        if session.error is None:
+            self._set_state(final, message)
+            try:
+                session.close()
+            except RapheError as exc:
+                code, message, final = EXIT_WRITE_ERROR, str(exc), State.FAILED
+        else:
+            try:
+                session.close()
+            except RapheError:
+                pass
+        run = self.run_state
+        self.outcome = Outcome(final, code, message, session=Path(self.settings.out),
+                               plan=self.plan, results=list(self.results),
+                               samples=len(run.plan.samples) if run else 0,
+                               injections=run.plan.injections if run else 0,
+                               alarms=list(self.alarms))
+        self._set_state(final, message)
+
+    def _write_error_message(self, session: Any) -> str:
+        last = session.last_flush
+        when = time.strftime("%H:%M:%S", time.localtime(last)) if last else "its start"
+        reason = getattr(self._write_error, "strerror", None) or str(self._write_error)
+        return (f"the session file could not be written ({reason}); acquisition stopped and "
+                f"the instruments are in their safe state; {session.path} keeps everything up "
+                f"to its last flush at {when}")
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _on_fault(self, kind: str, role: str, text: str) -> None:
+        control = self.control
+        if kind == "write_error":
+            return
+        if kind == "fault":
+            self.alarms.append(f"{role}: {text}")
+            if control is not None:
+                control.pause(f"fault {role}", f"{role} link lost, reconnecting: {text}")
+            self._set_state(State.PAUSED, f"{role} fault")
+            self._notify("alarm", f"{role}: {text}")
+        elif kind == "recovered":
+            self.alarms.append(f"{role}: reconnected")
+            self._notify("alarm", f"{role}: reconnected")
+            if control is not None and control.resume(f"fault {role}"):
+                self._set_state(State.RUNNING, f"{role} back")
+        elif kind == "perfusion_stopped":
+            self._perfusion_lost = True
+            self.alarms.append(f"perfusion stopped: {text}")
+            self._notify("alarm", f"perfusion stopped: {text}")
+            policy = self.settings.on_alarm
+            if policy == "abort":
+                self.request_abort(f"perfusion stopped: {text}")
+            elif policy == "pause" and control is not None:
+                control.pause("perfusion", f"perfusion stopped ({text}): check the syringe and "
+                              "the line, then resume (the pump restarts)")
+                self._set_state(State.PAUSED, f"perfusion stopped: {text}")
+            else:
+                threading.Thread(target=self._restart_pump, name="raphe-pump-restart",
+                                 daemon=True).start()
+        elif kind == "perfusion_restored":
+            self.alarms.append("perfusion restored")
+            self._notify("alarm", "perfusion restored")
+
+    def _restart_pump(self) -> None:
+        """Restart infusion at the set rate (the alarm was acknowledged by being reported)."""
+        run, backend = self.run_state, self.backend
+        if run is None or backend is None or run.set_rate is None or not run.perfusing:
+            return
+        try:
+            backend.pump_infuse(run.set_rate)
+        except (RapheError, Stopped) as exc:
+            log.warning("restarting the pump: %s", exc)
+
+    def _on_write_error(self, exc: BaseException) -> None:
+        self._write_error = exc
+        if self.control is not None:
+            self.control.request_abort("the session file could not be written")
+        if getattr(self, "recorder", None) is not None:
+            self.recorder.request_stop()
+
+    # -- requests (any thread) -------------------------------------------------------------
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for name, arg in pending:
+            getattr(self, name)(*arg)
+
+    def _later(self, name: str, *args: Any) -> bool:
+        """Queue a request that arrives before the run has started; True if queued."""
+        with self._lock:
+            if self.control is None:
+                self._pending.append((name, args))
+                return True
+        return False
+
+    def request_pause(self, reason: str = "operator") -> None:
+        """Hold the schedule; perfusion and acquisition go on."""
+        if self._later("request_pause", reason):
+            return
+        self.control.pause("operator", f"paused by the {reason}")
+        self._event("step", f"paused by the {reason}", "operator")
+        self._set_state(State.PAUSED, reason)
+
+    def request_resume(self) -> None:
+        """Resume the schedule (after a perfusion alarm, the pump restarts first)."""
+        if self._later("request_resume"):
+            return
+        control = self.control
+        if control.has("perfusion"):
+            self._restart_pump()
+        control.resume("operator")
+        control.resume("perfusion")
+        self._event("step", "resumed by the operator", "operator")
+        if not control.paused:
+            self._set_state(State.RUNNING, "resumed")
+
+    def request_abort(self, reason: str = "operator") -> None:
+        """Stop now: every instrument to its safe state, the session closed complete."""
+        with self._lock:
+            self._stop_requested = True
+            if self.control is None:
+                self._pending.append(("request_abort", (reason,)))
+                return
+        self.control.request_abort(reason)
+        self._set_state(State.STOPPING, reason)
+
+    def answer(self, prompt_id: int, text: str = "yes", who: str = "operator") -> bool:
+        """Answer the operator prompt ``prompt_id``."""
+        backend = self.backend
+        return backend is not None and backend.answer(prompt_id, text, who)
+
+    def request_flow(self, rate_uL_min: float, who: str = "operator") -> None:
+        """Change the perfusion flow now (checked against the syringe; recorded in the audit)."""
+        run, backend = self.run_state, self.backend
+        if run is None or backend is None:
+            raise InputError("the run has not started")
+        previous = run.set_rate
+        limits = run.spec.rate_limits_uL_min
+        if not rate_uL_min > 0 or (limits and not limits[0] <= rate_uL_min <= limits[1]):
+            raise InputError(f"flow {rate_uL_min:g} µL/min is outside what the pump drives "
+                             f"this syringe at" + (f" ({limits[0]:.3g}–{limits[1]:.4g} µL/min)"
+                                                   if limits else ""))
+        backend.pump_infuse(rate_uL_min)
+        run.set_rate = rate_uL_min
+        run.flows.append(type(run.flows[-1])(backend.now(), rate_uL_min))
+        self.session.add_audit(who, f"flow set to {rate_uL_min:g} µL/min",
+                               f"{previous:g} µL/min" if previous else "", self.session_time())
+
+    def mark(self, text: str, who: str = "operator") -> None:
+        """A marker at the current time."""
+        self._event("marker", text, "operator")
+        if self.session is not None:
+            self.session.add_audit(who, f"marker: {text}", "", self.session_time())
+
+    def _event(self, kind: str, text: str, source: str) -> None:
+        if self.session is not None and self.session.error is None and not self.session.closed:
+            try:
+                self.session.add_event(Event(self.session_time(), kind, text, source))
+            except RapheError:
+                pass
+
+    def _warn_disk_space(self, interval: float) -> None:
+        plan = self.plan
+        if plan is None or not math.isfinite(plan.duration_s) or plan.duration_s <= 0:
+            return
+        need = plan.duration_s / interval * BYTES_PER_SAMPLE + 1_000_000
+        folder = Path(self.settings.out).parent
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return
+        if free < need:
+            text = (f"only {free / 1e6:.1f} MB free in {folder}; this session needs about "
+                    f"{need / 1e6:.1f} MB")
+            log.warning(text)
+            self.alarms.append(text)
+            self._notify("alarm", text)
+
+
+def _issue(exc: ParameterError):
+    from raphe.protocols.plan import Issue
+
+    return Issue(exc.bare, exc.file, exc.line)

@@ -1,0 +1,1 @@
+"""The bundled protocols: ``raphe run systemic-drug`` finds ``systemic_drug.py`` here."""

@@ -1,0 +1,327 @@
+"""The live backend: a run's steps on the instruments, through the acquisition loop.
+
+Every instrument command goes to the recorder's one acquisition thread
+(``Recorder.do``) with the role it needs and a check of whether it already
+took effect, so a link fault is retried after the reconnect without doing
+anything twice. Time is the session clock; the schedule is held by pauses
+(operator, faults, prompts): a step due at schedule time ``t`` happens at
+``t + offset``, where ``offset`` is the session time the schedule started at plus the
+time spent paused since.
+
+On the simulated rig the operator's hands are the simulator's: a drug given
+with ``rig.administer`` goes into the virtual animal, a standard into the
+loop. On a real rig Raphe asks the operator and records when they confirm.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from raphe.acquisition.recorder import Aborted, Recorder
+from raphe.acquisition.session import Session
+from raphe.drivers.base import PumpStatus, ValvePosition
+from raphe.protocols.plan import Sample
+from raphe.protocols.run import INJECT_HOLD_S, Stopped
+from raphe.records import Event, Fraction, Injection
+
+
+@dataclass
+class Prompt:
+    """A question to the operator, open until answered."""
+
+    id: int
+    text: str
+    t: float  # session time it was raised
+    wall: float  # wall time it was raised (s since epoch)
+    answer: str | None = None
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+class Control:
+    """The requests other threads post to a run: pause, resume, abort, answers.
+
+    ``offset`` is the schedule's delay: when it started, plus the clock seconds spent
+    paused since.
+    """
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.abort = threading.Event()
+        self.abort_reason = ""
+        self._changed = threading.Condition()
+        self._pauses: dict[str, str] = {}  # cause → reason; the run is paused while any
+        self._paused_since: float | None = None
+        self.offset = 0.0
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._pauses)
+
+    @property
+    def pause_reasons(self) -> list[str]:
+        return list(self._pauses.values())
+
+    def has(self, cause: str) -> bool:
+        """Whether the run is held for ``cause``."""
+        return cause in self._pauses
+
+    def pause(self, cause: str, reason: str) -> bool:
+        """Hold the schedule for ``cause``; True if the run was not paused before."""
+        with self._changed:
+            first = not self._pauses
+            self._pauses[cause] = reason
+            if first:
+                self._paused_since = self.clock.now()
+            self._changed.notify_all()
+            return first
+
+    def resume(self, cause: str | None = None) -> bool:
+        """Lift ``cause`` (or every cause); True if the run is no longer paused."""
+        with self._changed:
+            if cause is None:
+                self._pauses.clear()
+            else:
+                self._pauses.pop(cause, None)
+            if not self._pauses and self._paused_since is not None:
+                self.offset += max(0.0, self.clock.now() - self._paused_since)
+                self._paused_since = None
+            self._changed.notify_all()
+            return not self._pauses
+
+    def request_abort(self, reason: str) -> None:
+        with self._changed:
+            if not self.abort.is_set():
+                self.abort_reason = reason
+            self.abort.set()
+            self._changed.notify_all()
+
+    def check(self) -> None:
+        if self.abort.is_set():
+            raise Stopped(self.abort_reason)
+
+    def hold(self) -> None:
+        """Block while paused; raise :class:`Stopped` on abort."""
+        with self._changed:
+            while self._pauses and not self.abort.is_set():
+                self._changed.wait(0.2)
+        self.check()
+
+    def delay(self) -> float:
+        """The schedule's delay now (including a pause in progress)."""
+        with self._changed:
+            extra = (self.clock.now() - self._paused_since) if self._paused_since is not None \
+                else 0.0
+            return self.offset + max(0.0, extra)
+
+    def sleep_until(self, t: float) -> None:
+        """Wait until schedule time ``t`` (plus the pauses so far); abort interrupts."""
+        while True:
+            self.hold()
+            target = t + self.offset
+            if self.clock.now() >= target:
+                return
+            step = min(target, self.clock.now() + 0.5 * getattr(self.clock, "speed", 1.0))
+            self.clock.sleep_until(step, self.abort)
+            self.check()
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
+class LiveBackend:
+    """A run's steps on a connected rig; see the module docstring."""
+
+    def __init__(self, *, session: Session, recorder: Recorder, rig: Any, control: Control,
+                 clock: Any, sim: Any = None, raw_t0: float = 0.0,
+                 ask: Callable[[Prompt], None] | None = None, auto_answer: bool = False,
+                 notify: Callable[[str, Any], None] | None = None) -> None:
+        self.session = session
+        self.recorder = recorder
+        self.rig = rig
+        self.control = control
+        self.clock = clock
+        self.sim = sim
+        self.simulated = sim is not None
+        self.raw_t0 = raw_t0
+        self.ask = ask
+        self.auto_answer = auto_answer
+        self.notify = notify or (lambda kind, payload: None)
+        self.prompts: list[Prompt] = []
+        self._prompt_lock = threading.Lock()
+        self.loop_volume_uL = float(getattr(rig.valve, "loop_volume_uL", 0.0) or 0.0) \
+            if rig.valve is not None else 0.0
+        self._rd_dose: Any = None
+
+    # -- time and records ------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sleep_until(self, t: float) -> None:
+        self.control.sleep_until(t)
+
+    def step(self, kind: str, text: str, line: int | None, t: float) -> None:
+        self.control.hold()
+        where = f" (line {line})" if line else ""
+        self.session.add_event(Event(self.now(), "step", f"{text}{where}", "protocol"))
+        self.notify("step", text)
+
+    def event(self, kind: str, text: str, source: str = "protocol") -> float:
+        t = self.now()
+        self.session.add_event(Event(t, kind, text, source))
+        return t
+
+    # -- instruments -----------------------------------------------------------------------
+
+    def _do(self, fn: Callable[[], Any], role: str, verify: Callable[[], bool] | None,
+            what: str) -> Any:
+        try:
+            return self.recorder.do(fn, role, verify, what, cancel=self.control.abort)
+        except Aborted:
+            raise Stopped(self.control.abort_reason or "stopped") from None
+
+    def pump_infuse(self, rate_uL_min: float) -> None:
+        pump = self.rig.pump
+
+        def start() -> None:
+            pump.set_rate(rate_uL_min)
+            if pump.status() is not PumpStatus.INFUSING:
+                pump.infuse()
+
+        def running() -> bool:
+            return (pump.status() is PumpStatus.INFUSING
+                    and math.isclose(pump.rate_uL_min(), rate_uL_min, rel_tol=1e-3))
+
+        self._do(start, "pump", running, f"infuse at {rate_uL_min:g} µL/min")
+        self.recorder.perfusion_started()
+
+    def pump_stop(self) -> None:
+        pump = self.rig.pump
+        self._do(pump.stop, "pump", lambda: pump.status() is PumpStatus.STOPPED, "stop the pump")
+        self.recorder.perfusion_ended()
+
+    def collector_tube(self, tube: int) -> None:
+        c = self.rig.collector
+        self._do(lambda: c.go_to_tube(tube), "collector", lambda: c.current_tube() == tube,
+                 f"move to tube {tube}")
+
+    def collector_drain(self) -> None:
+        c = self.rig.collector
+        self._do(c.to_drain, "collector", lambda: c.current_tube() is None, "divert to drain")
+
+    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
+        valve = self.rig.valve
+        sent: list[float] = []
+
+        def switch() -> None:
+            if not sent:
+                sent.append(self.now())  # the valve switches when the command arrives
+            valve.inject()
+
+        self._do(switch, "valve", lambda: valve.position() is ValvePosition.INJECT,
+                 f"inject {label}")
+        t = sent[0]
+        self.session.add_injection(Injection(t, label, self.loop_volume_uL, "B", kind,
+                                             probe[0], probe[1]))
+        self.recorder.at(t + INJECT_HOLD_S, valve.load, "valve",
+                         lambda: valve.position() is ValvePosition.LOAD, "return to LOAD")
+        self.notify("injection", label)
+        return t
+
+    def fraction(self, sample: Sample) -> None:
+        self.session.add_fraction(Fraction(sample.tube, sample.t_start, sample.t_end,
+                                           sample.volume_uL, sample.label,
+                                           sample.probe_start_s, sample.probe_end_s))
+
+    # -- the operator's hands --------------------------------------------------------------
+
+    def _world_time(self, t: float) -> float:
+        return self.raw_t0 + t
+
+    def load_standard(self, conc_nM: float, label: str) -> None:
+        if self.simulated and self.sim.world is not None:
+            self.sim.world.load_standard(conc_nM)
+        else:
+            self._confirm(f"Load the {conc_nM:g} nM standard ({label}) into the injection loop, "
+                          "then confirm")
+
+    def administer(self, drug: str, dose: float, route: str, text: str) -> float:
+        if self.simulated and self.sim.world is not None:
+            from raphe.simulators.drugs import Dose
+
+            t = self.now()
+            self.sim.world.administer(Dose(drug, dose, route, t / 60.0), self._world_time(t))
+            return self.event("drug", text, "simulator")
+        self._confirm(f"Give {text} now, then confirm")
+        return self.event("drug", text, "operator")
+
+    def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float:
+        if self.simulated and self.sim.world is not None:
+            from raphe.simulators.drugs import Dose
+
+            t = self.now()
+            world = self.sim.world
+            if self._rd_dose is not None:
+                ending = getattr(world, "end_reverse_dialysis", None)
+                if ending is not None:
+                    ending(self._rd_dose.drug, self._world_time(t))
+                self._rd_dose = None
+            if drug is not None:
+                self._rd_dose = Dose(drug, conc_uM, "rd", t / 60.0)
+                world.administer(self._rd_dose, self._world_time(t))
+            return self.event("drug" if drug else "step", text, "simulator")
+        self._confirm(f"Switch the perfusate to {name}, then confirm")
+        return self.event("drug" if drug else "step", text, "operator")
+
+    def prompt(self, text: str) -> str:
+        return self._confirm(text)
+
+    def _confirm(self, text: str) -> str:
+        """Raise a prompt and wait for its answer (acquisition goes on); abort interrupts."""
+        with self._prompt_lock:
+            prompt = Prompt(len(self.prompts) + 1, text, self.now(), time.time())
+            self.prompts.append(prompt)
+        self.event("prompt", text)
+        if self.auto_answer:
+            prompt.answer = "yes"
+            prompt.done.set()
+            self.session.add_audit("raphe (--yes)", f"answered prompt {prompt.id}: yes", "",
+                                   self.now())
+            return prompt.answer
+        cause = f"prompt {prompt.id}"
+        self.control.pause(cause, f"waiting for the operator: {text}")
+        self.notify("prompt", prompt)
+        if self.ask is not None:
+            self.ask(prompt)
+        try:
+            while not prompt.done.wait(0.2):
+                self.control.check()
+        finally:
+            self.control.resume(cause)
+        self.control.check()
+        self.event("prompt", f"answered: {prompt.answer}", "operator")
+        self.notify("prompt_answered", prompt)
+        return prompt.answer or ""
+
+    def answer(self, prompt_id: int, answer: str, who: str = "operator") -> bool:
+        """Answer an open prompt (from any thread); False if there is no such open prompt."""
+        with self._prompt_lock:
+            prompt = next((p for p in self.prompts if p.id == prompt_id), None)
+        if prompt is None or prompt.done.is_set():
+            return False
+        prompt.answer = str(answer)
+        self.session.add_audit(who, f"answered prompt {prompt.id} ({prompt.text!r})",
+                               "", self.now())
+        prompt.done.set()
+        return True
+
+    @property
+    def open_prompt(self) -> Prompt | None:
+        with self._prompt_lock:
+            return next((p for p in self.prompts if not p.done.is_set()), None)

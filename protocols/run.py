@@ -1,0 +1,523 @@
+"""One run of a protocol script: the dispatch point every Rig API call goes through.
+
+``Run.dispatch`` checks a step, logs it (a ``step`` event in a live session,
+a timeline line in a dry run) and executes it through a backend: the
+virtual backend of the dry run, or the live backend that drives the
+instruments. Everything else — the checks, the volume, tube and injection
+accounting, the probe-time windows — is this one code, so the dry run and
+the real run agree on what a protocol does.
+
+Checks use the schedule time (what the protocol asks for); records use the
+backend's clock (what happened: later than planned after a pause).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from raphe.drivers.units import flow_uL_min, to_unit
+from raphe.errors import InputError
+from raphe.names import spelling
+from raphe.protocols.parameters import Params
+from raphe.protocols.plan import Issue, Item, Plan, Sample
+from raphe.protocols.protocol import Protocol as ProtocolFile
+from raphe.protocols.protocol import caller_line, error_line
+from raphe.protocols.rigs import RigSpec
+
+ROUTE_TEXT = {"ip": "i.p.", "sc": "s.c.", "rd": "by reverse dialysis"}
+
+
+class StepError(InputError):
+    """A step the protocol cannot take, with the file and line of the script that asked."""
+
+    def __init__(self, message: str, file: str = "", line: int | None = None) -> None:
+        self.bare, self.file, self.line = message, file, line
+        super().__init__(str(Issue(message, file, line)))
+
+
+class Stopped(Exception):
+    """The run was aborted: unwinds the script (never shown as an error)."""
+
+
+class Horizon(Exception):
+    """The schedule reached its end: the dry run's horizon, or (for an open-ended protocol)
+    the moment the syringe runs empty."""
+
+    def __init__(self, reason: str, t: float) -> None:
+        self.reason, self.t = reason, t
+        super().__init__(reason)
+
+
+#: The valve stays in INJECT this long (clock s) after each injection, then returns to LOAD.
+INJECT_HOLD_S = 60.0
+
+#: How far the dry run follows a protocol (an open-ended one runs until stopped).
+HORIZON_S = 7 * 24 * 3600.0
+
+
+class Backend(Protocol):
+    """What a run needs from the world: time, the instruments, the operator, the session."""
+
+    simulated: bool
+
+    def now(self) -> float: ...
+    def sleep_until(self, t: float) -> None: ...
+    def step(self, kind: str, text: str, line: int | None, t: float) -> None: ...
+    def event(self, kind: str, text: str) -> float: ...
+    def pump_infuse(self, rate_uL_min: float) -> None: ...
+    def pump_stop(self) -> None: ...
+    def collector_tube(self, tube: int) -> None: ...
+    def collector_drain(self) -> None: ...
+    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float: ...
+    def fraction(self, sample: Sample) -> None: ...
+    def load_standard(self, conc_nM: float, label: str) -> None: ...
+    def administer(self, drug: str, dose: float, route: str, text: str) -> float: ...
+    def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float: ...
+    def prompt(self, text: str) -> str: ...
+
+
+@dataclass
+class Flow:
+    """A change of the commanded flow at backend time ``t``."""
+
+    t: float
+    rate_uL_min: float
+
+
+class Run:
+    """The state of one protocol run and the dispatch of its steps."""
+
+    def __init__(self, protocol: ProtocolFile, params: Params, spec: RigSpec, backend: Backend,
+                 *, run_length_s: float | None = None, method_name: str = "",
+                 horizon_s: float = math.inf) -> None:
+        self.protocol = protocol
+        self.horizon_s = horizon_s
+        self.open_ended = bool(protocol.metadata.get("open_ended", False))
+        self.params = params
+        self.spec = spec
+        self.backend = backend
+        self.run_length_s = run_length_s
+        self.method_name = method_name
+        self.plan = Plan(protocol=protocol.name, parameters=dict(params),
+                         run_length_s=run_length_s)
+        self.t = 0.0  # schedule time, s
+        self.flows: list[Flow] = [Flow(-math.inf, 0.0)]
+        self.set_rate: float | None = None
+        self.perfusing = False
+        self.perfusion_start: float | None = None
+        self.syringe_used = 0.0
+        self.last_inject_t: float | None = None  # schedule time
+        self.last_inject_at: float | None = None  # backend time
+        self.phase = ""
+        self.line: int | None = None
+        self.step_count = 0
+        self.current = ""
+        self.done = False
+        #: called after every step with the run (for progress displays)
+        self.on_step: Callable[[Run], None] | None = None
+
+    # -- the dispatch point ----------------------------------------------------------------
+
+    def dispatch(self, kind: str, text: str, execute: Callable[[], Any]) -> Any:
+        """Check, log and execute one Rig API call of the script."""
+        self.line = caller_line(self.protocol.path)
+        self.step_count += 1
+        self.current = text
+        self.plan.timeline.append(Item(self.t, kind, text, self.line))
+        self.backend.step(kind, text, self.line, self.t)
+        try:
+            result = execute()
+        except StepError as exc:
+            if exc.line is None:
+                raise StepError(exc.bare, self.protocol.path, self.line) from None
+            raise
+        except InputError as exc:
+            raise StepError(str(exc), self.protocol.path, self.line) from None
+        if self.on_step is not None:
+            self.on_step(self)
+        return result
+
+    def fail(self, message: str) -> None:
+        raise StepError(message, self.protocol.path, self.line)
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        issue = Issue(message, self.protocol.path, self.line if line is None else line)
+        if issue not in self.plan.warnings:
+            self.plan.warnings.append(issue)
+
+    # -- running the script ----------------------------------------------------------------
+
+    def execute(self, api: Any) -> Plan:
+        """Run the script against ``api`` (the Rig API bound to this run); fill the plan."""
+        plan = self.plan
+        try:
+            self.protocol.run(api, self.params)
+        except Stopped:
+            raise
+        except Horizon as exc:
+            if self.open_ended:
+                self.warn(exc.reason)
+                self.finish()
+            else:
+                plan.errors.append(Issue(f"{exc.reason} (an endless loop?)", self.protocol.path,
+                                         self.line))
+        except StepError as exc:
+            plan.errors.append(Issue(exc.bare, exc.file, exc.line))
+        except Exception as exc:  # noqa: BLE001 - the script's own error, with its line
+            line = error_line(exc, self.protocol.path)
+            plan.errors.append(Issue(f"{type(exc).__name__}: {exc}", self.protocol.path, line))
+        else:
+            self.finish()
+        return plan
+
+    def finish(self) -> None:
+        """After the script: the last chromatogram's run, totals and whole-run checks."""
+        plan = self.plan
+        if not plan.samples and plan.injections == 0 and not self.protocol.metadata.get(
+                "samples_optional", False):
+            plan.errors.append(Issue("the protocol never collects or injects a sample",
+                                     self.protocol.path, self.protocol.run_line))
+            return
+        end = self.t
+        if self.last_inject_t is not None and self.run_length_s:
+            end = max(end, self.last_inject_t + self.run_length_s)
+        if end > self.t and self.perfusing:
+            try:
+                self._use_syringe(end - self.t, "the end of the last chromatogram")
+            except Horizon as exc:  # an open-ended run whose syringe empties meanwhile
+                self.warn(exc.reason)
+        plan.duration_s = end
+        plan.syringe_ul = self.syringe_used
+        if plan.drugs:
+            first = plan.drugs[0]
+            baseline = [s for s in plan.samples if s.kind == "sample" and not s.unfilled
+                        and s.probe_end_s <= first.t]
+            if not baseline:
+                self.warn("no complete baseline sample precedes the first drug: "
+                          "% of baseline will stay empty (collect baseline samples after the "
+                          "fluid path has filled, before the drug)", first.line)
+        unfilled = [s.label for s in plan.samples if s.unfilled]
+        if unfilled:
+            self.warn(f"sample{'s' if len(unfilled) > 1 else ''} {', '.join(unfilled)} left the "
+                      "probe before the fluid path was filled with dialysate: not used as "
+                      "baseline", next(s.line for s in plan.samples if s.unfilled))
+        self.done = True
+
+    # -- time, flow and volume -------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of schedule time pass (perfusing at the current flow)."""
+        if self.t + seconds > self.horizon_s:
+            self.t = self.horizon_s
+            raise Horizon(f"the protocol runs longer than {_hours(self.horizon_s)}", self.t)
+        if self.perfusing:
+            self._use_syringe(seconds, "this step")
+        self.t += seconds
+        self.backend.sleep_until(self.t)
+
+    def _use_syringe(self, seconds: float, what: str) -> None:
+        volume = self.spec.syringe_volume_uL
+        rate = self.flows[-1].rate_uL_min
+        need = rate * seconds / 60.0
+        if volume and self.syringe_used + need > volume * (1 + 1e-9):
+            empty_at = self.t + (volume - self.syringe_used) / rate * 60.0
+            if self.open_ended:
+                # Runs until stopped: it stops when the syringe is empty, with a warning.
+                self.backend.sleep_until(empty_at)
+                self.syringe_used, self.t = volume, empty_at
+                raise Horizon(f"the syringe ({volume:g} µL at {rate:g} µL/min) runs empty at "
+                              f"{_hours(empty_at)}: the run ends then", empty_at)
+            self.fail(f"the syringe ({volume:g} µL) runs empty at {_hours(empty_at)} during "
+                      f"{what} ({rate:g} µL/min; {self.syringe_used + need:.0f} µL needed by "
+                      f"{_hours(self.t + seconds)}): use a larger syringe or a lower flow")
+        self.syringe_used += need
+
+    def flow_at(self, t: float) -> float:
+        rate = 0.0
+        for change in self.flows:
+            if change.t <= t:
+                rate = change.rate_uL_min
+        return rate
+
+    def probe_time(self, t: float) -> float:
+        """When the fluid at the outlet at backend time ``t`` left the probe.
+
+        Walks back through the flow history until the outlet dead volume is covered; fluid
+        that was in the tubing before perfusion started gets a time before that start.
+        """
+        volume = self.spec.dead_volume_uL
+        if volume <= 0:
+            return t
+        end = t
+        for change in reversed(self.flows):
+            if change.t >= end:
+                continue
+            rate = change.rate_uL_min / 60.0
+            span = end - max(change.t, -1e12)
+            if rate > 0 and rate * span >= volume:
+                return end - volume / rate
+            volume -= rate * span if math.isfinite(span) else 0.0
+            end = change.t
+            if not math.isfinite(end):
+                break
+        first = next((c for c in self.flows if c.rate_uL_min > 0), None)
+        if first is None:
+            return math.nan
+        return first.t - volume / (first.rate_uL_min / 60.0)
+
+    def window(self, t_start: float, t_end: float) -> tuple[float, float]:
+        return self.probe_time(t_start), self.probe_time(t_end)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def infuse(self, rate: Any = None) -> None:
+        if "pump" not in self.spec.roles:
+            self.fail("the rig has no [pump]")
+        if rate is None:
+            if self.set_rate is None:
+                self.fail("pump.infuse() needs a rate the first time, e.g. pump.infuse(1.0)")
+            value = self.set_rate
+        else:
+            value = flow_uL_min(rate)
+        if not value > 0:
+            self.fail(f"flow rate must be > 0 µL/min, got {value:g} (use pump.stop() to stop)")
+        limits = self.spec.rate_limits_uL_min
+        if limits is not None and not limits[0] <= value <= limits[1]:
+            self.fail(f"flow {value:g} µL/min is outside what the pump drives this syringe "
+                      f"({self.spec.syringe_diameter_mm:g} mm) at: {limits[0]:.3g}–"
+                      f"{limits[1]:.4g} µL/min")
+        self.backend.pump_infuse(value)
+        now = self.backend.now()
+        self.set_rate = value
+        self.flows.append(Flow(now, value))
+        if not self.perfusing and self.perfusion_start is None:
+            self.perfusion_start = now
+        self.perfusing = True
+
+    def stop_pump(self) -> None:
+        if "pump" not in self.spec.roles:
+            self.fail("the rig has no [pump]")
+        self.backend.pump_stop()
+        self.flows.append(Flow(self.backend.now(), 0.0))
+        self.perfusing = False
+
+    def wait(self, seconds: float) -> None:
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"wait needs a positive duration, got {seconds:g} s")
+        self.advance(seconds)
+
+    def set_phase(self, name: str) -> None:
+        name = str(name).strip()
+        if not name:
+            self.fail("phase needs a name, e.g. rig.phase('baseline')")
+        self.phase = name
+        self.backend.event("phase", name)
+
+    def collect(self, seconds: float, label: str | None, inject: bool | None,
+                tube: bool | None) -> Sample:
+        roles = self.spec.roles
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"collect needs a positive duration, got {seconds / 60:g} min")
+        inject = "valve" in roles if inject is None else bool(inject)
+        tube = "collector" in roles if tube is None else bool(tube)
+        if inject and "valve" not in roles:
+            self.fail("collect(inject=True) needs an injection [valve] in the rig")
+        if tube and "collector" not in roles:
+            self.fail("collect(tube=True) needs a fraction [collector] in the rig")
+        if not inject and not tube:
+            self.fail("collect needs a fraction collector or an injection valve in the rig")
+        if "pump" in roles and not self.perfusing:
+            self.fail("collect while the pump is not perfusing the probe: call "
+                      "rig.pump.infuse(rate) first")
+        plan = self.plan
+        label = self._label(label)
+        tube_no = None
+        if tube:
+            tube_no = plan.tubes + 1
+            rack = self.spec.rack_size
+            if rack and tube_no > rack:
+                self.fail(f"the rack is full: sample {label} would need tube {tube_no} of "
+                          f"{rack}")
+            plan.tubes = tube_no
+        if inject:
+            self._check_spacing(self.t + seconds, label)
+            loop, rate = self.spec.loop_volume_uL, self.flows[-1].rate_uL_min
+            if loop and rate and rate * seconds / 60.0 < loop * (1 - 1e-9):
+                self.warn(f"samples of {seconds / 60:g} min at {rate:g} µL/min carry "
+                          f"{rate * seconds / 60:g} µL through the {loop:g} µL loop: each "
+                          "injection also holds dialysate from before its interval")
+        start = self.backend.now()
+        if tube_no is not None:
+            self.backend.collector_tube(tube_no)
+        self.advance(seconds)
+        end = self.backend.now()
+        probe = self.window(start, end)
+        sample = Sample(label=label, t_start=start, t_end=end, probe_start_s=probe[0],
+                        probe_end_s=probe[1], phase=self.phase, tube=tube_no,
+                        volume_uL=self._volume(start, end), line=self.line,
+                        unfilled=self._unfilled(probe[0]))
+        if inject:
+            sample.inject_t = self._inject(label, "sample", probe)
+        if tube_no is not None:
+            self.backend.collector_drain()
+            self.backend.fraction(sample)
+        plan.samples.append(sample)
+        return sample
+
+    def inject(self, label: str | None) -> Sample:
+        if "valve" not in self.spec.roles:
+            self.fail("inject needs an injection [valve] in the rig")
+        label = self._label(label)
+        self._check_spacing(self.t, label)
+        now = self.backend.now()
+        rate = self.flows[-1].rate_uL_min
+        loop = self.spec.loop_volume_uL or 0.0
+        if rate > 0 and loop > 0:
+            filled = now - loop / rate * 60.0
+            probe = self.window(filled, now)
+        else:
+            probe = (math.nan, math.nan)
+            self.warn(f"{label} is injected while the probe is not perfused: the loop holds "
+                      "no fresh dialysate")
+        sample = Sample(label=label, t_start=now, t_end=now, probe_start_s=probe[0],
+                        probe_end_s=probe[1], phase=self.phase, line=self.line,
+                        unfilled=self._unfilled(probe[0]))
+        sample.inject_t = self._inject(label, "sample", probe)
+        self.plan.samples.append(sample)
+        return sample
+
+    def inject_standard(self, conc_nM: Any, label: str | None) -> float:
+        if "valve" not in self.spec.roles:
+            self.fail("inject_standard needs an injection [valve] in the rig")
+        conc = to_unit(conc_nM, "nM", "standard concentration", "1.0 (nM) or '500 pM'")
+        if not conc > 0:
+            self.fail(f"a standard needs a concentration > 0 nM, got {conc:g}")
+        label = label or f"STD{self._count('standard') + 1:02d}"
+        self._check_spacing(self.t, label)
+        self._operator_step()
+        self.backend.load_standard(conc, label)
+        t = self._inject(label, f"standard:{conc:g}", (math.nan, math.nan))
+        self.plan.samples.append(Sample(label=label, t_start=t, t_end=t, probe_start_s=math.nan,
+                                        probe_end_s=math.nan, phase=self.phase, inject_t=t,
+                                        kind=f"standard:{conc:g}", line=self.line))
+        return t
+
+    def administer(self, drug: str, dose: Any, route: str) -> float:
+        from raphe.simulators.drugs import canonical_drug, canonical_route
+
+        try:
+            name = canonical_drug(str(drug))
+            route_key = canonical_route(str(route))
+        except ValueError as exc:
+            self.fail(str(exc))
+        if route_key == "rd":
+            self.fail("route rd is reverse dialysis: use rig.switch_perfusate(name, drug=..., "
+                      "conc_uM=...)")
+        amount = to_unit(dose, "mg/kg", "dose", "10 (mg/kg) or '10 mg/kg'")
+        text = f"{name} {amount:g} mg/kg {ROUTE_TEXT[route_key]}"
+        self._operator_step()
+        t = self.backend.administer(name, amount, route_key, text)
+        item = Item(t, "drug", text, self.line)
+        self.plan.drugs.append(item)
+        return t
+
+    def switch_perfusate(self, name: str, drug: str | None, conc_uM: Any) -> float:
+        from raphe.simulators.drugs import canonical_drug
+
+        if "pump" not in self.spec.roles:
+            self.fail("switching the perfusate needs a [pump]")
+        name = str(name).strip()
+        if not name:
+            self.fail("switch_perfusate needs the perfusate's name, e.g. 'aCSF + WAY-100635'")
+        conc = None
+        if drug is not None:
+            try:
+                drug = canonical_drug(str(drug))
+            except ValueError as exc:
+                self.fail(str(exc))
+            if conc_uM is None:
+                self.fail("switch_perfusate with a drug needs its concentration: conc_uM=...")
+            conc = to_unit(conc_uM, "uM", "perfusate concentration", "10 (µM) or '10 uM'")
+            if not conc > 0:
+                self.fail(f"perfusate concentration must be > 0 µM, got {conc:g}")
+            text = f"{drug} {conc:g} µM {ROUTE_TEXT['rd']} (perfusate {name})"
+        else:
+            text = f"perfusate {name}"
+        self._operator_step()
+        t = self.backend.perfusate(name, drug, conc, text)
+        if drug is not None:
+            self.plan.drugs.append(Item(t, "drug", text, self.line))
+        return t
+
+    def mark(self, text: str) -> None:
+        self.backend.event("marker", str(text))
+
+    def prompt(self, text: str) -> str:
+        self.plan.prompts += 1
+        return self.backend.prompt(str(text))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _operator_step(self) -> None:
+        """On a real rig the operator does this step and confirms: a prompt."""
+        if not self.backend.simulated:
+            self.plan.prompts += 1
+
+    def _label(self, label: str | None) -> str:
+        n = self._count("sample") + 1
+        label = f"S{n:03d}" if label is None else str(label).strip()
+        if not label:
+            self.fail("a sample label cannot be empty")
+        if any(s.label == label for s in self.plan.samples):
+            self.fail(f"sample label {label!r} is used twice")
+        return label
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for s in self.plan.samples if s.kind.startswith(kind))
+
+    def _check_spacing(self, t: float, label: str) -> None:
+        if self.last_inject_t is None:
+            return
+        gap = t - self.last_inject_t
+        if gap < INJECT_HOLD_S - 1e-6:
+            self.fail(f"{label} would be injected {gap:g} s after the previous injection: the "
+                      f"valve stays in INJECT {INJECT_HOLD_S:g} s after each injection")
+        run = self.run_length_s
+        if run and gap < run - 1e-6:
+            self.fail(f"{label} would be injected {(t - self.last_inject_t) / 60:g} min after "
+                      f"the previous injection, but a chromatogram runs {run / 60:g} min"
+                      + (f" (method {self.method_name})" if self.method_name else "")
+                      + ": the runs would overlap")
+
+    def _inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
+        t = self.backend.inject(label, kind, probe)
+        self.last_inject_t = self.t
+        self.last_inject_at = t
+        self.plan.injections += 1
+        return t
+
+    def _volume(self, start: float, end: float) -> float:
+        volume = 0.0
+        changes = [c for c in self.flows if c.t < end]
+        for i, change in enumerate(changes):
+            a = max(change.t, start)
+            b = changes[i + 1].t if i + 1 < len(changes) else end
+            b = min(b, end)
+            if b > a:
+                volume += change.rate_uL_min * (b - a) / 60.0
+        return volume
+
+    def _unfilled(self, probe_start: float) -> bool:
+        return (self.perfusion_start is None or not math.isfinite(probe_start)
+                or probe_start < self.perfusion_start - 1e-9)
+
+
+def _hours(t: float) -> str:
+    return f"{t / 3600:.1f} h" if t >= 3600 else f"{t / 60:.1f} min"
+
+
+def describe_drug(drug: str, dose: float, route: str) -> str:
+    return f"{spelling(drug)} {dose:g} mg/kg {ROUTE_TEXT.get(route, route)}"
