@@ -237,6 +237,11 @@ class SessionReader:
         p1 = min(p1, self.n_samples)
         return self._sig[p0:p1], self._ovl[p0:p1].astype(bool)
 
+    def stored(self, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values and overload mask of stored positions ``[p0, p1)``, block rows or not."""
+        p1 = min(p1, self.stored_samples)
+        return self._sig[p0:p1], self._ovl[p0:p1].astype(bool)
+
     @property
     def stored_samples(self) -> int:
         """Samples in the signal dataset, including any a crash left without a block row."""
@@ -384,7 +389,8 @@ def _guarded_iter(method, what: str):
 
 
 for _name, _what in (("refresh", "new data"), ("signal", "the signal"),
-                     ("samples", "the signal"), ("signal_display", "the display pyramid"),
+                     ("samples", "the signal"), ("stored", "the signal"),
+                     ("signal_display", "the display pyramid"),
                      ("overload", "the overload mask"), ("attrs", "attributes"),
                      ("check", "the tables")):
     setattr(SessionReader, _name, _guarded(getattr(SessionReader, _name), _what))

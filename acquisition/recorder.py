@@ -36,15 +36,16 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
-from raphe.acquisition.session import Session
+from raphe.acquisition.session import Session, SessionError
 from raphe.drivers.base import Detector, Instrument, PumpStatus, SyringePump
 from raphe.errors import InputError, InstrumentAlarm, InstrumentError, RapheError
 from raphe.records import Event, PumpState
 
 log = logging.getLogger(__name__)
 
-#: Errors that mean "the link failed": retry the connection, then the action.
-LINK_ERRORS = (InstrumentError,)
+#: Errors that mean "the link failed": retry the connection, then the action. (Drivers raise
+#: ``InstrumentError``; an ``OSError`` that slips through is a lost link too.)
+LINK_ERRORS = (InstrumentError, OSError)
 
 
 @dataclass
@@ -227,28 +228,10 @@ class Recorder:
 
     def _run(self) -> None:
         self._loop_thread_id = threading.get_ident()
-        clock = self.clock
-        speed = getattr(clock, "speed", 1.0)
-        poll = max(self.poll_s, self.min_real_poll_s * speed)
-        pump_every = max(self.pump_every_s, self.min_real_pump_s * speed)
-        next_pump = clock.now()
         try:
-            while not self._stop.is_set():
-                self._run_actions()
-                self._reconnect_due()
-                self._drain_detector()
-                now = clock.now()
-                if self.pump is not None and now >= next_pump:
-                    self._poll_pump(now)
-                    next_pump = now + pump_every
-                self._sleep(min(now + poll, next_pump if self.pump else math.inf))
-                if self.session.error is not None:
-                    self._note("write_error", "session", str(self.session.error))
-                    break
-            if self.session.error is None:
-                self._run_actions()
-                self._drain_detector()
-                self._close_gap_at_end()
+            self._loop()
+        except SessionError as exc:  # the file cannot be written (disk full): stop here
+            self._note("write_error", "session", str(exc))
         except Exception as exc:
             self.error = exc
             log.exception("acquisition stopped")
@@ -261,6 +244,27 @@ class Recorder:
                     self.detector.stop()
                 except Exception as exc:  # noqa: BLE001 - the detector may be gone
                     log.warning("detector stop: %s", exc)
+
+    def _loop(self) -> None:
+        clock = self.clock
+        speed = getattr(clock, "speed", 1.0)
+        poll = max(self.poll_s, self.min_real_poll_s * speed)
+        pump_every = max(self.pump_every_s, self.min_real_pump_s * speed)
+        next_pump = clock.now()
+        while not self._stop.is_set():
+            self._run_actions()
+            self._reconnect_due()
+            self._drain_detector()
+            now = clock.now()
+            if self.pump is not None and now >= next_pump:
+                self._poll_pump(now)
+                next_pump = now + pump_every
+            self._sleep(min(now + poll, next_pump if self.pump else math.inf))
+            if self.session.error is not None:
+                raise SessionError(str(self.session.error))
+        self._run_actions()
+        self._drain_detector()
+        self._close_gap_at_end()
 
     def _sleep(self, until: float) -> None:
         """Sleep until clock time ``until``, the next timed action or a new submission."""
@@ -316,9 +320,14 @@ class Recorder:
             action.failed_once = True
             self._link_down(action.role, exc, f"while doing {action.what}")
             return False
-        except Exception as exc:  # noqa: BLE001 - reported to whoever asked
-            _settle(action.future, error=exc)
-            return True
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure
+            if action.role is None or action.failed_once:
+                _settle(action.future, error=exc)  # reported to whoever asked
+                return True
+            # Once, it may be a lost link that raised something untyped: reconnect, retry.
+            action.failed_once = True
+            self._link_down(action.role, exc, f"while doing {action.what}")
+            return False
         _settle(action.future, result)
         return True
 
@@ -375,7 +384,7 @@ class Recorder:
         for _ in range(max_reads):
             try:
                 block = self.detector.read_block()
-            except LINK_ERRORS as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to read is a lost link
                 self._link_down("detector", exc)
                 return
             if block is None or len(block) == 0:
@@ -414,7 +423,7 @@ class Recorder:
         except InstrumentAlarm as exc:
             self._perfusion_stopped(str(exc))
             return
-        except LINK_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to poll is a lost link
             self._link_down("pump", exc, "polling")
             return
         self.last_pump = state

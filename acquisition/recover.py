@@ -21,6 +21,7 @@ from raphe.acquisition import store
 from raphe.acquisition.pyramid import PyramidBuilder
 from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
+from raphe.records import Event, values
 
 _CHUNK = 1 << 20
 #: A file written on another host and flushed more recently than this (wall seconds) is
@@ -38,12 +39,17 @@ class RecoveryReport:
     rows: dict[str, int] = field(default_factory=dict)
     dropped_samples: int = 0
     dropped_blocks: int = 0
+    #: samples after the last block row, recovered as continuing it
+    continued: int = 0
 
     def lines(self) -> list[str]:
         out = [f"recovered {self.source} -> {self.output}",
                (f"signal: {self.samples} samples in {self.blocks} blocks, "
                 f"{self.duration_s:.3f} s")]
         out.append("tables: " + ", ".join(f"{k} {v}" for k, v in self.rows.items()))
+        if self.continued:
+            out.append(f"{self.continued} samples stored after the last block row recovered as "
+                       "continuing it (an info event in the file says so)")
         if self.dropped_samples or self.dropped_blocks:
             out.append(f"dropped (written during the last, unfinished flush): "
                        f"{self.dropped_samples} samples, {self.dropped_blocks} block rows")
@@ -103,14 +109,31 @@ def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryRe
             for key, value in reader.attrs(group).items():
                 f[group].attrs[key] = value
         n = reader.n_samples
+        tables = {name: reader.table(name) for name in store.TABLES}
+        blocks = tables["blocks"]
+        # Samples stored after the last block row: their flush wrote the signal but died
+        # before the tables (a crash, a full disk). They follow the last block on.
+        tail = reader.stored_samples - n if len(blocks) else 0
+        if tail > 0:
+            last = blocks[-1]
+            seq = max(int(t["seq"].max()) for t in tables.values() if len(t)) + 1
+            t0 = float(last["t0"] + last["n"] * last["dt"])
+            extra = np.array([(seq, n, last["index0"] + last["n"], tail, t0, last["dt"])],
+                             dtype=blocks.dtype)
+            tables["blocks"] = np.concatenate((blocks, extra))
+            note = Event(t0, "info", f"{tail} samples stored after the last block row were "
+                         "recovered as if sampled without a pause", "instrument")
+            tables["events"] = np.concatenate(
+                (tables["events"], store.rows("events", [(seq + 1, *values(note))])))
+        total = n + max(tail, 0)
         builder = PyramidBuilder(store.PYRAMID_FACTOR, store.PYRAMID_LEVELS)
         levels = [(f[f"{store.PYRAMID}/level{k}_min"], f[f"{store.PYRAMID}/level{k}_max"])
                   for k in range(1, store.PYRAMID_LEVELS + 1)]
-        for p0 in range(0, n, _CHUNK):
-            values, over = reader.samples(p0, p0 + _CHUNK)
-            store.append(f[store.SIGNAL], values)
+        for p0 in range(0, total, _CHUNK):
+            values_, over = reader.stored(p0, min(total, p0 + _CHUNK))
+            store.append(f[store.SIGNAL], values_)
             store.append(f[store.OVERLOAD], over.astype(np.uint8))
-            for (dmin, dmax), (mins, maxs) in zip(levels, builder.feed(values)):
+            for (dmin, dmax), (mins, maxs) in zip(levels, builder.feed(values_)):
                 store.append(dmin, mins)
                 store.append(dmax, maxs)
         for (dmin, dmax), (mins, maxs) in zip(levels, builder.finish()):
@@ -118,13 +141,15 @@ def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryRe
             store.append(dmax, maxs)
         rows = {}
         for name, (hpath, _dtype) in store.TABLES.items():
-            data = reader.table(name)
-            store.append(f[hpath], data)
-            rows[name] = len(data)
+            store.append(f[hpath], tables[name])
+            rows[name] = len(tables[name])
         f.attrs["complete"] = True
         f.attrs["closed"] = time.time()
-        f.attrs["duration_s"] = reader.duration_s
+        b = tables["blocks"]
+        duration = float(b["t0"][-1] + b["n"][-1] * b["dt"][-1] - b["t0"][0]) if len(b) else 0.0
+        f.attrs["duration_s"] = duration
         return RecoveryReport(
-            source=path, output=out, samples=n, duration_s=reader.duration_s,
-            blocks=rows.pop("blocks"), rows=rows, dropped_samples=reader.stored_samples - n,
-            dropped_blocks=reader.dropped_block_rows)
+            source=path, output=out, samples=total, duration_s=duration,
+            blocks=rows.pop("blocks"), rows=rows,
+            dropped_samples=reader.stored_samples - total,
+            dropped_blocks=reader.dropped_block_rows, continued=max(tail, 0))

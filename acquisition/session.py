@@ -18,8 +18,10 @@ can stop acquisition and make the rig safe.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -120,6 +122,22 @@ class SessionError(RapheError):
     """The session file could not be written (disk full, file removed...)."""
 
 
+class DiskFull(OSError):
+    """Free space fell below the writer's reserve: it stopped before the disk filled up."""
+
+    def __init__(self, folder: Path, free: int, need: int) -> None:
+        super().__init__(errno.ENOSPC, f"disk almost full: {free / 1e6:.2f} MB free in {folder}, "
+                         f"{need / 1e6:.2f} MB kept in reserve to close the file")
+
+
+#: Free space the writer keeps to close the file cleanly (and mark it complete) whatever
+#: happens; it also keeps four times its largest flush.
+RESERVE_BYTES = 256 * 1024
+#: Session files whose closing failed inside HDF5 (a write error it could not undo): the
+#: library must not touch them again, not even when Python exits.
+UNCLEAN: set[str] = set()
+
+
 class Session:
     """One experiment being recorded into one HDF5 file. Create with :meth:`create`."""
 
@@ -134,6 +152,7 @@ class Session:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._error: BaseException | None = None
+        self._full = False  # stopped on a full disk, the file closed cleanly
         self._writer = _Writer(f, self._queue, self.flush_interval)
         self._thread = threading.Thread(target=self._run_writer, name="raphe-session-writer",
                                         daemon=True)
@@ -267,15 +286,21 @@ class Session:
     def _run_writer(self) -> None:
         try:
             self._writer.run()
+        except DiskFull as exc:  # stopped before the disk filled: the file closes cleanly
+            log.error("session %s: %s", self.path, exc)
+            self._error = exc
+            self._full = self._writer.close_clean(exc.strerror)
+            if not self._full:
+                self._writer.abandon()
         except BaseException as exc:  # noqa: BLE001 - kept; add_* and close() report it
             log.error("session %s: writing failed: %s", self.path, exc)
             self._error = exc
             self._writer.abandon()
-            if self.on_error is not None:
-                try:
-                    self.on_error(exc)
-                except Exception:
-                    log.exception("session error handler failed")
+        if self._error is not None and self.on_error is not None:
+            try:
+                self.on_error(self._error)
+            except Exception:
+                log.exception("session error handler failed")
 
     def close(self) -> None:
         """Drain the subscriptions, write everything queued, close the file, mark it complete.
@@ -293,7 +318,7 @@ class Session:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
-        if self._error is not None:
+        if self._error is not None and not self._full:
             raise SessionError(f"session {self.path}: writer failed: {self._error}")
         try:
             with store.open_update(self.path) as f:
@@ -305,6 +330,9 @@ class Session:
             raise SessionError(f"session {self.path}: cannot mark the file complete: "
                                f"{exc}") from None
         log.info("session %s closed: %d samples", self.path, self._writer.n_samples)
+        if self._error is not None:  # complete, but acquisition had to stop early
+            raise SessionError(f"session {self.path}: {self._error.strerror}; the file is "
+                               "complete up to then")
 
     @property
     def last_flush(self) -> float:
@@ -342,6 +370,11 @@ class _Writer:
         self._overload: list[np.ndarray] = []
         self._t_end = 0.0
         self.last_flush = 0.0
+        self.folder = Path(f.filename).parent
+        self._largest_flush = 0
+        self.lost_samples = 0
+        self._written_t_end = 0.0
+        self.last_seq = -1
 
     def run(self) -> None:
         oldest: float | None = None  # arrival time of the oldest unwritten record
@@ -377,6 +410,7 @@ class _Writer:
         self._finish()
 
     def _take(self, kind: str, seq: int, r: Any) -> None:
+        self.last_seq = seq
         if kind == "blocks":
             n = len(r)
             self._values.append(np.asarray(r.values, dtype=np.float64))
@@ -389,7 +423,24 @@ class _Writer:
         else:
             self._pending[kind].append((seq, *values(r)))
 
+    def _room_for(self, nbytes: int) -> None:
+        """Raise :class:`DiskFull` unless ``nbytes`` fit and the reserve stays free."""
+        self._largest_flush = max(self._largest_flush, nbytes)
+        reserve = RESERVE_BYTES + 4 * self._largest_flush
+        try:
+            free = shutil.disk_usage(self.folder).free
+        except OSError:
+            return
+        if free - nbytes < reserve:
+            raise DiskFull(self.folder, free, reserve)
+
+    def _pending_bytes(self) -> int:
+        samples = sum(len(v) for v in self._values)
+        rows = sum(len(p) * store.TABLES[name][1].itemsize for name, p in self._pending.items())
+        return samples * 10 + rows + 16 * 1024  # signal, overload, pyramid, tables, metadata
+
     def _write(self) -> None:
+        self._room_for(self._pending_bytes())
         if self._values:
             values = np.concatenate(self._values)
             store.append(self.sig, values)
@@ -399,6 +450,7 @@ class _Writer:
                 store.append(dmax, maxs)
             self._values.clear()
             self._overload.clear()
+            self._written_t_end = self._t_end
         # Tables after the signal, so a crash mid-flush never leaves a block row without samples.
         for name, pending in self._pending.items():
             if pending:
@@ -419,8 +471,27 @@ class _Writer:
         self.f.flush()
         self.f.close()
 
+    def close_clean(self, reason: str = "") -> bool:
+        """Close without writing what is pending (the disk is nearly full), with an alarm
+        saying so; True if closed."""
+        self.lost_samples = sum(len(v) for v in self._values)
+        try:
+            alarm = Event(self._written_t_end, "alarm", f"session file: {reason}; acquisition "
+                          "stopped, the file is complete up to here", "instrument")
+            store.append(self.tables["events"],
+                         store.rows("events", [(self.last_seq + 1, *values(alarm))]))
+            self.heartbeat[0:2] = [time.time(), 1.0]
+            if self._t_first is not None:
+                self.duration_s = max(0.0, self._written_t_end - self._t_first)
+            self.f.close()
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.error("closing the session file on a full disk: %s", exc)
+            return False
+        return True
+
     def abandon(self) -> None:
         try:
             self.f.close()
         except (OSError, RuntimeError, ValueError) as exc:
             log.error("closing the failed session file: %s", exc)
+            UNCLEAN.add(str(self.folder))

@@ -8,11 +8,11 @@ clock that jumps. A 24-hour protocol is checked in milliseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raphe.protocols.parameters import ParameterError, resolve
-from raphe.protocols.plan import Issue, Plan, Sample
+from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol
 from raphe.protocols.rigapi import ProtocolRig
 from raphe.protocols.rigs import RigSpec
@@ -68,10 +68,18 @@ class VirtualBackend:
     def prompt(self, text: str) -> str:
         return ""
 
+    def medium(self, name: str, conc_nM: float | None, text: str) -> float:
+        return self.t
+
 
 def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
-          run_length_s: float | None = None, method_name: str = "") -> Plan:
-    """Dry-run ``protocol`` with parameters ``given`` on a rig like ``spec``."""
+          run_length_s: float | None = None, method_name: str = "",
+          drugs: Sequence[tuple[float, str]] = ()) -> Plan:
+    """Dry-run ``protocol`` with parameters ``given`` on a rig like ``spec``.
+
+    ``drugs`` are administrations outside the protocol (session time s, text), e.g. doses
+    the simulated animal gets from ``--sim-dose``.
+    """
     try:
         params = resolve(protocol.parameters, given, file=protocol.path,
                          lines=protocol.parameter_lines)
@@ -81,6 +89,7 @@ def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
         return plan
     run = Run(protocol, params, spec, VirtualBackend(spec.simulated),
               run_length_s=run_length_s, method_name=method_name, horizon_s=HORIZON_S)
+    run.plan.drugs.extend(Item(t, "drug", text) for t, text in sorted(drugs))
     plan = run.execute(ProtocolRig(run))
     if not math.isfinite(plan.duration_s):
         plan.duration_s = run.t

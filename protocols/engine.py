@@ -244,7 +244,9 @@ class Engine:
             return self.plan
         self.plan = check(self.protocol, self.given, self.spec,
                           run_length_s=getattr(method, "run_length_s", None),
-                          method_name=getattr(method, "name", ""))
+                          method_name=getattr(method, "name", ""),
+                          drugs=[(e.t, e.text) for e in self.settings.scheduled
+                                 if e.kind == "drug"])
         self._set_state(State.IDLE if self.plan.ok else State.FAILED)
         return self.plan
 

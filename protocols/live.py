@@ -25,6 +25,7 @@ from typing import Any
 from raphe.acquisition.recorder import Aborted, Recorder
 from raphe.acquisition.session import Session
 from raphe.drivers.base import PumpStatus, ValvePosition
+from raphe.errors import InputError
 from raphe.protocols.plan import Sample
 from raphe.protocols.run import INJECT_HOLD_S, Stopped
 from raphe.records import Event, Fraction, Injection
@@ -278,6 +279,20 @@ class LiveBackend:
             return self.event("drug" if drug else "step", text, "simulator")
         self._confirm(f"Switch the perfusate to {name}, then confirm")
         return self.event("drug" if drug else "step", text, "operator")
+
+    def medium(self, name: str, conc_nM: float | None, text: str) -> float:
+        world = self.sim.world if self.simulated else None
+        if world is not None:
+            set_medium = getattr(world, "set_probe_medium", None)
+            if set_medium is None:
+                raise InputError("the simulated animal cannot hold the probe in a solution")
+            set_medium(None if name.strip().lower() == "animal" else (conc_nM or 0.0),
+                       self._world_time(self.now()))
+            return self.event("step", text, "simulator")
+        self._confirm(f"Move the probe into {name}"
+                      + (f" ({conc_nM:g} nM 5-HT)" if conc_nM is not None else "")
+                      + ", then confirm")
+        return self.event("step", text, "operator")
 
     def prompt(self, text: str) -> str:
         return self._confirm(text)

@@ -127,6 +127,17 @@ class ProtocolRig:
         return self._run.dispatch("perfusate", f"switch perfusate to {name}",
                                   lambda: self._run.switch_perfusate(name, drug, conc_uM))
 
+    def refit_calibration(self) -> None:
+        """Fit the calibration anew from the standards injected since the last refit; the
+        analysis does it once their chromatograms have run, and stores the fit."""
+        self._run.dispatch("calibration", "refit the calibration", self._run.refit_calibration)
+
+    def probe_medium(self, name: str, conc_nM: Any = None) -> float:
+        """Move the probe into ``name`` (in vitro: a standard solution of ``conc_nM`` nM 5-HT),
+        or back into the animal with ``name="animal"``. The operator moves it and confirms."""
+        return self._run.dispatch("medium", f"probe into {name}",
+                                  lambda: self._run.probe_medium(name, conc_nM))
+
     def mark(self, text: str) -> None:
         """A marker in the session at this moment."""
         self._run.dispatch("mark", f"mark {text}", lambda: self._run.mark(text))

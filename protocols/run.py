@@ -77,6 +77,7 @@ class Backend(Protocol):
     def administer(self, drug: str, dose: float, route: str, text: str) -> float: ...
     def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float: ...
     def prompt(self, text: str) -> str: ...
+    def medium(self, name: str, conc_nM: float | None, text: str) -> float: ...
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Run:
         plan.duration_s = end
         plan.syringe_ul = self.syringe_used
         if plan.drugs:
-            first = plan.drugs[0]
+            first = min(plan.drugs, key=lambda d: d.t)
             baseline = [s for s in plan.samples if s.kind == "sample" and not s.unfilled
                         and s.probe_end_s <= first.t]
             if not baseline:
@@ -454,6 +455,23 @@ class Run:
 
     def mark(self, text: str) -> None:
         self.backend.event("marker", str(text))
+
+    def refit_calibration(self) -> None:
+        if not any(s.kind.startswith("standard") for s in self.plan.samples):
+            self.fail("refit_calibration needs standards injected before it "
+                      "(rig.inject_standard)")
+        self.backend.event("calibration", "refit")
+
+    def probe_medium(self, name: str, conc_nM: Any) -> float:
+        name = str(name).strip()
+        if not name:
+            self.fail("probe_medium needs a name: a solution, or 'animal'")
+        conc = None
+        if conc_nM is not None:
+            conc = to_unit(conc_nM, "nM", "medium concentration", "10 (nM) or '10 nM'")
+        self._operator_step()
+        text = f"probe in {name}" + (f" ({conc:g} nM 5-HT)" if conc is not None else "")
+        return self.backend.medium(name, conc, text)
 
     def prompt(self, text: str) -> str:
         self.plan.prompts += 1

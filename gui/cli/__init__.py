@@ -51,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    session = sys.modules.get("raphe.acquisition.session")
+    if session is not None and session.UNCLEAN:
+        # HDF5 could not close a session file after a write error (disk full): leave at once,
+        # before Python's teardown hands the library that file again (it would crash).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import os
+
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
@@ -58,8 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from raphe.gui.cli import log
 
-    log.configure(args.verbose, args.log_file)
+    _tolerant_output()
     try:
+        if args.log_file:
+            log.check_log_file(args.log_file)
+        log.configure(args.verbose, args.log_file)
         return int(args._run(args) or 0)
     except RapheError as exc:
         print(f"raphe {args.command}: error: {exc}", file=sys.stderr)
@@ -72,6 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _tolerant_output() -> None:
+    """Never fail on a character the terminal's encoding lacks (µ, ², █): replace it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
 
 
 if __name__ == "__main__":

@@ -20,8 +20,30 @@ class IsoFormatter(logging.Formatter):
         return f"{base}.{int(record.msecs):03d}{tz[:3]}:{tz[3:]}"
 
 
+def check_log_file(path: str) -> None:
+    """A log file must be new, in a folder that exists and can be written (an existing file
+    — a session, a previous log — is never appended to)."""
+    import os
+    from pathlib import Path
+
+    from raphe.errors import InputError
+
+    target = Path(path)
+    if target.exists():
+        raise InputError(f"--log-file {target}: already exists (never overwritten or appended "
+                         "to; choose a new name)")
+    if not target.parent.is_dir():
+        raise InputError(f"--log-file {target}: folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise InputError(f"--log-file {target}: folder {target.parent} is not writable")
+
+
 def configure(verbose: int = 0, log_file: str | None = None) -> None:
-    """Configure the root ``raphe`` logger for a command-line run."""
+    """Configure the root ``raphe`` logger for a command-line run.
+
+    The log file is created when the first record is written, so a command refused for a
+    bad option leaves no file behind.
+    """
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     root = logging.getLogger("raphe")
     root.setLevel(logging.DEBUG if log_file else level)
@@ -32,7 +54,7 @@ def configure(verbose: int = 0, log_file: str | None = None) -> None:
     console.setFormatter(IsoFormatter(FORMAT))
     root.addHandler(console)
     if log_file:
-        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh = logging.FileHandler(log_file, encoding="utf-8", delay=True)
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(IsoFormatter(FORMAT))
         root.addHandler(fh)

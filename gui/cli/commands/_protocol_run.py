@@ -203,8 +203,8 @@ class _Display:
             self.live.stop()
 
 
-def summary(outcome, console, started: float) -> None:
-    """The closing lines: where the session is, what ended it."""
+def summary(outcome, console, started: float, command: str) -> None:
+    """The closing lines: where the session is; what ended it, as one line on stderr."""
     if outcome is None:
         return
     if outcome.session is not None and outcome.session.exists():
@@ -212,4 +212,5 @@ def summary(outcome, console, started: float) -> None:
                       f"{outcome.injections} injections, {len(outcome.results)} results; "
                       f"{time.monotonic() - started:.0f} s)", highlight=False)
     if outcome.exit_code != 0:
-        console.print(f"[red]{outcome.message}[/red]", highlight=False)
+        level = "warning" if outcome.exit_code == 3 else "error"
+        print(f"raphe {command}: {level}: {outcome.message}", file=sys.stderr, flush=True)

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = execute(engine, console)
     if outcome.exit_code == EXIT_REFUSED:
         raise InputError(outcome.message)
-    summary(outcome, console, started)
+    summary(outcome, console, started, "demo")
     if outcome.exit_code != 0:
         return outcome.exit_code
     show_time_course(out, console)

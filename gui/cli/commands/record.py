@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = execute(engine, console, stop_is_normal=True)
     if outcome.exit_code == EXIT_REFUSED:
         raise InputError(outcome.message)
-    summary(outcome, console, started)
+    summary(outcome, console, started, "record")
     if outcome.exit_code == 0 and Path(out).exists():
         from raphe.acquisition.reader import SessionReader
 

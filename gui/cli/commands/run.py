@@ -86,5 +86,5 @@ def run(args: argparse.Namespace) -> int:
     outcome = execute(engine, console)
     if outcome.exit_code == EXIT_REFUSED:
         raise InputError(outcome.message)
-    summary(outcome, console, started)
+    summary(outcome, console, started, "run")
     return outcome.exit_code
