@@ -406,9 +406,9 @@ def test_points_round_trip(n):
 
 
 def test_traffic_is_logged_at_debug(sim, clock, caplog):
-    with caplog.at_level("DEBUG", logger="raphe.instrument.dmm34465a"), connect(sim, clock):
+    with caplog.at_level("DEBUG", logger="raphe.instrument.detector"), connect(sim, clock):
         pass
-    lines = [r.getMessage() for r in caplog.records if r.name == "raphe.instrument.dmm34465a"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "raphe.instrument.detector"]
     assert "> *IDN?" in lines
     assert any(line.startswith("< b'Keysight Technologies,34465A") for line in lines)
 
