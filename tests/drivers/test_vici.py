@@ -350,7 +350,7 @@ def test_an_actuator_without_id_prefixes_nul_and_one_with_an_id_prefixes_it(tmp_
 
 
 def test_open_puts_an_actuator_left_in_legacy_mode_back_in_the_expected_mode(tmp_path):
-    simulated, recorder = make_sim(tmp_path, legacy=True)
+    simulated, _ = make_sim(tmp_path, legacy=True)
     try:
         assert simulated.device.receive(b"CP\r") == b'\0Position is "A"\r'
         with VICIValve.from_settings(simulated.rig_settings()) as driver:
