@@ -17,9 +17,10 @@ Questionable Data register is set, as the Truevolt manuals describe.
 ``n`` readings and asks for no more than are stored (else ``-222``, no reply).
 A reading beyond 120 % of the range is the overload value ``±9.9E37``.
 
-Link faults: :meth:`drop_connection`, :meth:`drop_on_next_command`,
-:meth:`garbage_replies`, :meth:`slow_replies`, :meth:`lose_replies`;
-instrument fault: :meth:`force_overload`. Every command line received is
+Link faults: :meth:`drop_connection`, :meth:`unplug`/:meth:`plug`,
+:meth:`drop_on_next_command`, :meth:`garbage_replies`, :meth:`slow_replies`,
+:meth:`lose_replies`; instrument faults: :meth:`force_overload`, :meth:`stall`
+(reading loss) and :meth:`resume`. Every command line received is
 recorded in :attr:`received` so tests can pin the exact traffic.
 """
 
@@ -668,6 +669,7 @@ class SimulatedDMM34465A:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.connections = 0
+        self.plugged = True
 
     # -- life cycle -------------------------------------------------------------
     def start(self) -> SimulatedDMM34465A:
@@ -730,6 +732,22 @@ class SimulatedDMM34465A:
                 pass
             client.close()
 
+    def unplug(self) -> None:
+        """The LAN cable is pulled: the connection drops and new ones are closed at once."""
+        self.plugged = False
+        self.drop_connection()
+
+    def plug(self) -> None:
+        """The cable is back: connections are served again (the instrument kept its state)."""
+        self.plugged = True
+
+    def stall(self) -> None:
+        """Reading loss: the instrument stops delivering readings (see ``resume``)."""
+        self.device.stall()
+
+    def resume(self) -> None:
+        self.device.resume()
+
     def drop_on_next_command(self) -> None:
         """Close the connection when the next command arrives, without executing it."""
         self.faults.drop_next = True
@@ -758,6 +776,9 @@ class SimulatedDMM34465A:
                 continue
             except OSError:
                 return
+            if not self.plugged:
+                conn.close()
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.drop_connection()
             with self._lock:
