@@ -110,9 +110,9 @@ class SyringePump(Instrument):
     role = "pump"
 
     @property
-    @abc.abstractmethod
     def syringe(self) -> Syringe | None:
-        """The syringe set on the pump (from the rig file or ``set_syringe``)."""
+        """The syringe set on the pump (from the rig file or ``set_syringe``); None if unknown."""
+        return getattr(self, "_syringe", None)
 
     @abc.abstractmethod
     def set_syringe(self, syringe: Syringe) -> None: ...
@@ -186,9 +186,9 @@ class InjectionValve(Instrument):
     role = "valve"
 
     @property
-    @abc.abstractmethod
-    def loop_volume_uL(self) -> float:
-        """Volume of the sample loop, µL."""
+    def loop_volume_uL(self) -> float | None:
+        """Volume of the sample loop, µL (from the rig file); None if unknown."""
+        return getattr(self, "_loop_volume_uL", None)
 
     @abc.abstractmethod
     def load(self) -> None: ...
@@ -213,14 +213,14 @@ class Detector(Instrument):
     role = "detector"
 
     @property
-    @abc.abstractmethod
-    def interval_s(self) -> float:
-        """Sample interval, s."""
+    def interval_s(self) -> float | None:
+        """Sample interval, s (from the rig file or ``configure``); None if unknown."""
+        return getattr(self, "_interval_s", None)
 
     @property
-    @abc.abstractmethod
-    def scale_nA_per_V(self) -> float:
-        """Scale of the detector's analog output, nA per V."""
+    def scale_nA_per_V(self) -> float | None:
+        """Scale of the detector's analog output, nA per V; None if unknown."""
+        return getattr(self, "_scale_nA_per_V", None)
 
     @abc.abstractmethod
     def configure(self, interval_s: float, scale_nA_per_V: float) -> None: ...

@@ -225,16 +225,6 @@ class DMM34465A(Detector):
         self._session0 = 0.0
         self.open()
 
-    @property
-    def interval_s(self) -> float:
-        """Sample interval, s (configured, or the rig file's until ``configure``)."""
-        return self._interval_s
-
-    @property
-    def scale_nA_per_V(self) -> float | None:
-        """ECD output scale, nA per V (None until given to the constructor or ``configure``)."""
-        return self._scale_nA_per_V
-
     def open(self) -> None:
         """Take the resource's lock, open it and read ``*IDN?`` (done by the constructor)."""
         if self._inst is not None:

@@ -264,11 +264,6 @@ class NE1000(SyringePump):
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    @property
-    def syringe(self) -> Syringe | None:
-        """The syringe last set on the pump (None before ``set_syringe``)."""
-        return self._syringe
-
     # -- construction -----------------------------------------------------------
     def open(self) -> NE1000:
         """Open the port and bring the pump to a known link state."""

@@ -119,10 +119,6 @@ class VICIValve(InjectionValve):
             port, name=name, baudrate=values["baudrate"], timeout=values["timeout_s"]
         )
 
-    @property
-    def loop_volume_uL(self) -> float:
-        return self._loop_volume_uL
-
     # -- life cycle -------------------------------------------------------
     def open(self) -> None:
         """Open the port, set the response modes, check a two-position mode and read CP."""
