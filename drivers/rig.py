@@ -131,7 +131,9 @@ class RigConfig:
                 try:
                     instrument = cls.from_settings(settings, name=role, **extra)
                 except RapheError as exc:
-                    raise RapheError(f"{self.where(role)}: {exc}") from None
+                    # Driver messages start with the instrument's name: say it once.
+                    text = str(exc).removeprefix(f"{role}: ").removeprefix(f"[{role}] ")
+                    raise RapheError(f"{self.where(role)}: [{role}] {text}") from None
                 except ValueError as exc:
                     raise InputError(f"{self.where(role)}: [{role}] {exc}") from None
                 setattr(rig, role, instrument)
