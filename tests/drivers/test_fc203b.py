@@ -219,7 +219,7 @@ def test_unparsable_status_is_a_protocol_error(fc, sim):
 
 def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
-    collector = FC203B.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
+    collector = FC203B.from_settings({**simulated.rig_settings(), "timeout_s": 60.0})
     try:
         outcome = unplug_during(simulated.port, recorder, lambda: collector.read_status())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)

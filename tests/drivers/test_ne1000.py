@@ -463,14 +463,14 @@ def test_garbage_is_a_protocol_error(pump, sim, garbage):
 
 
 def test_unplug_mid_command_then_reconnect(sim):
-    pump = NE1000.from_settings({**sim.rig_settings(), "timeout_s": 5.0})
+    pump = NE1000.from_settings({**sim.rig_settings(), "timeout_s": 60.0})
     try:
         sim.port.lose_replies(1)  # the command is in flight when the cable goes
         threading.Timer(0.1, sim.port.unplug).start()
         start = time.monotonic()
         with pytest.raises(Disconnected):
             pump.status()
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < 30.0  # the unplug, not the 60 s timeout, ended it
         with pytest.raises(Disconnected):
             pump.reconnect()  # still unplugged
         sim.port.plug()
@@ -574,11 +574,11 @@ def test_alarm_absorbed_by_the_reconnect_handshake_is_still_reported(pump, sim):
 def test_safe_mode_heartbeat_keeps_the_watchdog_fed(clock, tmp_path):
     with (
         SimulatedNE1000(clock, directory=str(tmp_path)) as s,
-        NE1000.from_settings({**s.rig_settings(), "safe_mode_s": 1}) as p,
+        NE1000.from_settings({**s.rig_settings(), "safe_mode_s": 2}) as p,
     ):  # real-time link clock
         p.set_rate(1.5)
         p.infuse()
-        time.sleep(1.6)  # longer than the watchdog, no user command
+        time.sleep(3.0)  # longer than the watchdog, no user command
         assert p.status() is PumpStatus.INFUSING
 
 

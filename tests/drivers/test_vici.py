@@ -224,7 +224,7 @@ def test_one_garbled_reply_is_asked_again_and_the_move_succeeds(valve, sim, garb
 
 def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
-    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
+    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 60.0})
     try:
         outcome = unplug_during(simulated.port, recorder, lambda: driver.position())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
