@@ -10,17 +10,60 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from raphe.drivers.settings import Setting, resolve
 from raphe.records import DetectorBlock
 
 
 class Instrument(abc.ABC):
-    """Common life cycle of every driver."""
+    """Common life cycle of every driver.
+
+    A driver declares its rig-file keys once in ``SETTINGS``; its constructor
+    validates through them (``_declared``) and ``from_settings`` builds,
+    opens and configures it from a rig-file table. Keys in ``LATER`` may be
+    missing from a constructor call: a hook applies them (``_apply_settings``).
+    """
 
     #: Role name used in rig files and logs ("pump", "collector", "valve", "detector").
     role: str = ""
     #: Model name, e.g. "NE-1000".
     model: str = ""
+    #: Rig-file keys of this driver: the one declaration of each setting.
+    SETTINGS: ClassVar[dict[str, Setting]] = {}
+    #: Keys a constructor may leave out (applied later by ``_apply_settings`` or a call).
+    LATER: ClassVar[tuple[str, ...]] = ()
+    #: The instrument's name in logs and messages: the rig-file table name (its role).
+    name: str = ""
+
+    @classmethod
+    def _declared(cls, name: str, **given: Any) -> dict[str, Any]:
+        """Constructor arguments checked against ``SETTINGS``, defaults filled in."""
+        return resolve(cls.SETTINGS, given, f"{name}:", optional=cls.LATER)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], *, name: str | None = None, **extra: Any):
+        """Open and set up the instrument described by a rig-file table (``driver`` ignored).
+
+        ``name`` is the table name (default: the role); ``extra`` goes to the
+        constructor (e.g. the detector's ``session_clock``).
+        """
+        name = name or cls.role
+        values = resolve(cls.SETTINGS, settings, f"[{name}]")
+        instrument = cls(**values, name=name, **extra)
+        try:
+            instrument.open()
+            instrument._apply_settings()
+        except BaseException:
+            instrument.close()
+            raise
+        return instrument
+
+    def open(self) -> None:
+        """Open the port or socket and bring the instrument to a known state."""
+
+    def _apply_settings(self) -> None:
+        """After ``open``: apply configured values that take instrument commands."""
 
     @abc.abstractmethod
     def identity(self) -> dict[str, str]:
@@ -62,9 +105,14 @@ class Syringe:
 
 
 class SyringePump(Instrument):
-    """A syringe pump perfusing the probe. Safe state: stopped."""
+    """A syringe pump perfusing the probe. Safe state: stopped (idempotent)."""
 
     role = "pump"
+
+    @property
+    def syringe(self) -> Syringe | None:
+        """The syringe set on the pump (from the rig file or ``set_syringe``); None if unknown."""
+        return getattr(self, "_syringe", None)
 
     @abc.abstractmethod
     def set_syringe(self, syringe: Syringe) -> None: ...
@@ -137,6 +185,11 @@ class InjectionValve(Instrument):
 
     role = "valve"
 
+    @property
+    def loop_volume_uL(self) -> float | None:
+        """Volume of the sample loop, µL (from the rig file); None if unknown."""
+        return getattr(self, "_loop_volume_uL", None)
+
     @abc.abstractmethod
     def load(self) -> None: ...
 
@@ -158,6 +211,16 @@ class Detector(Instrument):
     """The ECD read-out: a digitiser of the detector's analog output."""
 
     role = "detector"
+
+    @property
+    def interval_s(self) -> float | None:
+        """Sample interval, s (from the rig file or ``configure``); None if unknown."""
+        return getattr(self, "_interval_s", None)
+
+    @property
+    def scale_nA_per_V(self) -> float | None:
+        """Scale of the detector's analog output, nA per V; None if unknown."""
+        return getattr(self, "_scale_nA_per_V", None)
 
     @abc.abstractmethod
     def configure(self, interval_s: float, scale_nA_per_V: float) -> None: ...

@@ -3,8 +3,14 @@
 The GSIOC link layer is documented by Gilson; the collector's own command
 letters are known only from third-party code or inferred, so every one of
 them lives in ``COMMANDS`` below with its provenance (see
-``docs/drivers/fc203b.md``). A tube move is confirmed by reading the position
-back until the arm has arrived. Safe state: flow diverted to drain.
+``docs/drivers/fc203b.md``). Moves use the buffered commands independent
+clients send to these collectors (``T###``, ``Y0000``, ``V0``/``V1``). The
+immediate status (``S``) and position (``X``) reads are unconfirmed, so they
+are optional: at connect the driver asks each once; if the collector answers
+``0xA3`` (unknown command) or an unexpected format, arrival is awaited for the
+estimated travel time instead (the next buffered command then waits while the
+collector answers busy), and the log says so once. Safe state: flow diverted
+to drain.
 """
 
 from __future__ import annotations
@@ -15,22 +21,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from raphe.drivers.base import FractionCollector
-from raphe.drivers.gsioc import GSIOCLink, check_unit_id
-from raphe.drivers.settings import REQUIRED, Setting, resolve
+from raphe.drivers.gsioc import GSIOCLink, UnknownCommand
+from raphe.drivers.settings import REQUIRED, Setting
 from raphe.drivers.transport import SerialTransport
 from raphe.errors import InputError, InstrumentAlarm, InstrumentTimeout, ProtocolError
 
-NAME = "fc203b"
-
 SETTINGS: dict[str, Setting] = {
     "port": Setting(str, REQUIRED, "serial device path, e.g. /dev/ttyUSB0"),
-    "baudrate": Setting(int, 19200, "GSIOC baud rate, bit/s (set on the collector)"),
-    "parity": Setting(str, "E", "parity N, E or O (GSIOC: E; a simulated pty line: N)"),
-    "unit_id": Setting(int, 1, "GSIOC unit ID of the collector, 0–63"),
-    "timeout_s": Setting(float, 0.2, "wait for each reply byte, s"),
-    "move_timeout_s": Setting(float, 30.0, "longest tube move or busy wait, s"),
-    "poll_interval_s": Setting(float, 0.02, "spacing of position polls while moving, s"),
-    "rack_size": Setting(int, REQUIRED, "number of tubes in the rack (tubes 1..rack_size)"),
+    "baudrate": Setting(
+        int, 19200, "GSIOC baud rate, bit/s (set on the collector)", choices=(9600, 19200)
+    ),
+    "parity": Setting(
+        str, "E", "parity: E for GSIOC, N for a simulated pty line", choices=("N", "E", "O")
+    ),
+    "unit_id": Setting(int, 1, "GSIOC unit ID of the collector", minimum=0, maximum=63),
+    "timeout_s": Setting(float, 0.2, "wait for each reply byte, s", above=0),
+    "move_timeout_s": Setting(float, 30.0, "longest tube move or busy wait, s", above=0),
+    "poll_interval_s": Setting(float, 0.02, "spacing of position polls while moving, s", above=0),
+    "move_min_s": Setting(
+        float, 1.0, "shortest move, s (time-based arrival when S/X are not understood)",
+        minimum=0,
+    ),
+    "travel_s_per_tube": Setting(
+        float, 0.25, "arm travel per tube, s (time-based arrival when S/X are not understood)",
+        minimum=0,
+    ),
+    "rack_size": Setting(int, REQUIRED, "number of tubes in the rack (tubes 1..rack_size)",
+                         minimum=1),
 }
 
 
@@ -47,16 +64,17 @@ class Command:
 #: [I] inferred and unverified on hardware (documented in docs/drivers/fc203b.md).
 COMMANDS: dict[str, Command] = {
     "identify": Command("%", "immediate", "[D] GSIOC universal: module identification"),
-    "reset": Command("$", "immediate", "[D] GSIOC universal: master reset"),
-    "status": Command("S", "immediate", "[I] 2 chars: motion R/M/E, valve C/D"),
-    "position": Command("X", "immediate", "[I] 3 digits: tube under the outlet, 000 = drain"),
-    "go_to_tube": Command("T{tube:03d}", "buffered", "[C] MechWolf, fc-cycle: go to tube"),
-    "to_drain": Command("Y0000", "buffered", "[C] MechWolf: move to the drain position"),
-    "valve_collect": Command("V0", "buffered", "[C] fc-cycle; [I] V0 = collect"),
-    "valve_drain": Command("V1", "buffered", "[C] fc-cycle; [I] V1 = divert to drain"),
-    "display": Command("W{line:d}{text}", "buffered", "[C] write text on display line 0-2"),
-    "lock_keypad": Command("L0", "buffered", "[C] keypad lock; [I] which of L0/L1 locks"),
-    "unlock_keypad": Command("L1", "buffered", "[C] keypad unlock"),
+    "reset": Command("$", "immediate", "[D] GSIOC universal: master reset; [C] fc-cycle"),
+    "status": Command("S", "immediate", "[I] optional: 2 chars, motion R/M/E, valve C/D"),
+    "position": Command("X", "immediate", "[I] optional: 3 digits, tube under the outlet"),
+    "go_to_tube": Command("T{tube:03d}", "buffered", "[C] MechWolf (FC 203B), fc-cycle (FC 204)"),
+    "to_drain": Command("Y0000", "buffered", "[C] MechWolf (FC 203B): drain"),
+    "valve_collect": Command("V0", "buffered", "[C] fc-cycle (FC 204): V0 while collecting"),
+    "valve_drain": Command("V1", "buffered", "[C] fc-cycle (FC 204): V1 during the waste delay"),
+    "display": Command("W{line:d}{text}", "buffered", "[C] MechWolf W1/W2, fc-cycle W0"),
+    "lock_keypad": Command("L0", "buffered", "[C] MechWolf lock()"),
+    "unlock_keypad": Command("L1", "buffered", "[C] MechWolf unlock()"),
+    "beep": Command("G{code:03d}", "buffered", "[C] fc-cycle G010"),
 }
 
 _MOTION = {"R": "ready", "M": "moving", "E": "error"}
@@ -99,72 +117,73 @@ class FC203B(FractionCollector):
     """A Gilson FC 203B on a GSIOC line (RS-232/RS-422 adapter)."""
 
     model = "FC 203B"
+    SETTINGS = SETTINGS
 
-    def __init__(
-        self,
-        port: str,
-        *,
-        rack_size: int,
-        baudrate: int = 19200,
-        parity: str = "E",
-        unit_id: int = 1,
-        timeout_s: float = 0.2,
-        move_timeout_s: float = 30.0,
-        poll_interval_s: float = 0.02,
-    ) -> None:
-        if isinstance(rack_size, bool) or not isinstance(rack_size, int) or rack_size < 1:
-            raise InputError(f"FC 203B rack_size must be a positive integer, got {rack_size!r}")
-        if parity not in ("N", "E", "O"):
-            raise InputError(f"FC 203B parity must be N, E or O, got {parity!r}")
-        try:
-            check_unit_id(unit_id)
-        except ValueError as exc:
-            raise InputError(f"FC 203B {exc}") from None
-        self._rack_size = rack_size
-        self.move_timeout_s = move_timeout_s
-        self.poll_interval_s = poll_interval_s
+    def __init__(self, port: str, *, name: str = "collector", **settings) -> None:
+        values = self._declared(name, port=port, **settings)
+        self.name = name
+        self._rack_size = values["rack_size"]
+        self.move_timeout_s = values["move_timeout_s"]
+        self.poll_interval_s = values["poll_interval_s"]
+        self.move_min_s = values["move_min_s"]
+        self.travel_s_per_tube = values["travel_s_per_tube"]
         self.transport = SerialTransport(
-            port, name=NAME, baudrate=baudrate, parity=parity, timeout=timeout_s
+            port, name=name, baudrate=values["baudrate"], parity=values["parity"],
+            timeout=values["timeout_s"],
         )
         self.link = GSIOCLink(
             self.transport,
-            unit_id,
-            char_timeout_s=timeout_s,
-            busy_timeout_s=move_timeout_s,
-            poll_interval_s=poll_interval_s,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> FC203B:
-        """Open and connect from a rig-file table (``driver`` key ignored)."""
-        values = resolve(SETTINGS, settings, f"{NAME}:")
-        collector = cls(
-            values["port"],
-            rack_size=values["rack_size"],
-            baudrate=values["baudrate"],
-            parity=values["parity"],
-            unit_id=values["unit_id"],
-            timeout_s=values["timeout_s"],
-            move_timeout_s=values["move_timeout_s"],
+            values["unit_id"],
+            char_timeout_s=values["timeout_s"],
+            busy_timeout_s=values["move_timeout_s"],
             poll_interval_s=values["poll_interval_s"],
         )
-        collector.open()
-        return collector
+        #: Whether the collector answers the status/position reads (found at connect).
+        self.reads_position = True
+        self._position = 0  # where the arm was last sent (0 = drain), when it cannot be read
+        self._diverted = True
 
     # -- life cycle -------------------------------------------------------
     def open(self) -> None:
-        """Open the port and address the unit."""
+        """Open the port, address the unit and find out whether it answers S and X."""
         self.transport.open()
         try:
-            self.link.connect()
+            self._connect()
         except BaseException:
             self.transport.close()
             raise
 
+    def _connect(self) -> None:
+        with self.transport.transaction():
+            self.link.connect()
+            self._probe_reads()
+
+    def _probe_reads(self) -> None:
+        """Ask S and X once; without both, moves are confirmed by a time-based wait."""
+        try:
+            self._read_status()
+            self._read_position()
+        except ProtocolError as exc:  # 0xA3 (UnknownCommand) or a reply of another format
+            self._reads_unavailable(exc)
+        else:
+            self.reads_position = True
+
+    def _reads_unavailable(self, exc: Exception) -> None:
+        if isinstance(exc, ProtocolError) and not isinstance(exc, UnknownCommand):
+            self.link.invalidate()
+        if self.reads_position:
+            self.transport.log.warning(
+                "the collector does not answer status/position reads (%s); tube moves are "
+                "confirmed by a time-based wait (%.3g s + %.3g s per tube) and its busy answer",
+                exc, self.move_min_s, self.travel_s_per_tube,
+            )
+        self.reads_position = False
+
     def reconnect(self) -> None:
-        self.transport.reopen()
-        self.link.connect()
-        self.read_status()
+        """Reopen the same path, address the unit again and re-read its state."""
+        with self.transport.transaction():
+            self.transport.reopen()
+            self._connect()
 
     def close(self) -> None:
         self.transport.close()
@@ -187,48 +206,69 @@ class FC203B(FractionCollector):
         info["unit_id"] = str(self.link.unit_id)
         return info
 
-    def read_status(self) -> CollectorStatus:
+    def _read_status(self) -> CollectorStatus:
         return self._parse(parse_status, self._send("status"))
 
-    def read_position(self) -> int:
-        """Arm position: a tube number, or 0 at the drain position."""
+    def _read_position(self) -> int:
         return self._parse(parse_position, self._send("position"))
+
+    def read_status(self) -> CollectorStatus:
+        """The collector's status read (``S``); ``ProtocolError`` if it does not answer it."""
+        return self._read_status()
+
+    def read_position(self) -> int:
+        """Arm position: a tube number, or 0 at the drain position (``X``)."""
+        return self._read_position()
 
     def _parse(self, parser, reply: str):
         try:
             return parser(reply)
         except ProtocolError as exc:
             self.link.invalidate()
-            raise ProtocolError(str(exc), NAME) from None
+            raise ProtocolError(str(exc), self.name) from None
 
     def status(self) -> str:
-        state = self.read_status()
-        if state.motion != "ready":
-            where = state.motion
-        else:
-            position = self.read_position()
-            where = "ready at drain" if position == 0 else f"ready at tube {position}"
+        if not self.reads_position:
+            where = "at drain" if self._position == 0 else f"at tube {self._position}"
+            return (f"sent {where} (not read back), "
+                    f"{'flow to drain' if self._diverted else 'collecting'}")
+        with self.transport.transaction():
+            state = self.read_status()
+            if state.motion != "ready":
+                where = state.motion
+            else:
+                position = self.read_position()
+                where = "ready at drain" if position == 0 else f"ready at tube {position}"
         return f"{where}, {'flow to drain' if state.drain else 'collecting'}"
 
     def current_tube(self) -> int | None:
-        state = self.read_status()
-        position = self.read_position()
+        if not self.reads_position:
+            return None if self._diverted or self._position == 0 else self._position
+        with self.transport.transaction():
+            state = self.read_status()
+            position = self.read_position()
         if state.drain or position == 0:
             return None
         return position
 
     def go_to_tube(self, tube: int) -> None:
         if isinstance(tube, bool) or not isinstance(tube, int) or not 1 <= tube <= self._rack_size:
-            raise InputError(f"tube {tube!r} is outside the rack (1–{self._rack_size})")
-        self._send("go_to_tube", tube=tube)
-        self._wait_arrival(tube, f"tube {tube}")
-        self._send("valve_collect")
+            raise InputError(f"{self.name}: tube {tube!r} is outside the rack (1–{self._rack_size})")
+        with self.transport.transaction():
+            start = self._position
+            self._send("go_to_tube", tube=tube)
+            self._wait_arrival(tube, start, f"tube {tube}")
+            self._send("valve_collect")
+            self._diverted = False
 
     def to_drain(self) -> None:
         """Divert the flow first (fast), then park the arm over the drain."""
-        self._send("valve_drain")
-        self._send("to_drain")
-        self._wait_arrival(0, "drain")
+        with self.transport.transaction():
+            self._send("valve_drain")
+            self._diverted = True
+            start = self._position
+            self._send("to_drain")
+            self._wait_arrival(0, start, "drain")
 
     def display(self, text: str, line: int = 0) -> None:
         """Show ``text`` on display line 0–2."""
@@ -239,18 +279,28 @@ class FC203B(FractionCollector):
     def lock_keypad(self, locked: bool = True) -> None:
         self._send("lock_keypad" if locked else "unlock_keypad")
 
-    def _wait_arrival(self, target: int, what: str) -> None:
-        """Poll status and position until the arm rests at ``target``."""
+    def travel_time_s(self, start: int, target: int) -> float:
+        """Estimated move time between two positions (0 = drain), for the time-based wait."""
+        return self.move_min_s + self.travel_s_per_tube * abs(target - start)
+
+    def _wait_arrival(self, target: int, start: int, what: str) -> None:
+        """Wait until the arm rests at ``target``: read back, or for the estimated travel."""
+        self._position = target
         deadline = time.monotonic() + self.move_timeout_s
-        while True:
-            state = self.read_status()
+        while self.reads_position:
+            try:
+                state = self._read_status()
+                arrived = state.motion == "ready" and self._read_position() == target
+            except UnknownCommand as exc:
+                self._reads_unavailable(exc)
+                break
             if state.motion == "error":
-                raise InstrumentAlarm("E", f"move to {what} refused by the collector", NAME)
-            if state.motion == "ready" and self.read_position() == target:
+                raise InstrumentAlarm("E", f"move to {what} refused by the collector", self.name)
+            if arrived:
                 return
             if time.monotonic() > deadline:
                 raise InstrumentTimeout(
-                    f"move to {what} not confirmed within {self.move_timeout_s:g} s", NAME
+                    f"move to {what} not confirmed within {self.move_timeout_s:g} s", self.name
                 )
             time.sleep(self.poll_interval_s)
-
+        time.sleep(min(self.travel_time_s(start, target), self.move_timeout_s))

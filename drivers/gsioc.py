@@ -38,6 +38,10 @@ CONNECT_ATTEMPTS = 3
 MAX_REPLY_CHARS = 64
 
 
+class UnknownCommand(ProtocolError):
+    """The slave answered ``0xA3``: it does not know this immediate command."""
+
+
 class ImmediateReply:
     """Accumulates the characters of one immediate reply, validating each byte."""
 
@@ -51,7 +55,7 @@ class ImmediateReply:
         if self.done:
             raise ProtocolError(f"immediate {self.command!r}: byte {byte:#04x} after the reply ended")
         if byte == UNKNOWN_IMMEDIATE and not self.chars:
-            raise ProtocolError(f"immediate command {self.command!r} unknown to the instrument")
+            raise UnknownCommand(f"immediate command {self.command!r} unknown to the instrument")
         char = byte & 0x7F
         if not 0x20 <= char <= 0x7E:
             raise ProtocolError(
@@ -119,16 +123,17 @@ class GSIOCLink:
     # -- link -------------------------------------------------------------
     def connect(self, attempts: int = CONNECT_ATTEMPTS) -> None:
         """Disconnect every slave, wait, address this unit and check its echo (retried)."""
-        self._synced = False
-        for attempt in range(1, attempts + 1):
-            try:
-                self._connect_once()
-            except InstrumentTimeout:
-                if attempt == attempts:
-                    raise
-            else:
-                self._synced = True
-                return
+        with self.transport.transaction():
+            self._synced = False
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._connect_once()
+                except InstrumentTimeout:
+                    if attempt == attempts:
+                        raise
+                else:
+                    self._synced = True
+                    return
 
     def _connect_once(self) -> None:
         self.transport.discard_input()
@@ -161,13 +166,17 @@ class GSIOCLink:
             ) from None
 
     def _guarded(self, action, *args):
-        """Run one exchange; any failure leaves the link to be re-synchronised."""
-        self._ensure_synced()
-        try:
-            return action(*args)
-        except InstrumentError:
-            self._synced = False
-            raise
+        """Run one exchange under the line's transaction lock; a failure leaves the link to be
+        re-synchronised (an unknown immediate command is a complete exchange: it does not)."""
+        with self.transport.transaction():
+            self._ensure_synced()
+            try:
+                return action(*args)
+            except UnknownCommand:
+                raise
+            except InstrumentError:
+                self._synced = False
+                raise
 
     # -- commands ---------------------------------------------------------
     def immediate(self, command: str) -> str:
@@ -183,7 +192,7 @@ class GSIOCLink:
             while not reply.feed(self._read_byte(f"immediate {command!r}")):
                 self.transport.write(bytes([ACK]))
         except ProtocolError as exc:
-            raise ProtocolError(str(exc), self.name) from None
+            raise type(exc)(str(exc), self.name) from None
         return reply.text
 
     def buffered(self, command: str) -> None:

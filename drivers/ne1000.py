@@ -6,7 +6,10 @@ only say which entry to use. Replies ``STX addr prompt [data|?err] ETX`` are
 parsed by ``parse_reply``; error codes raise ``PumpCommandError`` and alarms
 ``InstrumentAlarm`` — except the power-up alarm ``A?R``, which is logged, is
 acknowledged by being reported, and makes the driver resend the command it
-displaced. Every inferred detail is listed in ``docs/drivers/ne1000.md``.
+displaced. A reply is read in whichever framing it arrives (basic or safe):
+which framing answers ``SAF n`` is not documented. Stopping is idempotent: a
+pump that is already stopped answers ``STP`` with ``?NA``, which means
+stopped. Every inferred detail is listed in ``docs/drivers/ne1000.md``.
 """
 
 from __future__ import annotations
@@ -21,27 +24,42 @@ from dataclasses import dataclass
 
 from raphe.drivers import units
 from raphe.drivers.base import PumpStatus, Syringe, SyringePump
-from raphe.drivers.settings import REQUIRED, resolve
+from raphe.drivers.settings import REQUIRED, Setting
 from raphe.drivers.transport import SerialTransport
 from raphe.errors import (
     InputError,
     InstrumentAlarm,
+    InstrumentError,
     InstrumentTimeout,
     ProtocolError,
     RapheError,
 )
 
 STX, ETX, CR = b"\x02", b"\x03", b"\r"
+#: Longest safe-mode reply accepted (length byte); the longest real one (DIS) is ~25.
+MAX_SAFE_LENGTH = 64
 
-#: Rig-file keys: {key: (type, default or REQUIRED, description with units)}.
-SETTINGS: dict[str, tuple[type, object, str]] = {
-    "port": (str, REQUIRED, "serial device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/..."),
-    "baudrate": (int, 19200, "baud rate (bit/s); the pump's default is 19200, 8N1"),
-    "address": (int, 0, "pump network address, 0-99"),
-    "timeout_s": (float, 1.0, "reply timeout per command, s"),
-    "safe_mode_s": (int, 0, "safe-mode watchdog, s (1-255); 0 = basic mode"),
-    "syringe_diameter_mm": (float, REQUIRED, "syringe inner diameter, mm"),
-    "syringe_volume_uL": (float, REQUIRED, "syringe nominal volume, µL"),
+#: Volume units are µL up to this syringe inner diameter, mL above.
+UL_MAX_DIAMETER_MM = 14.0
+DIAMETER_RANGE_MM = (0.1, 80.0)
+
+#: Rig-file keys: the one declaration of each setting.
+SETTINGS: dict[str, Setting] = {
+    "port": Setting(str, REQUIRED, "serial device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/..."),
+    "baudrate": Setting(
+        int, 19200, "baud rate, bit/s (the pump's default is 19200, 8N1)",
+        choices=(300, 1200, 2400, 9600, 19200),
+    ),
+    "address": Setting(int, 0, "pump network address", minimum=0, maximum=99),
+    "timeout_s": Setting(float, 1.0, "reply timeout per command, s", above=0),
+    "safe_mode_s": Setting(
+        int, 0, "safe-mode watchdog, s; 0 = basic mode", minimum=0, maximum=255
+    ),
+    "syringe_diameter_mm": Setting(
+        float, REQUIRED, "syringe inner diameter, mm",
+        minimum=DIAMETER_RANGE_MM[0], maximum=DIAMETER_RANGE_MM[1],
+    ),
+    "syringe_volume_uL": Setting(float, REQUIRED, "syringe nominal volume, µL", above=0),
 }
 
 #: Status prompt → role status.
@@ -71,9 +89,6 @@ ERRORS = {
 #: µL/min per unit of each rate code, in order of preference when equally precise.
 RATE_UNITS = {"UM": 1.0, "UH": 1 / 60, "MM": 1000.0, "MH": 1000 / 60}
 VOLUME_UNITS = {"UL": 1.0, "ML": 1000.0}
-#: Volume units are µL up to this syringe inner diameter, mL above.
-UL_MAX_DIAMETER_MM = 14.0
-DIAMETER_RANGE_MM = (0.1, 80.0)
 
 _NUM = r"\d+(?:\.\d*)?|\.\d+"
 
@@ -89,7 +104,10 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "status": Command(""),
-    "version": Command("VER", reply=r"NE(?P<model>\d+)V(?P<firmware>[\d.]+)"),
+    # "NE1000V3.928", or with a firmware upgrade "NE1000X2V3.928" (nesp-lib's pattern)
+    "version": Command(
+        "VER", reply=r"NE(?P<model>\d+)(?:X(?P<upgrade>\d*))?V(?P<firmware>\d+\.\d+)"
+    ),
     "diameter": Command("DIA", "{}", rf"(?P<value>{_NUM})"),
     "rate": Command("RAT", "{}{}", rf"(?P<value>{_NUM})(?P<units>UM|MM|UH|MH)"),
     "volume": Command("VOL", "{}", rf"(?P<value>{_NUM})(?P<units>UL|ML)"),
@@ -108,9 +126,10 @@ COMMANDS: dict[str, Command] = {
 class PumpCommandError(ProtocolError):
     """The pump refused a command; ``code`` is its error (``?``, ``?NA``, ``?OOR``, ...)."""
 
-    def __init__(self, code: str, command: str, instrument: str = "") -> None:
+    def __init__(self, code: str, command: str, instrument: str = "", prompt: str = "") -> None:
         self.code = code
         self.command = command
+        self.prompt = prompt
         super().__init__(f"{command!r} refused: {code} ({ERRORS.get(code, 'error')})", instrument)
 
 
@@ -216,30 +235,26 @@ class NE1000(SyringePump):
     """A New Era NE-1000 (or NE-500/501/4000/1600, WPI Aladdin) on one serial port."""
 
     model = "NE-1000"
+    SETTINGS = SETTINGS
+    LATER = ("syringe_diameter_mm", "syringe_volume_uL")
 
     def __init__(
-        self,
-        port: str,
-        *,
-        address: int = 0,
-        baudrate: int = 19200,
-        timeout_s: float = 1.0,
-        safe_mode_s: int = 0,
-        probe_timeout_s: float = 0.2,
-        name: str = "pump",
+        self, port: str, *, name: str = "pump", probe_timeout_s: float = 0.2, **settings
     ) -> None:
-        if not 0 <= address <= 99:
-            raise InputError(f"ne1000: address must be 0-99, got {address}")
-        if not 0 <= safe_mode_s <= 255:
-            raise InputError(f"ne1000: safe_mode_s must be 0-255, got {safe_mode_s}")
-        self.address = address
-        self.safe_mode_s = safe_mode_s
-        self.probe_timeout_s = probe_timeout_s
+        values = self._declared(name, port=port, **settings)
         self.name = name
-        self.transport = SerialTransport(port, name=name, baudrate=baudrate, timeout=timeout_s)
-        self.syringe: Syringe | None = None
+        self.address = values["address"]
+        self.safe_mode_s = values["safe_mode_s"]
+        self.probe_timeout_s = probe_timeout_s
+        self.transport = SerialTransport(
+            port, name=name, baudrate=values["baudrate"], timeout=values["timeout_s"]
+        )
+        diameter, volume = values["syringe_diameter_mm"], values["syringe_volume_uL"]
+        self._configured_syringe = (
+            Syringe(diameter, volume) if diameter is not None and volume is not None else None
+        )
+        self._syringe: Syringe | None = None
         self._safe = False  # framing currently spoken
-        self._lock = threading.RLock()
         self._handshaking = False
         self._prompt = "S"
         self._rate_units = "UM"
@@ -250,30 +265,20 @@ class NE1000(SyringePump):
         self._heartbeat: threading.Thread | None = None
 
     # -- construction -----------------------------------------------------------
-    @classmethod
-    def from_settings(cls, settings: dict) -> NE1000:
-        """Open and connect the pump described by a rig-file table (see ``SETTINGS``)."""
-        values = resolve(SETTINGS, settings, "ne1000:")
-        pump = cls(
-            values["port"],
-            address=values["address"],
-            baudrate=values["baudrate"],
-            timeout_s=values["timeout_s"],
-            safe_mode_s=values["safe_mode_s"],
-        )
-        pump.open()
-        try:
-            pump.set_syringe(Syringe(values["syringe_diameter_mm"], values["syringe_volume_uL"]))
-        except BaseException:
-            pump.close()
-            raise
-        return pump
-
     def open(self) -> NE1000:
         """Open the port and bring the pump to a known link state."""
         self.transport.open()
-        self._handshake(first_connect=True)
+        try:
+            self._handshake(first_connect=True)
+        except BaseException:
+            self.close()
+            raise
         return self
+
+    def _apply_settings(self) -> None:
+        """The rig file's syringe is set on the pump (diameter, continuous dispensing)."""
+        if self._configured_syringe is not None:
+            self.set_syringe(self._configured_syringe)
 
     def _handshake(self, first_connect: bool = False) -> None:
         """Find the framing the pump speaks, absorb the power-up quirks, set the mode, read state.
@@ -283,7 +288,7 @@ class NE1000(SyringePump):
         any, discarded after ``probe_timeout_s``) absorbs the first; the status
         query's ``A?R`` is acknowledged in ``_transact``.
         """
-        with self._lock:
+        with self.transport.transaction():
             self._handshaking = first_connect
             try:
                 self._handshake_locked()
@@ -333,21 +338,28 @@ class NE1000(SyringePump):
         return safe_frame(data) if self._safe else data + CR
 
     def _read_reply(self, timeout: float) -> Reply:
+        """One reply packet, in whichever framing it comes.
+
+        After STX a basic reply continues with its address digits, a safe-mode
+        reply with its length byte (far below ``"0"`` for any reply), so the
+        two cannot be confused. The pump's framing of the ``SAF n`` reply (old
+        or new mode) is undocumented; reading either makes that moot.
+        """
         deadline = time.monotonic() + timeout
         first = self.transport.read_exact(1, timeout)
         if first != STX:
             junk = first + self._drain()
             raise ProtocolError(f"expected STX, got {junk!r}", self.name)
+        second = self.transport.read_exact(1, max(deadline - time.monotonic(), 0.0))
         remaining = max(deadline - time.monotonic(), 0.0)
-        if self._safe:
-            length = self.transport.read_exact(1, remaining)
-            rest = self.transport.read_exact(
-                max(length[0] - 1, 0), max(deadline - time.monotonic(), 0.0)
-            )
-            packet = STX + length + rest
-        else:
-            packet = STX + self.transport.read_until(ETX, remaining, max_len=128)
-        return parse_reply(packet, self._safe, self.name)
+        if b"0" <= second <= b"9":
+            packet = STX + second + self.transport.read_until(ETX, remaining, max_len=128)
+            return parse_reply(packet, False, self.name)
+        if not 7 <= second[0] <= MAX_SAFE_LENGTH:
+            junk = STX + second + self._drain()
+            raise ProtocolError(f"neither a basic nor a safe-mode reply: {junk!r}", self.name)
+        rest = self.transport.read_exact(second[0] - 1, remaining)
+        return parse_reply(STX + second + rest, True, self.name)
 
     def _drain(self) -> bytes:
         """Whatever else is waiting on the line (up to 64 bytes), to show it in an error."""
@@ -362,7 +374,7 @@ class NE1000(SyringePump):
     def _transact(self, code: str, argument: str) -> Reply:
         """Send one command, return its reply; errors and alarms raise."""
         text = f"{self.address}{code}{argument}"
-        with self._lock:
+        with self.transport.transaction():
             for attempt in (1, 2):
                 self.transport.discard_input()
                 self.transport.write(self._encode(text))
@@ -387,7 +399,7 @@ class NE1000(SyringePump):
                 raise InstrumentAlarm(reply.alarm, ALARMS[reply.alarm], self.name)
             self._prompt = reply.prompt
             if reply.error is not None:
-                raise PumpCommandError(reply.error, code + argument, self.name)
+                raise PumpCommandError(reply.error, code + argument, self.name, reply.prompt)
             return reply
 
     def command(self, key: str, *args: object) -> Reply:
@@ -448,23 +460,25 @@ class NE1000(SyringePump):
     def set_syringe(self, syringe: Syringe) -> None:
         """Set the inner diameter on the pump (continuous dispensing: target volume 0)."""
         diameter = units.length_mm(syringe.inner_diameter_mm)
-        low, high = DIAMETER_RANGE_MM
+        volume = units.volume_uL(syringe.volume_uL)
+        for key, value in (("syringe_diameter_mm", diameter), ("syringe_volume_uL", volume)):
+            try:
+                SETTINGS[key].check(value)
+            except ValueError as exc:
+                raise InputError(f"{self.name}: {key} {exc}") from None
         text = format_number(diameter)
-        if not low <= diameter <= high or text is None:
-            raise InputError(
-                f"ne1000: syringe diameter {diameter:g} mm outside {low}-{high} mm "
-                "or not writable with 4 digits"
-            )
-        if not syringe.volume_uL > 0:
-            raise InputError(f"ne1000: syringe volume must be > 0 µL, got {syringe.volume_uL}")
-        self.command("diameter", text)
-        self.command("volume", "0")
-        self.syringe = syringe
+        if text is None:
+            raise InputError(f"{self.name}: syringe diameter {diameter:g} mm is not writable "
+                             "with 4 digits")
+        with self.transport.transaction():
+            self.command("diameter", text)
+            self.command("volume", "0")
+        self._syringe = Syringe(diameter, volume)
 
     @property
     def volume_units(self) -> str:
         """Volume units the pump uses for this syringe: UL up to 14.00 mm, ML above."""
-        if self.syringe is None or self.syringe.inner_diameter_mm <= UL_MAX_DIAMETER_MM:
+        if self._syringe is None or self._syringe.inner_diameter_mm <= UL_MAX_DIAMETER_MM:
             return "UL"
         return "ML"
 
@@ -478,7 +492,7 @@ class NE1000(SyringePump):
         text = format_number(value)
         if text is None:
             raise InputError(
-                f"ne1000: volume {uL:g} µL cannot be written in {self.volume_units} "
+                f"{self.name}: volume {uL:g} µL cannot be written in {self.volume_units} "
                 "(≤ 4 digits, ≤ 3 decimals)"
             )
         self.command("volume", text)
@@ -491,13 +505,13 @@ class NE1000(SyringePump):
         """
         uL_min = units.flow_uL_min(rate)
         if uL_min <= 0:
-            raise InputError("ne1000: flow rate must be > 0 µL/min (use stop() to stop)")
+            raise InputError(f"{self.name}: flow rate must be > 0 µL/min (use stop() to stop)")
         allowed = (self._rate_units,) if self._prompt in ("I", "W", "X") else tuple(RATE_UNITS)
         try:
             number, code = choose_rate(uL_min, allowed)
         except InputError:
             raise InputError(
-                f"ne1000: {uL_min:g} µL/min cannot be written in {self._rate_units} while "
+                f"{self.name}: {uL_min:g} µL/min cannot be written in {self._rate_units} while "
                 "pumping; stop the pump to change units"
             ) from None
         self.command("rate", number, code)
@@ -524,14 +538,36 @@ class NE1000(SyringePump):
 
     def pause(self) -> None:
         """Pause a running pump (one STP); a stopped or paused pump is left as it is."""
-        if self.command("status").prompt in ("I", "W", "X"):
-            self.command("stop")
+        with self.transport.transaction():
+            if self.command("status").prompt in ("I", "W", "X"):
+                self.command("stop")
 
     def stop(self) -> None:
-        """Stop: STP pauses a running pump, a second STP stops it."""
-        for _ in range(2):
-            if self.command("stop").prompt == "S":
-                return
+        """Stop, whatever the pump is doing; never fails because it is already stopped.
+
+        ``STP`` pauses a running pump and stops a paused one; a stopped pump
+        answers ``?NA`` (not applicable), which here means "stopped". An alarm
+        (stall, safe-mode timeout, reset) has stopped the pump already: it is
+        logged, acknowledged by being reported, and the stop is confirmed.
+        """
+        with self.transport.transaction():
+            for _ in range(4):
+                try:
+                    prompt = self._transact(COMMANDS["stop"].code, "").prompt
+                except PumpCommandError as exc:
+                    if exc.code == "?NA" and exc.prompt == "S":
+                        self._prompt = "S"
+                        return
+                    if exc.code != "?NA":
+                        raise
+                    prompt = exc.prompt
+                except InstrumentAlarm as alarm:
+                    self.transport.log.warning("stopping: %s (the pump is stopped)", alarm)
+                    continue
+                if prompt == "S":
+                    return
+            if self.command("status").prompt != "S":
+                raise InstrumentError("the pump did not stop after repeated STP", self.name)
 
     def dispensed_uL(self) -> tuple[float, float]:
         fields = self.query("dispensed")
@@ -547,13 +583,14 @@ class NE1000(SyringePump):
 
     def reconnect(self) -> None:
         """Reopen the same port path and re-read the pump's state (syringe re-applied)."""
-        with self._lock:
+        with self.transport.transaction():
             self.transport.reopen()
             self._handshake()
-            if self.syringe is not None:
+            syringe = self._syringe or self._configured_syringe
+            if syringe is not None:
                 # An alarm the handshake acknowledged is for the user's next call, not this one.
                 deferred, self._deferred_alarm = self._deferred_alarm, None
-                self.set_syringe(self.syringe)
+                self.set_syringe(syringe)
                 self._deferred_alarm = deferred
 
     def close(self) -> None:

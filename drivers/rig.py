@@ -10,6 +10,7 @@ line. ``RigConfig.connect()`` builds connected role instances.
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import tomllib
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raphe.drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
-from raphe.drivers.settings import Setting, as_setting, resolve
+from raphe.drivers.settings import Setting, resolve
 from raphe.errors import InputError, RapheError
 
 #: driver name -> (module, class). Adding a model is one line here and one module.
@@ -38,17 +39,21 @@ ROLES: dict[str, type[Instrument]] = {
 
 RIG: dict[str, Setting] = {
     "name": Setting(str, "", "a name for this bench, stored in every session"),
-    "speed": Setting(float, 1.0, "clock speed of a simulated rig (1 for real instruments)"),
+    "speed": Setting(
+        float, 1.0, "clock speed of a simulated rig (1 for real instruments)", above=0
+    ),
     "simulated": Setting(bool, False, "true when the instruments are Raphe's simulators"),
 }
 
 FLUIDICS: dict[str, Setting] = {
     "outlet_dead_volume_uL": Setting(
-        float, 0.0, "volume of the outlet tubing from probe to collector/valve, µL"
+        float, 0.0, "volume of the outlet tubing from probe to collector/valve, µL", minimum=0
     ),
 }
 
 OPEN_ORDER = ("pump", "valve", "collector", "detector")
+
+log = logging.getLogger("raphe.drivers.rig")
 
 
 def driver_class(name: str) -> type[Instrument]:
@@ -57,8 +62,8 @@ def driver_class(name: str) -> type[Instrument]:
 
 
 def driver_settings(name: str) -> dict[str, Setting]:
-    module = importlib.import_module(DRIVERS[name][0])
-    return {key: as_setting(spec) for key, spec in module.SETTINGS.items()}
+    """The driver's rig-file keys: its ``SETTINGS`` declaration."""
+    return driver_class(name).SETTINGS
 
 
 def _line_of(text: str, table: str | None, key: str | None = None) -> int | None:
@@ -119,13 +124,16 @@ class RigConfig:
                     continue
                 driver, settings = self.roles[role]
                 cls = driver_class(driver)
+                extra = (
+                    {"session_clock": session_clock}
+                    if role == "detector" and session_clock is not None else {}
+                )
                 try:
-                    if role == "detector" and session_clock is not None:
-                        instrument = cls.from_settings(settings, session_clock=session_clock)
-                    else:
-                        instrument = cls.from_settings(settings)
+                    instrument = cls.from_settings(settings, name=role, **extra)
                 except RapheError as exc:
-                    raise RapheError(f"{self.where(role)}: [{role}] {exc}") from None
+                    # Driver messages start with the instrument's name: say it once.
+                    text = str(exc).removeprefix(f"{role}: ").removeprefix(f"[{role}] ")
+                    raise RapheError(f"{self.where(role)}: [{role}] {text}") from None
                 except ValueError as exc:
                     raise InputError(f"{self.where(role)}: [{role}] {exc}") from None
                 setattr(rig, role, instrument)
@@ -157,26 +165,44 @@ class Rig:
         for role, inst in self.instruments().items():
             try:
                 out[role] = dict(inst.identity())
-            except RapheError as exc:
+            except Exception as exc:  # noqa: BLE001 - an identity is informative only
                 out[role] = {"model": inst.model, "error": str(exc)}
         return out
 
     def to_safe_state(self) -> list[str]:
-        """Put every instrument in its safe state; return the problems met (never raises)."""
+        """Put every instrument in its safe state; return the problems met (never raises).
+
+        Each instrument is tried whatever happened to the others; any exception
+        (a typed instrument error or a bug) becomes one line naming the role.
+        """
         problems = []
         for role, inst in self.instruments().items():
             try:
                 inst.to_safe_state()
-            except RapheError as exc:
-                problems.append(f"{role}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - every instrument must be tried
+                problems.append(_problem(role, exc))
+        for problem in problems:
+            log.error("safe state: %s", problem)
         return problems
 
-    def close(self) -> None:
-        for inst in reversed(list(self.instruments().values())):
+    def close(self) -> list[str]:
+        """Close every instrument (detector first); return the problems met (never raises)."""
+        problems = []
+        for role, inst in reversed(list(self.instruments().items())):
             try:
                 inst.close()
-            except RapheError:
-                pass
+            except Exception as exc:  # noqa: BLE001 - every port must be released
+                problems.append(_problem(role, exc))
+        for problem in problems:
+            log.warning("close: %s", problem)
+        return problems
+
+
+def _problem(role: str, exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, RapheError):  # instrument errors already start with the role
+        return text if text.startswith(f"{role}:") else f"{role}: {text}"
+    return f"{role}: {type(exc).__name__}: {text}"
 
 
 def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfig:

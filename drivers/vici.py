@@ -3,41 +3,60 @@
 ASCII commands ending in CR at 9600 8N1. Action commands (``GOA``, ``GOB``,
 ``TT``, ``DTnnnnn``) are silent in the factory response mode (IFM0), so every
 move is confirmed by polling ``CP`` until the new position reads back; the
-actuator reports the old position until the switch completes. With an ID set
-on the actuator (``IDn``) every command is prefixed by it and replies carry
-it. Position A is LOAD, B is INJECT. Safe state: LOAD.
+actuator reports the old position until the switch completes. Replies carry
+the actuator's ID as a prefix, or a NUL byte when no ID is set (``"\\0CPA"``,
+as PNNL's LCMSNet records from universal actuators); the driver accepts both.
+At open the driver puts the actuator in the response modes it expects
+(``IFM0``, ``LG0``) and also reads the legacy reply form (``Position is "A"``).
+Commands are spaced by at least ``poll_interval_s`` (LCMSNet keeps 100 ms).
+A garbled position reply is asked again before anything is raised. Position A
+is LOAD, B is INJECT. Safe state: LOAD.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from raphe.drivers.base import InjectionValve, ValvePosition
-from raphe.drivers.settings import REQUIRED, Setting, resolve
+from raphe.drivers.settings import REQUIRED, Setting
 from raphe.drivers.transport import SerialTransport
 from raphe.errors import InputError, InstrumentError, InstrumentTimeout, ProtocolError
 
-NAME = "vici"
 CR = b"\r"
+NUL = 0x00
 MAX_REPLY = 64
 MAX_DELAY_MS = 65535
 
 SETTINGS: dict[str, Setting] = {
     "port": Setting(str, REQUIRED, "serial device path, e.g. /dev/ttyUSB1"),
-    "baudrate": Setting(int, 9600, "baud rate, bit/s (8N1 fixed; SB on the actuator sets it)"),
-    "valve_id": Setting(str, "", "actuator ID 0-9 or A-Z when its ID feature is on; '' = off"),
-    "timeout_s": Setting(float, 1.0, "wait for a reply line, s"),
-    "move_timeout_s": Setting(float, 2.0, "longest switch until CP confirms it, s"),
-    "poll_interval_s": Setting(float, 0.005, "spacing of CP polls while switching, s"),
-    "loop_volume_uL": Setting(float, REQUIRED, "sample loop volume, µL"),
+    "baudrate": Setting(
+        int, 9600, "baud rate, bit/s (8N1 fixed; SB on the actuator sets it)",
+        choices=(1200, 2400, 4800, 9600, 19200, 38400),
+    ),
+    "valve_id": Setting(
+        str, "", "actuator ID when its ID feature is on; '' = off",
+        pattern=r"[0-9A-Z]?", pattern_text="'' or one character 0-9 or A-Z",
+    ),
+    "timeout_s": Setting(float, 1.0, "wait for a reply line, s", above=0),
+    "move_timeout_s": Setting(float, 2.0, "longest switch until CP confirms it, s", above=0),
+    "poll_interval_s": Setting(
+        float, 0.1, "least time between two commands, also the CP polling period, s "
+        "(LCMSNet keeps 0.1 s on real actuators)", above=0,
+    ),
+    "loop_volume_uL": Setting(float, REQUIRED, "sample loop volume, µL", above=0),
 }
+
+#: Sent at open so replies take the form the driver parses (universal actuator modes).
+RESPONSE_MODES = ("IFM0", "LG0")
+#: Time allowed for any reply to the mode commands before the input is discarded, s.
+SETTLE_S = 0.05
 
 
 def _payload(raw: bytes, valve_id: str, what: str) -> str:
-    """The reply text without CR and ID prefix; non-printable or foreign replies raise."""
+    """The reply text without CR and the ID (or NUL) prefix; non-printable replies raise."""
     body = raw[:-1] if raw.endswith(CR) else raw
+    body = body.lstrip(b"\0")
     if not body or any(not 0x20 <= b <= 0x7E for b in body):
         raise ProtocolError(f"{what}: garbled reply {raw!r}")
     text = body.decode("ascii")
@@ -58,9 +77,16 @@ def _field(raw: bytes, valve_id: str, name: str, pattern: str) -> str:
     return match.group(1)
 
 
+_LEGACY_POSITION = re.compile(r'Position is\s*=?\s*"?([AB])"?')
+
+
 def parse_position(raw: bytes, valve_id: str = "") -> ValvePosition:
-    """``b"CPA\\r"`` → LOAD, ``b"CPB\\r"`` → INJECT; else ``ProtocolError``."""
-    return ValvePosition(_field(raw, valve_id, "CP", "([AB])"))
+    """``b"CPA\\r"`` (or ``b"\\0CPA\\r"``, or legacy ``b'Position is "A"\\r'``) → LOAD."""
+    text = _payload(raw, valve_id, "CP")
+    match = re.fullmatch(r"CP([AB])", text) or _LEGACY_POSITION.fullmatch(text)
+    if not match:
+        raise ProtocolError(f"CP: unexpected reply {raw!r}")
+    return ValvePosition(match.group(1))
 
 
 def parse_number(raw: bytes, name: str, valve_id: str = "") -> int:
@@ -72,7 +98,7 @@ def parse_number(raw: bytes, name: str, valve_id: str = "") -> int:
 
 
 def parse_version(raw: bytes, valve_id: str = "") -> str:
-    """Any printable version line."""
+    """Any printable version line (a universal actuator's starts ``UA_MAIN_``)."""
     return _payload(raw, valve_id, "VR").strip()
 
 
@@ -80,80 +106,66 @@ class VICIValve(InjectionValve):
     """A VICI two-position actuator on a serial port."""
 
     model = "VICI universal electric actuator"
+    SETTINGS = SETTINGS
 
-    def __init__(
-        self,
-        port: str,
-        *,
-        loop_volume_uL: float,
-        baudrate: int = 9600,
-        valve_id: str = "",
-        timeout_s: float = 1.0,
-        move_timeout_s: float = 2.0,
-        poll_interval_s: float = 0.005,
-    ) -> None:
-        if valve_id and not re.fullmatch(r"[0-9A-Z]", valve_id):
-            raise InputError(f"VICI valve_id must be one character 0-9 or A-Z, got {valve_id!r}")
-        if not loop_volume_uL > 0:
-            raise InputError(f"VICI loop_volume_uL must be > 0 µL, got {loop_volume_uL!r}")
-        self.valve_id = valve_id
-        self.loop_volume_uL = float(loop_volume_uL)
-        self.move_timeout_s = move_timeout_s
-        self.poll_interval_s = poll_interval_s
-        self.transport = SerialTransport(port, name=NAME, baudrate=baudrate, timeout=timeout_s)
-
-    @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> VICIValve:
-        """Open and connect from a rig-file table (``driver`` key ignored)."""
-        values = resolve(SETTINGS, settings, f"{NAME}:")
-        valve = cls(
-            values["port"],
-            loop_volume_uL=values["loop_volume_uL"],
-            baudrate=values["baudrate"],
-            valve_id=values["valve_id"],
-            timeout_s=values["timeout_s"],
-            move_timeout_s=values["move_timeout_s"],
-            poll_interval_s=values["poll_interval_s"],
+    def __init__(self, port: str, *, name: str = "valve", **settings) -> None:
+        values = self._declared(name, port=port, **settings)
+        self.name = name
+        self.valve_id = values["valve_id"]
+        self._loop_volume_uL = values["loop_volume_uL"]
+        self.move_timeout_s = values["move_timeout_s"]
+        self.poll_interval_s = values["poll_interval_s"]
+        self.transport = SerialTransport(
+            port, name=name, baudrate=values["baudrate"], timeout=values["timeout_s"]
         )
-        valve.open()
-        return valve
 
     # -- life cycle -------------------------------------------------------
     def open(self) -> None:
-        """Open the port and check the actuator answers in a two-position mode."""
+        """Open the port, set the response modes, check a two-position mode and read CP."""
         self.transport.open()
         try:
-            self._check_mode()
+            self._prepare()
         except BaseException:
             self.transport.close()
             raise
 
-    def _check_mode(self) -> None:
-        mode = parse_number(self.query("AM"), "AM", self.valve_id)
-        if mode not in (1, 2):
-            raise InstrumentError(f"actuator is in mode AM{mode}, not two-position (1 or 2)", NAME)
-        self.position()
+    def _prepare(self) -> None:
+        with self.transport.transaction():
+            for command in RESPONSE_MODES:
+                self.send(command)
+            self.transport.wait_quiet(SETTLE_S)
+            mode = self._parsed(parse_number, self.query("AM"), "AM", self.valve_id)
+            if mode not in (1, 2):
+                raise InstrumentError(
+                    f"actuator is in mode AM{mode}, not two-position (1 or 2)", self.name
+                )
+            self.position()
 
     def reconnect(self) -> None:
-        self.transport.reopen()
-        self._check_mode()
+        """Reopen the same path, set the response modes again, re-read mode and position."""
+        with self.transport.transaction():
+            self.transport.reopen()
+            self._prepare()
 
     def close(self) -> None:
         self.transport.close()
 
     # -- wire -------------------------------------------------------------
     def send(self, command: str) -> None:
-        """Send a silent action command."""
-        self.transport.discard_input()
-        self.transport.write(f"{self.valve_id}{command}\r".encode("ascii"))
+        """Send a command (silent, or the first half of ``query``), spaced from the last one."""
+        with self.transport.transaction():
+            self.transport.pace(self.poll_interval_s)
+            self.transport.discard_input()
+            self.transport.write(f"{self.valve_id}{command}\r".encode("ascii"))
 
     def query(self, command: str) -> bytes:
         """Send ``command`` and return its raw reply line (CR included)."""
-        self.send(command)
-        return self._read_line(command)
+        with self.transport.transaction():
+            self.send(command)
+            return self._read_line(command)
 
     def _read_line(self, command: str) -> bytes:
-        """Read to CR, failing fast on a byte no reply contains."""
+        """Read to CR, failing fast on a byte no reply contains (a leading NUL is allowed)."""
         deadline = time.monotonic() + self.transport.timeout
         line = bytearray()
         while not line.endswith(CR):
@@ -164,23 +176,31 @@ class VICIValve(InjectionValve):
                 raise InstrumentTimeout(
                     f"{command}: no complete reply within {self.transport.timeout:g} s "
                     f"(got {bytes(line)!r})",
-                    NAME,
+                    self.name,
                 ) from None
             line += byte
-            if not (0x20 <= byte[0] <= 0x7E or byte == CR) or len(line) > MAX_REPLY:
+            leading_nul = byte[0] == NUL and not line.strip(b"\0")
+            printable = 0x20 <= byte[0] <= 0x7E or byte == CR
+            if not (printable or leading_nul) or len(line) > MAX_REPLY:
                 self.transport.discard_input()
-                raise ProtocolError(f"{command}: garbled reply {bytes(line)!r}", NAME)
+                raise ProtocolError(f"{command}: garbled reply {bytes(line)!r}", self.name)
         return bytes(line)
 
     def _parsed(self, parser, *args):
         try:
             return parser(*args)
         except ProtocolError as exc:
-            raise ProtocolError(str(exc), NAME) from None
+            raise ProtocolError(str(exc), self.name) from None
 
     # -- role -------------------------------------------------------------
     def position(self) -> ValvePosition:
-        return self._parsed(parse_position, self.query("CP"), self.valve_id)
+        """``CP``; a garbled or unexpected reply is asked once more before it raises."""
+        with self.transport.transaction():
+            try:
+                return self._parsed(parse_position, self.query("CP"), self.valve_id)
+            except ProtocolError as exc:
+                self.transport.log.warning("%s; asking CP again", exc)
+                return self._parsed(parse_position, self.query("CP"), self.valve_id)
 
     def load(self) -> None:
         self.move_to(ValvePosition.LOAD)
@@ -190,15 +210,18 @@ class VICIValve(InjectionValve):
 
     def move_to(self, position: ValvePosition) -> None:
         """Switch to ``position`` and return once ``CP`` reads it back."""
-        self.send(f"GO{position.value}")
-        self._confirm(lambda: self.position() == position, f"switch to {position.value}")
+        with self.transport.transaction():
+            self.send(f"GO{position.value}")
+            self._confirm(lambda: self.position() == position, f"switch to {position.value}")
 
     def toggle(self) -> ValvePosition:
         """Switch to the other position (``TO``); returns the confirmed new position."""
-        target = ValvePosition.INJECT if self.position() == ValvePosition.LOAD else ValvePosition.LOAD
-        self.send("TO")
-        self._confirm(lambda: self.position() == target, f"toggle to {target.value}")
-        return target
+        with self.transport.transaction():
+            here = self.position()
+            target = ValvePosition.INJECT if here == ValvePosition.LOAD else ValvePosition.LOAD
+            self.send("TO")
+            self._confirm(lambda: self.position() == target, f"toggle to {target.value}")
+            return target
 
     def timed_inject(self, seconds: float) -> None:
         """INJECT now; the actuator returns to LOAD after ``seconds`` (DT + TT, 1 ms–65.535 s)."""
@@ -207,28 +230,29 @@ class VICIValve(InjectionValve):
             raise InputError(
                 f"timed injection must last 0.001–{MAX_DELAY_MS / 1000:g} s, got {seconds!r} s"
             )
-        if self.position() != ValvePosition.LOAD:
-            self.load()
-        self.send(f"DT{delay_ms}")
-        if self.delay_ms() != delay_ms:
-            raise ProtocolError(f"DT{delay_ms} not taken by the actuator", NAME)
-        before = self.counter()
-        self.send("TT")
-        # Confirmed once INJECT reads back, or once both switches already happened.
-        self._confirm(
-            lambda: self.position() == ValvePosition.INJECT
-            or (self.counter() - before) % 65536 >= 2,
-            "timed injection",
-        )
+        with self.transport.transaction():
+            if self.position() != ValvePosition.LOAD:
+                self.load()
+            self.send(f"DT{delay_ms}")
+            if self.delay_ms() != delay_ms:
+                raise ProtocolError(f"DT{delay_ms} not taken by the actuator", self.name)
+            before = self.counter()
+            self.send("TT")
+            # Confirmed once INJECT reads back, or once both switches already happened.
+            self._confirm(
+                lambda: self.position() == ValvePosition.INJECT
+                or (self.counter() - before) % 65536 >= 2,
+                "timed injection",
+            )
 
     def _confirm(self, done, what: str) -> None:
+        """Poll until ``done()``; commands are already spaced by ``poll_interval_s``."""
         deadline = time.monotonic() + self.move_timeout_s
         while not done():
             if time.monotonic() > deadline:
                 raise InstrumentTimeout(
-                    f"{what} not confirmed by CP within {self.move_timeout_s:g} s", NAME
+                    f"{what} not confirmed by CP within {self.move_timeout_s:g} s", self.name
                 )
-            time.sleep(self.poll_interval_s)
 
     def delay_ms(self) -> int:
         return self._parsed(parse_number, self.query("DT"), "DT", self.valve_id)
@@ -238,6 +262,9 @@ class VICIValve(InjectionValve):
         return self._parsed(parse_number, self.query("CNT"), "CNT", self.valve_id)
 
     def identity(self) -> dict[str, str]:
-        firmware = self._parsed(parse_version, self.query("VR"), self.valve_id)
-        return {"model": self.model, "firmware": firmware, "serial": ""}
-
+        with self.transport.transaction():
+            firmware = self._parsed(parse_version, self.query("VR"), self.valve_id)
+            info = {"model": self.model, "firmware": firmware, "serial": ""}
+            if firmware.upper().startswith("UA_MAIN_"):  # a universal actuator: serial board too
+                info["serial_board"] = self._parsed(parse_version, self.query("VR2"), self.valve_id)
+            return info

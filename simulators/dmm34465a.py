@@ -17,9 +17,10 @@ Questionable Data register is set, as the Truevolt manuals describe.
 ``n`` readings and asks for no more than are stored (else ``-222``, no reply).
 A reading beyond 120 % of the range is the overload value ``±9.9E37``.
 
-Link faults: :meth:`drop_connection`, :meth:`drop_on_next_command`,
-:meth:`garbage_replies`, :meth:`slow_replies`, :meth:`lose_replies`;
-instrument fault: :meth:`force_overload`. Every command line received is
+Link faults: :meth:`drop_connection`, :meth:`unplug`/:meth:`plug`,
+:meth:`drop_on_next_command`, :meth:`garbage_replies`, :meth:`slow_replies`,
+:meth:`lose_replies`; instrument faults: :meth:`force_overload`, :meth:`stall`
+(reading loss) and :meth:`resume`. Every command line received is
 recorded in :attr:`received` so tests can pin the exact traffic.
 """
 
@@ -52,12 +53,23 @@ SAMPLE_TIMER_MAX_S = 3600.0
 MAX_COUNT = 1_000_000
 
 ERRORS = {
+    -102: "Syntax error",
     -104: "Data type error",
     -109: "Missing parameter",
     -113: "Undefined header",
     -222: "Data out of range",
+    -224: "Illegal parameter value",
     -350: "Error queue overflow",
 }
+#: Resolution factor (× range) per NPLC step, from the 34465A's published table (as QCoDeS
+#: carries it): reported by ``VOLT:DC:RES?``.
+RESOLUTION_FACTORS = dict(zip(NPLC_VALUES, (3e-6, 1.5e-6, 0.7e-6, 0.3e-6, 0.1e-6, 0.03e-6),
+                              strict=True))
+FUNCTIONS = ("VOLT", "VOLT:AC", "CURR", "CURR:AC", "RES", "FRES", "FREQ", "PER", "TEMP",
+             "DIOD", "CONT", "CAP", "VOLT:RAT")
+#: ``*ESR?`` bits set by errors of each class (IEEE 488.2).
+ESR_BITS = {1: 32, 2: 16, 3: 8, 4: 4}  # command, execution, device-specific, query error
+ESR_OPC = 1
 
 
 class ScpiError(Exception):
@@ -90,22 +102,32 @@ def _matches(nodes: list[tuple[str, str, bool]], words: list[str]) -> bool:
 
 @dataclass
 class _State:
+    """Measurement configuration (``*RST`` values)."""
+
+    function: str = "VOLT"
     range_v: float = 10.0
     autorange: bool = True
     nplc: float = 10.0
     autozero: str = "ON"
+    aperture_enabled: bool = False
+    aperture_s: float = 0.1
     trig_source: str = "IMM"
     trig_count: float = 1  # math.inf for INFinity
     trig_delay: float = 0.0
+    trig_delay_auto: bool = True
+    trig_slope: str = "NEG"
+    trig_level: float = 0.0
     samp_source: str = "IMM"
     samp_timer: float = 1.0
     samp_count: int = 1
+    pretrigger: int = 0
 
 
 @dataclass
 class _Run:
     t_init: float
     total: float  # readings this INIT will take (may be inf)
+    dt: float  # time between readings
     taken: int = 0
 
 
@@ -130,6 +152,14 @@ class DMM34465ADevice:
         self.errors: list[int] = []
         self.ques_event = 0
         self.ques_cond = 0
+        self.esr = 0  # standard event status register
+        self.ese = 0
+        self.sre = 0
+        self.line_hz = 50.0
+        self.display_on = True
+        self.display_text = ""
+        self.data_format = "ASC"
+        self.sampling = True  # False after the "stall" fault: the ADC delivers nothing
         self._memory = np.empty(0, dtype=np.float64)
         self._run: _Run | None = None
         self.t_init: float | None = None  # clock time of the last INIT: sample k at t_init + k*dt
@@ -145,6 +175,20 @@ class DMM34465ADevice:
         with self._lock:
             self._overload_spans.append((float(t_start), float(t_end)))
 
+    def stall(self) -> None:
+        """Reading loss: the measurement stops delivering readings (the run stays armed)."""
+        with self._lock:
+            self._advance()
+            self.sampling = False
+
+    def resume(self) -> None:
+        """The stalled measurement delivers readings again (from now on)."""
+        with self._lock:
+            if self._run is not None and not self.sampling:
+                skipped = self._due(self._run) - self._run.taken
+                self._run.taken += max(skipped, 0)
+            self.sampling = True
+
     # -- acquisition ----------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -152,13 +196,16 @@ class DMM34465ADevice:
             self._advance()
             return self._run is not None
 
+    def _due(self, run: _Run) -> int:
+        due = math.floor((self.clock.now() - run.t_init) / run.dt + 1e-9) + 1
+        return int(min(due, run.total))
+
     def _advance(self) -> None:
         run = self._run
-        if run is None:
+        if run is None or not self.sampling:
             return
-        dt = self.state.samp_timer
-        due = math.floor((self.clock.now() - run.t_init) / dt + 1e-9) + 1
-        due = int(min(due, run.total))
+        dt = run.dt
+        due = self._due(run)
         if due <= run.taken:
             return
         first = run.taken
@@ -210,6 +257,7 @@ class DMM34465ADevice:
         return ";".join(replies) if replies else None
 
     def _push_error(self, code: int) -> None:
+        self.esr |= ESR_BITS.get(abs(code) // 100, 0)
         if len(self.errors) >= 20:
             self.errors[-1] = -350
         else:
@@ -226,49 +274,120 @@ class DMM34465ADevice:
         raise ScpiError(-113)
 
     def _commands(self):
+        """(header pattern, is query, handler): the SCPI the simulator answers.
+
+        Besides what Raphe's driver sends, the IEEE 488.2 common commands and
+        the SCPI a generic client (QCoDeS' ``Keysight34465A``, PyMeasure's
+        ``Agilent34410A``) asks at connect and for a simple reading.
+        """
         s = self
+        st = lambda: s.state
+        sense = "[SENSe][:VOLTage][:DC]"  # the function node may be left out (RANG?)
         return [
             ("*IDN", True, lambda a: IDN),
             ("*RST", False, s._rst),
             ("*CLS", False, s._cls),
             ("*OPC", True, lambda a: "1"),
+            ("*OPC", False, s._opc),
+            ("*WAI", False, lambda a: None),
+            ("*TRG", False, lambda a: None),
+            ("*OPT", True, lambda a: "0,0"),
+            ("*STB", True, s._stb),
+            ("*ESR", True, s._read_esr),
+            ("*ESE", False, lambda a: setattr(s, "ese", int(_number(a, {})) & 0xFF)),
+            ("*ESE", True, lambda a: f"+{s.ese}"),
+            ("*SRE", False, lambda a: setattr(s, "sre", int(_number(a, {})) & 0xFF)),
+            ("*SRE", True, lambda a: f"+{s.sre}"),
             ("SYSTem:ERRor[:NEXT]", True, s._next_error),
+            ("SYSTem:LFRequency", True, lambda a: f"+{s.line_hz:.0f}"),
+            ("SYSTem:VERSion", True, lambda a: "1999.0"),
+            ("SYSTem:LICense:CATalog", True, lambda a: '""'),
             ("CONFigure[:VOLTage][:DC]", False, s._configure),
-            ("CONFigure", True, lambda a: f'"VOLT {s.state.range_v:+.8E},{3e-7 * s.state.range_v:+.8E}"'),
-            ("[SENSe]:VOLTage[:DC]:NPLCycles", False, s._set_nplc),
-            ("[SENSe]:VOLTage[:DC]:NPLCycles", True, lambda a: f"{s.state.nplc:+.8E}"),
-            ("[SENSe]:VOLTage[:DC]:RANGe", False, s._set_range),
-            ("[SENSe]:VOLTage[:DC]:RANGe", True, lambda a: f"{s.state.range_v:+.8E}"),
-            ("[SENSe]:VOLTage[:DC]:ZERO:AUTO", False, s._set_autozero),
+            ("CONFigure", True, lambda a: f'"VOLT {st().range_v:+.8E},{s._resolution():+.8E}"'),
+            ("MEASure[:VOLTage][:DC]", True, s._measure),
+            ("READ", True, s._read),
+            ("FETCh", True, s._fetch),
+            ("R", True, s._read_and_erase),
+            ("[SENSe]:FUNCtion[:ON]", False, s._set_function),
+            ("[SENSe]:FUNCtion[:ON]", True, lambda a: f'"{st().function}"'),
+            (f"{sense}:NPLCycles", False, s._set_nplc),
+            (f"{sense}:NPLCycles", True, lambda a: _nr3(st().nplc)),
+            (f"{sense}:RANGe", False, s._set_range),
+            (f"{sense}:RANGe", True, lambda a: _nr3(st().range_v)),
+            (f"{sense}:RANGe:AUTO", False, s._set_autorange),
+            (f"{sense}:RANGe:AUTO", True, lambda a: "1" if st().autorange else "0"),
+            (f"{sense}:RESolution", False, s._set_resolution),
+            (f"{sense}:RESolution", True, lambda a: _nr3(s._resolution())),
+            (f"{sense}:ZERO:AUTO", False, s._set_autozero),
+            (f"{sense}:ZERO:AUTO", True, lambda a: "0" if st().autozero == "OFF" else "1"),
+            (f"{sense}:APERture:ENABled", False, s._set_aperture_enabled),
+            (f"{sense}:APERture:ENABled", True, lambda a: "1" if st().aperture_enabled else "0"),
+            (f"{sense}:APERture", False, s._set_aperture),
+            (f"{sense}:APERture", True, lambda a: _nr3(st().aperture_s)),
             ("TRIGger[:SEQuence]:SOURce", False, s._set_trig_source),
-            ("TRIGger[:SEQuence]:SOURce", True, lambda a: s.state.trig_source),
+            ("TRIGger[:SEQuence]:SOURce", True, lambda a: st().trig_source),
             ("TRIGger[:SEQuence]:COUNt", False, s._set_trig_count),
-            ("TRIGger[:SEQuence]:COUNt", True, lambda a: _nr3(s.state.trig_count)),
+            ("TRIGger[:SEQuence]:COUNt", True, lambda a: _nr3(st().trig_count)),
             ("TRIGger[:SEQuence]:DELay", False, s._set_trig_delay),
+            ("TRIGger[:SEQuence]:DELay", True, lambda a: _nr3(st().trig_delay)),
+            ("TRIGger[:SEQuence]:DELay:AUTO", False, s._set_trig_delay_auto),
+            ("TRIGger[:SEQuence]:DELay:AUTO", True, lambda a: "1" if st().trig_delay_auto else "0"),
+            ("TRIGger[:SEQuence]:SLOPe", False, s._set_trig_slope),
+            ("TRIGger[:SEQuence]:SLOPe", True, lambda a: st().trig_slope),
+            ("TRIGger[:SEQuence]:LEVel", False, s._set_trig_level),
+            ("TRIGger[:SEQuence]:LEVel", True, lambda a: _nr3(st().trig_level)),
             ("SAMPle:SOURce", False, s._set_samp_source),
-            ("SAMPle:SOURce", True, lambda a: s.state.samp_source),
+            ("SAMPle:SOURce", True, lambda a: st().samp_source),
             ("SAMPle:TIMer", False, s._set_samp_timer),
             ("SAMPle:TIMer", True, s._get_samp_timer),
             ("SAMPle:COUNt", False, s._set_samp_count),
-            ("SAMPle:COUNt", True, lambda a: f"{s.state.samp_count:+d}"),
+            ("SAMPle:COUNt", True, lambda a: f"{st().samp_count:+d}"),
+            ("SAMPle:COUNt:PRETrigger", False, s._set_pretrigger),
+            ("SAMPle:COUNt:PRETrigger", True, lambda a: f"{st().pretrigger:+d}"),
             ("INITiate[:IMMediate]", False, s._init),
             ("ABORt", False, s._abort),
             ("DATA:POINts", True, lambda a: f"{len(s._memory):+d}"),
             ("DATA:REMove", True, s._remove),
+            ("DATA:LAST", True, s._last),
             ("STATus:QUEStionable[:EVENt]", True, s._ques_event),
             ("STATus:QUEStionable:CONDition", True, lambda a: f"{s.ques_cond:+d}"),
+            ("DISPlay[:STATe]", False, s._set_display),
+            ("DISPlay[:STATe]", True, lambda a: "1" if s.display_on else "0"),
+            ("DISPlay[:WINDow]:TEXT[:DATA]", False, s._set_display_text),
+            ("DISPlay[:WINDow]:TEXT[:DATA]", True, lambda a: f'"{s.display_text}"'),
+            ("DISPlay[:WINDow]:TEXT:CLEar", False, lambda a: setattr(s, "display_text", "")),
+            ("FORMat[:DATA]", False, s._set_format),
+            ("FORMat[:DATA]", True, lambda a: f"{s.data_format},9"),
         ]
 
     # -- handlers -----------------------------------------------------------
+    def _config_changed(self) -> None:
+        """A measurement configuration change clears reading memory [I]."""
+        self._memory = np.empty(0)
+
     def _rst(self, arg: str) -> None:
         self.state = _State()
         self._run = None
         self._memory = np.empty(0)
         self.ques_cond = 0
+        self.display_on, self.display_text, self.data_format = True, "", "ASC"
 
     def _cls(self, arg: str) -> None:
         self.errors.clear()
         self.ques_event = 0
+        self.esr = 0
+
+    def _opc(self, arg: str) -> None:
+        self._advance()
+        self.esr |= ESR_OPC  # every operation is complete when the next command is parsed
+
+    def _stb(self, arg: str) -> str:
+        stb = (4 if self.errors else 0) | (32 if self.esr & self.ese else 0)
+        return f"+{stb}"
+
+    def _read_esr(self, arg: str) -> str:
+        value, self.esr = self.esr, 0
+        return f"+{value}"
 
     def _next_error(self, arg: str) -> str:
         code = self.errors.pop(0) if self.errors else 0
@@ -286,26 +405,109 @@ class DMM34465ADevice:
             autorange = False
         self._abort("")
         self.state = _State(range_v=rng, autorange=autorange, samp_timer=self.state.samp_timer)
+        self._config_changed()
+
+    def _measure(self, arg: str) -> str:
+        """``MEAS:VOLT:DC? [range[,resolution]]``: configure, then ``READ?``."""
+        self._configure(arg)
+        return self._read("")
+
+    def _read(self, arg: str) -> str:
+        """``READ?``: ``INIT``, wait for the readings (on the clock), return them (``FETC?``)."""
+        self._init("")
+        return self._fetch("")
+
+    def _fetch(self, arg: str) -> str:
+        """All readings of the measurement, once it is complete; they stay in memory."""
+        run = self._run
+        if run is not None and math.isfinite(run.total) and self.sampling:
+            self.clock.sleep_until(run.t_init + (run.total - 1) * run.dt)
+            self._advance()
+        return ",".join(_reading(v) for v in self._memory.tolist())
+
+    def _read_and_erase(self, arg: str) -> str:
+        """``R? [n]``: up to ``n`` (default all) readings, removed, as a definite-length block."""
+        n = len(self._memory)
+        if arg:
+            value = _number(arg, {"MIN": 1, "MAX": 2_000_000, "DEF": n})
+            if not (1 <= value <= 2_000_000 and value == int(value)):
+                raise ScpiError(-222)
+            n = min(n, int(value))
+        out, self._memory = self._memory[:n], self._memory[n:]
+        body = ",".join(_reading(v) for v in out.tolist())
+        return f"#{len(str(len(body)))}{len(body)}{body}"
+
+    def _last(self, arg: str) -> str:
+        if not len(self._memory):
+            return "+9.91000000E+37"  # NaN in SCPI: no reading yet
+        return f"{_reading(self._memory[-1])} VDC"
+
+    def _set_function(self, arg: str) -> None:
+        name = arg.strip().strip('"').strip("'").upper()
+        aliases = {"VOLT:DC": "VOLT", "VOLTAGE": "VOLT", "VOLTAGE:DC": "VOLT",
+                   "CURR:DC": "CURR", "CURRENT": "CURR", "CURRENT:DC": "CURR"}
+        name = aliases.get(name, name)
+        if name not in FUNCTIONS:
+            raise ScpiError(-224)
+        if name != self.state.function:
+            self._abort("")
+            self.state.function = name
+            self._config_changed()
 
     def _set_nplc(self, arg: str) -> None:
         value = _number(arg, {"MIN": NPLC_VALUES[0], "MAX": NPLC_VALUES[-1], "DEF": 10.0})
         if not NPLC_VALUES[0] <= value <= NPLC_VALUES[-1]:
             raise ScpiError(-222)
         self.state.nplc = next(n for n in NPLC_VALUES if value <= n * (1 + 1e-9))
+        self.state.aperture_enabled = False
+        self._config_changed()
+
+    def _resolution(self) -> float:
+        return self.state.range_v * RESOLUTION_FACTORS[self.state.nplc]
+
+    def _set_resolution(self, arg: str) -> None:
+        finest = self.state.range_v * RESOLUTION_FACTORS[NPLC_VALUES[-1]]
+        coarsest = self.state.range_v * RESOLUTION_FACTORS[NPLC_VALUES[0]]
+        value = _number(arg, {"MIN": finest, "MAX": coarsest, "DEF": coarsest})
+        if not value > 0:
+            raise ScpiError(-222)
+        # The shortest integration that resolves ``value``.
+        fits = [n for n in NPLC_VALUES if self.state.range_v * RESOLUTION_FACTORS[n] <= value * 1.001]
+        self.state.nplc = fits[0] if fits else NPLC_VALUES[-1]
+        self._config_changed()
 
     def _set_range(self, arg: str) -> None:
         if arg.upper() == "AUTO":
             self.state.autorange = True
+            self._config_changed()
             return
         value = _number(arg, {"MIN": RANGES_V[0], "MAX": RANGES_V[-1], "DEF": 10.0})
         rng = next((r for r in RANGES_V if abs(value) <= r * 1.2), None)
         if rng is None:
             raise ScpiError(-222)
         self.state.range_v, self.state.autorange = rng, False
+        self._config_changed()
+
+    def _set_autorange(self, arg: str) -> None:
+        value = _choice(arg, ("ON", "OFF", "ONCE", "1", "0"))
+        self.state.autorange = value in ("ON", "1")
+        self._config_changed()
 
     def _set_autozero(self, arg: str) -> None:
         value = _choice(arg, ("ON", "OFF", "ONCE", "1", "0"))
-        self.state.autozero = {"1": "ON", "0": "OFF"}.get(value, value)
+        self.state.autozero = {"1": "ON", "0": "OFF", "ONCE": "OFF"}.get(value, value)
+        self._config_changed()
+
+    def _set_aperture_enabled(self, arg: str) -> None:
+        self.state.aperture_enabled = _choice(arg, ("ON", "OFF", "1", "0")) in ("ON", "1")
+        self._config_changed()
+
+    def _set_aperture(self, arg: str) -> None:
+        value = _number(arg, {"MIN": 2e-5, "MAX": 1.0, "DEF": 0.1})
+        if not 2e-5 <= value <= 1.0:
+            raise ScpiError(-222)
+        self.state.aperture_s, self.state.aperture_enabled = value, True
+        self._config_changed()
 
     def _set_trig_source(self, arg: str) -> None:
         value = _choice(arg, ("IMM", "IMMEDIATE", "BUS", "EXT", "EXTERNAL", "INT", "INTERNAL"))
@@ -321,7 +523,16 @@ class DMM34465ADevice:
         value = _number(arg, {"MIN": 0.0, "MAX": 3600.0, "DEF": 0.0})
         if not 0 <= value <= 3600:
             raise ScpiError(-222)
-        self.state.trig_delay = value
+        self.state.trig_delay, self.state.trig_delay_auto = value, False
+
+    def _set_trig_delay_auto(self, arg: str) -> None:
+        self.state.trig_delay_auto = _choice(arg, ("ON", "OFF", "1", "0")) in ("ON", "1")
+
+    def _set_trig_slope(self, arg: str) -> None:
+        self.state.trig_slope = _choice(arg, ("POS", "POSITIVE", "NEG", "NEGATIVE"))[:3]
+
+    def _set_trig_level(self, arg: str) -> None:
+        self.state.trig_level = _number(arg, {"MIN": -1000.0, "MAX": 1000.0, "DEF": 0.0})
 
     def _set_samp_source(self, arg: str) -> None:
         value = _choice(arg, ("IMM", "IMMEDIATE", "TIM", "TIMER"))
@@ -345,16 +556,43 @@ class DMM34465ADevice:
             raise ScpiError(-222)
         self.state.samp_count = int(value)
 
+    def _set_pretrigger(self, arg: str) -> None:
+        value = _number(arg, {"MIN": 0, "MAX": MAX_COUNT - 1, "DEF": 0})
+        if not (0 <= value < MAX_COUNT and value == int(value)):
+            raise ScpiError(-222)
+        self.state.pretrigger = int(value)
+
+    def _set_display(self, arg: str) -> None:
+        self.display_on = _choice(arg, ("ON", "OFF", "1", "0")) in ("ON", "1")
+
+    def _set_display_text(self, arg: str) -> None:
+        text = arg.strip()
+        if len(text) < 2 or text[0] not in "\"'" or text[-1] != text[0]:
+            raise ScpiError(-104)
+        self.display_text = text[1:-1][:40]
+
+    def _set_format(self, arg: str) -> None:
+        kind = _choice(arg.split(",")[0], ("ASC", "ASCII", "REAL"))
+        if kind == "REAL":
+            raise ScpiError(-224)  # binary transfer is not simulated
+        self.data_format = "ASC"
+
+    def _integration_s(self) -> float:
+        st = self.state
+        return st.aperture_s if st.aperture_enabled else st.nplc / self.line_hz
+
     def _init(self, arg: str) -> None:
         # With SAMP:SOUR IMM readings follow each other as fast as the integration allows.
         st = self.state
-        if st.samp_source != "TIM":
-            st.samp_timer = max(st.nplc / 50.0, SAMPLE_TIMER_MIN_S)
+        dt = st.samp_timer if st.samp_source == "TIM" else self._integration_s()
         self._memory = np.empty(0)
         self.ques_cond &= ~QUES_MEM_OVERFLOW
         self.t_init = self.clock.now()
         self.init_times.append(self.t_init)
-        self._run = _Run(t_init=self.t_init, total=st.samp_count * st.trig_count)
+        self._run = _Run(
+            t_init=self.t_init, total=st.samp_count * st.trig_count,
+            dt=max(dt, SAMPLE_TIMER_MIN_S),
+        )
 
     def _abort(self, arg: str) -> None:
         self._advance()
@@ -371,11 +609,16 @@ class DMM34465ADevice:
         if n > len(self._memory):
             raise ScpiError(-222)
         out, self._memory = self._memory[:n], self._memory[n:]
-        return ",".join(f"{v:+.9E}" for v in out.tolist())
+        return ",".join(_reading(v) for v in out.tolist())
 
     def _ques_event(self, arg: str) -> str:
         value, self.ques_event = self.ques_event, 0
         return f"{value:+d}"
+
+
+def _reading(value: float) -> str:
+    """A reading as the instrument writes it: 9 significant digits, ``+1.23456789E-01``."""
+    return f"{value:+.8E}"
 
 
 def _nr3(value: float) -> str:
@@ -426,6 +669,7 @@ class SimulatedDMM34465A:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.connections = 0
+        self.plugged = True
 
     # -- life cycle -------------------------------------------------------------
     def start(self) -> SimulatedDMM34465A:
@@ -488,6 +732,22 @@ class SimulatedDMM34465A:
                 pass
             client.close()
 
+    def unplug(self) -> None:
+        """The LAN cable is pulled: the connection drops and new ones are closed at once."""
+        self.plugged = False
+        self.drop_connection()
+
+    def plug(self) -> None:
+        """The cable is back: connections are served again (the instrument kept its state)."""
+        self.plugged = True
+
+    def stall(self) -> None:
+        """Reading loss: the instrument stops delivering readings (see ``resume``)."""
+        self.device.stall()
+
+    def resume(self) -> None:
+        self.device.resume()
+
     def drop_on_next_command(self) -> None:
         """Close the connection when the next command arrives, without executing it."""
         self.faults.drop_next = True
@@ -516,6 +776,9 @@ class SimulatedDMM34465A:
                 continue
             except OSError:
                 return
+            if not self.plugged:
+                conn.close()
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.drop_connection()
             with self._lock:

@@ -1,17 +1,19 @@
 """Fault injection by name, for the command line and for tests: ``ROLE ACTION [ARG]``.
 
-Examples: ``pump stall``, ``pump unplug``, ``pump plug``, ``valve garbage``,
-``collector busy 30``, ``detector overload 60``, ``detector drop``, ``pump slow 0.5``,
-``valve lose 2``.
+The same words work on ``raphe simulate rig --faults`` (one per line on
+standard input) and from Python (``apply_fault(rig, "pump stall")``). Every
+simulated instrument can be unplugged and plugged back, answer garbage, answer
+late or not at all, and raise its own alarm.
 """
 
 from __future__ import annotations
 
 HELP = """faults (ROLE ACTION [ARG]):
-  pump|valve|collector: unplug | plug | garbage | slow SECONDS | lose [N]
-  pump: stall | power_cycle | refill [uL]
-  collector: busy SECONDS
-  detector: drop | garbage | slow SECONDS | lose [N] | overload SECONDS"""
+  pump|valve|collector: unplug | plug | garbage [N] | slow SECONDS | lose [N]
+  pump: stall | empty | power_cycle | refill [uL]
+  collector: busy SECONDS | rack_end | refuse_reads
+  detector: unplug | plug | drop | garbage [N] | slow SECONDS | lose [N] |
+            overload SECONDS | stall | resume"""
 
 
 def apply_fault(rig, line: str) -> str:
@@ -23,34 +25,47 @@ def apply_fault(rig, line: str) -> str:
     sim = rig.instruments().get(role)
     if sim is None:
         raise ValueError(f"no simulated {role!r} here (have: {', '.join(rig.roles)})")
-    arg = float(rest[0]) if rest else None
+    try:
+        arg = float(rest[0]) if rest else None
+    except ValueError:
+        raise ValueError(f"{role} {action}: {rest[0]!r} is not a number") from None
+    count = int(arg) if arg else 1
     if role == "detector":
         actions = {
-            "drop": lambda: sim.drop_connection(),
-            "garbage": lambda: sim.garbage_replies(b"\x00\xff#garbage"),
+            "unplug": sim.unplug,
+            "plug": sim.plug,
+            "drop": sim.drop_connection,
+            "garbage": lambda: sim.garbage_replies(*[b"\x00\xff#garbage"] * count),
             "slow": lambda: sim.slow_replies(arg or 0.0),
-            "lose": lambda: sim.lose_replies(int(arg or 1)),
+            "lose": lambda: sim.lose_replies(count),
             "overload": lambda: sim.force_overload(
                 rig.clock.now(), rig.clock.now() + (arg if arg is not None else 10.0)
             ),
+            "stall": sim.stall,
+            "resume": sim.resume,
         }
     else:
         port = sim.port
         actions = {
             "unplug": port.unplug,
             "plug": port.plug,
-            "garbage": lambda: port.inject_garbage(),
+            "garbage": lambda: port.inject_garbage(count=count),
             "slow": lambda: port.slow_replies(arg or 0.0),
-            "lose": lambda: port.lose_replies(int(arg or 1)),
+            "lose": lambda: port.lose_replies(count),
         }
         if role == "pump":
             actions.update(
                 stall=sim.device.stall,
+                empty=sim.device.empty,
                 power_cycle=sim.device.power_cycle,
                 refill=lambda: sim.device.refill(arg),
             )
         if role == "collector":
-            actions["busy"] = lambda: sim.device.hold_busy(arg or 10.0)
+            actions.update(
+                busy=lambda: sim.device.hold_busy(arg or 10.0),
+                rack_end=sim.device.rack_end,
+                refuse_reads=sim.device.refuse_reads,
+            )
     if action not in actions:
         raise ValueError(f"{role} has no fault {action!r} (have: {', '.join(actions)})")
     actions[action]()

@@ -5,8 +5,11 @@ immediate ``%`` identify, ``$`` reset, ``S`` status (``[RME][CD]``: ready /
 moving / error, valve collect / drain), ``X`` position (3 digits, ``000`` =
 drain); buffered ``T###`` go to tube, ``Y0000`` go to drain, ``V0``/``V1``
 valve collect/drain, ``W<line><text>`` display, ``L0``/``L1`` keypad lock.
-Fault hook: ``hold_busy(seconds)`` keeps the collector busy (e.g. an operator
-at the keypad); the rack end is set by ``rack_size``.
+Fault hooks: ``hold_busy(seconds)`` keeps the collector busy (e.g. an operator
+at the keypad); ``rack_end()`` makes the rack end at the current tube (later
+tubes are refused); ``reads=False`` (or ``refuse_reads()``) answers ``S`` and
+``X`` with ``0xA3``, as a collector whose firmware lacks them would: no public
+client confirms either letter on an FC 203B.
 
 Moves run on the shared clock: ``min_move_s + seconds_per_tube × distance``
 (the drain sits before tube 1). While moving, LF is answered ``#`` (busy) and
@@ -40,8 +43,10 @@ class FC203BDevice(GSIOCSlave):
         seconds_per_tube: float = 0.2,
         min_move_s: float = 0.3,
         identity: str = "FC203B V2.10",
+        reads: bool = True,
     ) -> None:
         super().__init__(unit_id)
+        self.reads = reads
         self.clock = clock
         self.rack_size = rack_size
         self.seconds_per_tube = seconds_per_tube
@@ -104,6 +109,15 @@ class FC203BDevice(GSIOCSlave):
         """Fault: stay busy (LF answered ``#``, status ``M``) for ``seconds`` of clock time."""
         self._busy_until = self.clock.now() + seconds
 
+    def rack_end(self) -> None:
+        """Fault: the rack ends at the tube under the outlet; later tubes are refused."""
+        with self._lock:
+            self.rack_size = max(self._to, 1)
+
+    def refuse_reads(self, refuse: bool = True) -> None:
+        """Answer ``S`` and ``X`` with ``0xA3`` (unknown command) from now on."""
+        self.reads = not refuse
+
     # -- GSIOC ------------------------------------------------------------
     def busy(self) -> bool:
         self._advance()
@@ -120,6 +134,8 @@ class FC203BDevice(GSIOCSlave):
         self.error = False
 
     def immediate(self, command: str) -> str | None:
+        if not self.reads:
+            return None
         if command == "S":
             self._advance()
             motion = "M" if self.busy() else ("E" if self.error else "R")
@@ -161,9 +177,11 @@ class SimulatedFC203B(PtySimulator):
         *,
         unit_id: int = 1,
         seconds_per_tube: float = 0.2,
+        reads: bool = True,
     ) -> None:
+        self.clock = clock
         self.device = FC203BDevice(
-            clock, rack_size, unit_id=unit_id, seconds_per_tube=seconds_per_tube
+            clock, rack_size, unit_id=unit_id, seconds_per_tube=seconds_per_tube, reads=reads
         )
         self.port = PtyPort(self.device, "fc203b", directory)
 
@@ -176,4 +194,7 @@ class SimulatedFC203B(PtySimulator):
             "parity": "N",
             "unit_id": self.device.unit_id,
             "rack_size": self.device.rack_size,
+            # The travel estimate (used only if S/X go unanswered), on the simulator's clock.
+            "move_min_s": self.device.min_move_s / self.clock.speed,
+            "travel_s_per_tube": self.device.seconds_per_tube / self.clock.speed,
         }

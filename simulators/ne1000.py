@@ -7,8 +7,17 @@ and keeps the pump's physics on the shared ``Clock``: dispensed volume is the
 integral of the rate, an empty (or full, when withdrawing) syringe stalls the
 motor with alarm ``A?S``. Power-up quirks are modelled: the first command
 after power-up is ignored, the first valid one after that is answered with
-``A?R`` and not executed. Link timing (safe-mode watchdog, 0.5 s inter-byte
-discard) runs on ``link_clock`` (real time unless a test passes a faster one).
+``A?R`` and not executed; in safe mode the pump also sends ``A?R`` unsolicited
+at power-up and starts its watchdog only at the first valid packet. Link
+timing (safe-mode watchdog, 0.5 s inter-byte discard) runs on ``link_clock``
+(real time unless a test passes a faster one).
+
+As independent clients find on real pumps: ``STP`` on a stopped pump is
+answered ``?NA``; a safe-mode packet is accepted in basic mode (nesp-lib
+sends its first ``SAF`` that way); reply numbers ≥ 1000 keep a decimal point
+(``1234.``); ``DIR`` while pumping is allowed when the target volume is 0.
+The reply to ``SAF n`` is framed in the new mode (nesp-lib's expectation;
+``saf_reply="old"`` frames it in the mode the packet arrived in instead).
 
 ``SimulatedNE1000`` owns a device and its pty; ``python -m raphe.simulators.ne1000``
 serves one and takes fault commands on stdin.
@@ -62,12 +71,12 @@ def safe_frame(payload: bytes) -> bytes:
 
 
 def format_number(value: float) -> str:
-    """A reply number: four significant digits and a point ("4.610", "30.00", "1234")."""
+    """A reply number: four significant digits and always a point ("4.610", "30.00", "1234.")."""
     value = max(value, 0.0)
     for decimals, limit in ((3, 10), (2, 100), (1, 1000)):
         if round(value, decimals) < limit:
             return f"{value:.{decimals}f}"
-    return f"{value:.0f}"
+    return f"{value:.0f}."
 
 
 def parse_number(text: str) -> float | None:
@@ -97,10 +106,16 @@ class NE1000Device:
         diameter_mm: float = 4.61,
         powered_up: bool = True,
         link_clock: Clock | None = None,
+        firmware: str = FIRMWARE,
+        saf_reply: str = "new",
     ) -> None:
+        if saf_reply not in ("new", "old"):
+            raise ValueError(f"saf_reply must be 'new' or 'old', got {saf_reply!r}")
         self.clock = clock
         self.link_clock = link_clock or Clock(1.0)
         self.address = address
+        self.firmware = firmware
+        self.saf_reply = saf_reply
         self._lock = threading.RLock()
         # Settings kept in NVRAM (survive power_cycle).
         self.diameter_mm = diameter_mm
@@ -118,6 +133,7 @@ class NE1000Device:
         self._buffer = bytearray()
         self._last_byte_t = self.link_clock.now()
         self._last_packet_t = self.link_clock.now()
+        self._watchdog_armed = not powered_up
         self._unsolicited = bytearray()
         #: Every byte string passed to ``receive`` (for tests that pin the wire).
         self.received: list[bytes] = []
@@ -196,7 +212,11 @@ class NE1000Device:
             self._raise_alarm("A?S")
 
     def power_cycle(self) -> None:
-        """Power off and on: motion and counters reset, NVRAM settings kept, ``A?R`` pending."""
+        """Power off and on: motion and counters reset, NVRAM settings kept, ``A?R`` pending.
+
+        In safe mode (kept in NVRAM) the reset alarm is also sent unsolicited,
+        and the watchdog waits for the first valid packet before it runs.
+        """
         with self._lock:
             self._advance()
             self._reset_volatile(self.clock.now())
@@ -204,7 +224,17 @@ class NE1000Device:
             self._unsolicited.clear()
             self._ignore_next = True
             self.alarm = "A?R"
-            self._last_packet_t = self.link_clock.now()
+            self._watchdog_armed = False
+            if self.safe_timeout_s:
+                self._unsolicited += self._frame(self._reply_text(""), safe=True)
+
+    def empty(self) -> None:
+        """The syringe runs out: an infusing pump stalls (``A?S``) at once."""
+        with self._lock:
+            self._advance()
+            self.content_uL = 0.0
+            if self.state in ("I", "X") and self._moving_direction() == "INF":
+                self._raise_alarm("A?S")
 
     def refill(self, volume_uL: float | None = None) -> None:
         """Load a fresh syringe holding ``volume_uL`` (default: full)."""
@@ -218,7 +248,7 @@ class NE1000Device:
             self.received.append(bytes(data))
             now = self.link_clock.now()
             if (
-                self.safe_timeout_s
+                (self.safe_timeout_s or self._buffer[:1] == bytes([STX]))
                 and self._buffer
                 and now - self._last_byte_t > INTER_BYTE_TIMEOUT_S
             ):
@@ -235,6 +265,7 @@ class NE1000Device:
             self._advance()
             if (
                 self.safe_timeout_s
+                and self._watchdog_armed
                 and self.alarm != "A?T"
                 and self.link_clock.now() - self._last_packet_t > self.safe_timeout_s
             ):
@@ -245,7 +276,9 @@ class NE1000Device:
     def _packets(self):
         """Complete packets in the buffer: (payload, frame valid, arrived in safe framing)."""
         while True:
-            if self.safe_timeout_s:
+            if self.safe_timeout_s or self._buffer[:1] == bytes([STX]):
+                # Safe mode takes only framed packets; basic mode takes one too when a
+                # packet starts with STX (nesp-lib's first SAF is framed whatever the mode).
                 start = self._buffer.find(bytes([STX]))
                 if start < 0:
                     self._buffer.clear()
@@ -283,6 +316,7 @@ class NE1000Device:
         if not frame_ok:
             return self._frame(f"{self.address:02d}{self.state}?COM", safe)
         self._last_packet_t = self.link_clock.now()
+        self._watchdog_armed = True
         text = "".join(ch for ch in payload.decode("latin-1") if " " < ch <= "~").upper()
         match = re.fullmatch(r"(\*|\d{1,2})?([A-Z]{3})?(.*)", text)
         address, command, arg = match.groups()
@@ -297,7 +331,11 @@ class NE1000Device:
             body = self._execute(command or "", arg)
         except _Ignored:
             return b""
-        return self._frame(body, safe=bool(mode_before) if safe else False)
+        if self.safe_timeout_s != mode_before:  # SAF changed the mode
+            framed_safe = bool(self.safe_timeout_s) if self.saf_reply == "new" else safe
+        else:
+            framed_safe = bool(self.safe_timeout_s)
+        return self._frame(body, safe=framed_safe)
 
     def _execute(self, command: str, arg: str) -> str:
         handler = getattr(self, f"_cmd_{command.lower()}", None) if command else self._cmd_status
@@ -316,7 +354,7 @@ class NE1000Device:
         return None, ""
 
     def _cmd_ver(self, arg: str):
-        return (None, FIRMWARE) if not arg else ("", "")
+        return (None, self.firmware) if not arg else ("", "")
 
     def _running(self) -> bool:
         return self.state in ("I", "W", "X")
@@ -371,11 +409,13 @@ class NE1000Device:
             return None, self.direction
         if arg not in ("INF", "WDR", "REV"):
             return "", ""
-        if self._running():
+        if self._running() and (self.target_volume > 0 or self.state == "X"):
             return "NA", ""
         if arg == "REV":
             arg = "WDR" if self.direction == "INF" else "INF"
         self.direction = arg
+        if self.state in ("I", "W"):  # pumping continuously: the motor reverses
+            self.state = "I" if arg == "INF" else "W"
         return None, ""
 
     def _cmd_run(self, arg: str):
@@ -395,6 +435,8 @@ class NE1000Device:
             return "", ""
         if self.state in ("I", "W"):
             self.state = "P"
+        elif self.state == "S":
+            return "NA", ""  # already stopped: what real pumps answer
         else:
             self.state, self._run_uL = "S", 0.0
         return None, ""
@@ -449,6 +491,8 @@ class SimulatedNE1000(PtySimulator):
         powered_up: bool = True,
         link_clock: Clock | None = None,
         name: str = "ne1000",
+        firmware: str = FIRMWARE,
+        saf_reply: str = "new",
     ) -> None:
         self.device = NE1000Device(
             clock,
@@ -457,6 +501,8 @@ class SimulatedNE1000(PtySimulator):
             diameter_mm=syringe_diameter_mm,
             powered_up=powered_up,
             link_clock=link_clock,
+            firmware=firmware,
+            saf_reply=saf_reply,
         )
         self.port = PtyPort(self.device, name, directory)
         self.baudrate = baudrate
@@ -478,7 +524,7 @@ class SimulatedNE1000(PtySimulator):
         }
 
 
-_CONSOLE_HELP = """faults: power_cycle | stall | refill [uL] | unplug | plug | garbage |
+_CONSOLE_HELP = """faults: power_cycle | stall | empty | refill [uL] | unplug | plug | garbage |
         slow <s> | lose [n] | flow | quit"""
 
 
@@ -499,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     actions = {
         "power_cycle": lambda a: sim.device.power_cycle(),
         "stall": lambda a: sim.device.stall(),
+        "empty": lambda a: sim.device.empty(),
         "refill": lambda a: sim.device.refill(float(a[0]) if a else None),
         "unplug": lambda a: sim.port.unplug(),
         "plug": lambda a: sim.port.plug(),

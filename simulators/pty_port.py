@@ -50,7 +50,7 @@ class PtyPort:
         self._slave: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._garbage = b""
+        self._garbage: list[bytes] = []
         self._reply_delay = 0.0
         self._lose = 0
         self.connected = False
@@ -110,9 +110,9 @@ class PtyPort:
                 os.unlink(self.path)
         log.debug("%s unplugged", self.name)
 
-    def inject_garbage(self, data: bytes = b"\x7f\xfe#!garbage\x00") -> None:
-        """Send ``data`` instead of the next reply."""
-        self._garbage = data
+    def inject_garbage(self, data: bytes = b"\x7f\xfe#!garbage\x00", count: int = 1) -> None:
+        """Send ``data`` instead of each of the next ``count`` replies."""
+        self._garbage.extend([data] * count)
 
     def slow_replies(self, delay_s: float) -> None:
         """Delay every reply by ``delay_s`` real seconds (0 restores)."""
@@ -130,7 +130,7 @@ class PtyPort:
             self._lose -= 1
             return
         if self._garbage:
-            data, self._garbage = self._garbage, b""
+            data = self._garbage.pop(0)
         if self._reply_delay:
             time.sleep(self._reply_delay)
         with self._lock:

@@ -3,7 +3,12 @@
 Text commands ending in CR (LF ignored), 9600 8N1. Two-position commands:
 ``CP`` (→ ``CPA``/``CPB``), ``GOA``/``GOB``/``GO``, ``CW``/``CC``, ``TO``,
 ``DTnnnnn``/``DT``, ``TT``, ``AMn``/``AM``, ``CNT``/``CNTn``, ``IFMn``/``IFM``,
-``VR``/``VR2``, ``IDn``/``ID``. Action commands are silent (IFM0).
+``VR``/``VR2``, ``IDn``/``ID``, ``LGn``/``LG``. Action commands are silent (IFM0).
+
+As on a universal actuator (PNNL LCMSNet's records): every reply is prefixed
+by the actuator's ID, or by a NUL byte when no ID is set (``"\0CPA\r"``,
+``"\0ID\r"``, ``"5ID5\r"``); ``VR`` answers ``UA_MAIN_…``. In legacy mode
+(``LG1``, left by other software) ``CP`` answers the older ``Position is "A"``.
 
 Timing runs on the shared clock: a switch takes ``switch_time_s`` and ``CP``
 reports the old position until it completes; moves requested during a
@@ -36,14 +41,18 @@ class VICIDevice:
         *,
         switch_time_s: float = 0.05,
         valve_id: str | None = None,
-        version: str = "EUH Main 5.21",
-        serial_board_version: str = "Serial 2.04",
+        version: str = "UA_MAIN_EQ",
+        serial_board_version: str = "UA_SERIAL_2.04",
+        nul_prefix: bool = True,
+        legacy: bool = False,
     ) -> None:
         self.clock = clock
         self.switch_time_s = switch_time_s
         self.valve_id = valve_id
         self.version = version
         self.serial_board_version = serial_board_version
+        self.nul_prefix = nul_prefix
+        self.legacy = 1 if legacy else 0
         self.mode = 1
         self.ifm = 0
         self.delay_ms = 0
@@ -139,12 +148,13 @@ class VICIDevice:
         reply = self._execute(text)
         if reply is None:
             return b""
-        return f"{self.valve_id or ''}{reply}\r".encode("ascii")
+        prefix = self.valve_id or ("\0" if self.nul_prefix else "")
+        return f"{prefix}{reply}\r".encode("ascii")
 
     def _execute(self, cmd: str) -> str | None:
         moves = {"GOA": "A", "GOB": "B", "CW": "A", "CC": "B"}
         if cmd == "CP":
-            return f"CP{self._position}"
+            return f'Position is "{self._position}"' if self.legacy else f"CP{self._position}"
         if cmd in moves:
             self._request(moves[cmd])
             return None
@@ -160,6 +170,8 @@ class VICIDevice:
             return self._number(cmd, "CNT", 65535, "counter")
         if cmd.startswith("IFM"):
             return self._number(cmd, "IFM", 2, "ifm")
+        if cmd.startswith("LG"):
+            return self._number(cmd, "LG", 1, "legacy")
         if cmd.startswith("AM"):
             arg = cmd[2:]
             if arg in ("1", "2"):
@@ -203,8 +215,13 @@ class SimulatedVICI(PtySimulator):
         valve_id: str | None = None,
         switch_time_s: float = 0.05,
         loop_volume_uL: float = 20.0,
+        poll_interval_s: float = 0.005,
+        **device_options,
     ) -> None:
-        self.device = VICIDevice(clock, valve_id=valve_id, switch_time_s=switch_time_s)
+        self.device = VICIDevice(
+            clock, valve_id=valve_id, switch_time_s=switch_time_s, **device_options
+        )
+        self.poll_interval_s = poll_interval_s
         self.port = PtyPort(self.device, "vici", directory)
         self.loop_volume_uL = loop_volume_uL
 
@@ -216,4 +233,7 @@ class SimulatedVICI(PtySimulator):
             "baudrate": 9600,
             "valve_id": self.device.valve_id or "",
             "loop_volume_uL": self.loop_volume_uL,
+            # A simulator tolerates faster polling than a real actuator (0.1 s): a scaled
+            # clock must not turn command spacing into seconds of simulated time.
+            "poll_interval_s": self.poll_interval_s,
         }

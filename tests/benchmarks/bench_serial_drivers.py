@@ -73,7 +73,9 @@ def raw_line(port: serial.Serial, data: bytes):
 def main() -> None:
     clock = Clock(1.0)
     with SimulatedVICI(clock) as vici_sim, SimulatedFC203B(clock, rack_size=24) as fc_sim:
-        valve = VICIValve.from_settings(vici_sim.rig_settings())
+        # The driver spaces commands by poll_interval_s on purpose (a real actuator needs
+        # 0.1 s); that wait is not overhead, so it is set to ~0 here.
+        valve = VICIValve.from_settings({**vici_sim.rig_settings(), "poll_interval_s": 1e-6})
         collector = FC203B.from_settings(fc_sim.rig_settings())
         valve_collect = COMMANDS["valve_collect"].text
         # Bare pyserial on a second descriptor of the same ptys; only one side talks at a time.
@@ -82,7 +84,7 @@ def main() -> None:
         try:
             cases = {
                 # name: (driver call, bare-pyserial call, baud, bytes on the wire both ways)
-                "VICI CP query": (valve.position, raw_line(vici_raw, b"CP\r"), 9600, 3 + 4),
+                "VICI CP query": (valve.position, raw_line(vici_raw, b"CP\r"), 9600, 3 + 5),
                 "GSIOC immediate status": (  # S > R < ACK > C|0x80 <
                     collector.read_status,
                     raw_exchange(fc_raw, [(b"S", 1), (b"\x06", 1)]),

@@ -21,7 +21,6 @@ from raphe.drivers.dmm34465a import (
     parse_points,
     parse_readings,
 )
-from raphe.drivers.settings import as_setting
 from raphe.errors import (
     Disconnected,
     InputError,
@@ -305,8 +304,7 @@ def test_bad_configuration_is_an_input_error(sim, clock, kwargs, match):
 def test_from_settings_uses_the_simulators_rig_settings(sim, clock):
     settings = sim.rig_settings()
     assert settings["driver"] == "dmm34465a"
-    for key, spec in SETTINGS.items():
-        setting = as_setting(spec)
+    for key, setting in SETTINGS.items():
         assert setting.description
         if key in settings:
             assert isinstance(settings[key], setting.type)
@@ -408,9 +406,9 @@ def test_points_round_trip(n):
 
 
 def test_traffic_is_logged_at_debug(sim, clock, caplog):
-    with caplog.at_level("DEBUG", logger="raphe.instrument.dmm34465a"), connect(sim, clock):
+    with caplog.at_level("DEBUG", logger="raphe.instrument.detector"), connect(sim, clock):
         pass
-    lines = [r.getMessage() for r in caplog.records if r.name == "raphe.instrument.dmm34465a"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "raphe.instrument.detector"]
     assert "> *IDN?" in lines
     assert any(line.startswith("< b'Keysight Technologies,34465A") for line in lines)
 

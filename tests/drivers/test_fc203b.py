@@ -65,13 +65,17 @@ def test_from_settings_connects_with_the_handshake(sim):
     simulated, recorder = sim
     collector = FC203B.from_settings(simulated.rig_settings())
     try:
-        assert recorder.take() == [(b"\xff", b""), (b"\x81", b"\x81")]
+        # Connect, then one status and one position read: does this collector answer them?
+        assert recorder.take() == [(b"\xff", b""), (b"\x81", b"\x81")] + immediate(
+            "S", "RD"
+        ) + immediate("X", "000")
+        assert collector.reads_position
         assert collector.rack_size == 24
     finally:
         collector.close()
 
 
-@pytest.mark.parametrize(("parity", "baudrate"), [("E", 19200), ("N", 9600), ("O", 38400)])
+@pytest.mark.parametrize(("parity", "baudrate"), [("E", 19200), ("N", 9600), ("O", 19200)])
 def test_line_settings_are_honoured(sim, parity, baudrate):
     simulated, _ = sim
     settings = {**simulated.rig_settings(), "parity": parity, "baudrate": baudrate}
@@ -215,7 +219,7 @@ def test_unparsable_status_is_a_protocol_error(fc, sim):
 
 def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
-    collector = FC203B.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
+    collector = FC203B.from_settings({**simulated.rig_settings(), "timeout_s": 60.0})
     try:
         outcome = unplug_during(simulated.port, recorder, lambda: collector.read_status())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
@@ -235,8 +239,12 @@ def test_settings_are_checked():
         FC203B.from_settings({"port": "/dev/null"})
     with pytest.raises(InputError, match="colour"):
         FC203B.from_settings({"port": "/dev/null", "rack_size": 24, "colour": 1})
-    with pytest.raises(InputError, match="0–63"):
+    with pytest.raises(InputError, match="unit_id must be ≤ 63"):
         FC203B.from_settings({"port": "/dev/null", "rack_size": 24, "unit_id": 64})
+    with pytest.raises(InputError, match="baudrate must be one of 9600, 19200"):
+        FC203B.from_settings({"port": "/dev/null", "rack_size": 24, "baudrate": 38400})
+    with pytest.raises(InputError, match="rack_size must be ≥ 1"):
+        FC203B.from_settings({"port": "/dev/null", "rack_size": 0})
     with pytest.raises(InputError, match="parity"):
         FC203B.from_settings({"port": "/dev/null", "rack_size": 24, "parity": "X"})
     with pytest.raises(InputError, match="baudrate"):
@@ -279,3 +287,76 @@ def test_rig_file_from_rig_settings_opens_the_simulator(sim):
         assert rig.identities()["collector"]["model"] == "FC203B"
     finally:
         rig.close()
+
+
+# -- a collector that does not know S and X (no public client confirms them) ---------------
+
+
+@pytest.fixture
+def refusing(tmp_path):
+    clock = Clock(speed=100)
+    simulated = SimulatedFC203B(
+        clock, rack_size=24, directory=str(tmp_path), seconds_per_tube=1.0, reads=False
+    )
+    recorder = WireLog(simulated.device)
+    simulated.port.device = recorder
+    simulated.start()
+    yield simulated, recorder
+    simulated.close()
+
+
+def test_a_collector_refusing_s_and_x_still_collects_with_a_time_based_wait(refusing, caplog):
+    simulated, recorder = refusing
+    with caplog.at_level("WARNING", logger="raphe.instrument.collector"):
+        collector = FC203B.from_settings(simulated.rig_settings())
+        try:
+            # One status read, answered 0xA3 (unknown): enough to give up on S and X.
+            assert recorder.take() == [(b"\xff", b""), (b"\x81", b"\x81"), (b"S", b"\xa3")]
+            assert not collector.reads_position
+            collector.go_to_tube(3)
+            log = recorder.take()
+            assert log[:6] == echoed("T003")
+            # No reads: the next buffered command waits while the collector answers busy.
+            ready = log.index((b"\n", b"\n"), 6)
+            assert all(step == (b"\n", b"#") for step in log[6:ready])
+            assert log[ready:] == echoed("V0")
+            assert simulated.device.collecting_tube() == 3
+            assert collector.current_tube() == 3
+            assert collector.status() == "sent at tube 3 (not read back), collecting"
+            collector.go_to_tube(4)
+            collector.to_drain()
+            assert recorder.take()[-7:] == echoed("Y0000")
+            assert collector.current_tube() is None
+            assert simulated.device.drain_valve
+        finally:
+            collector.close()
+    warnings = [r.getMessage() for r in caplog.records if "time-based" in r.getMessage()]
+    assert len(warnings) == 1 and "unknown to the instrument" in warnings[0]
+
+
+def test_reads_lost_mid_run_fall_back_to_the_time_based_wait(fc, sim, caplog):
+    simulated, _ = sim
+    simulated.device.refuse_reads()
+    with caplog.at_level("WARNING", logger="raphe.instrument.collector"):
+        fc.go_to_tube(5)
+    assert not fc.reads_position
+    assert simulated.device.position() == 5 or simulated.device.busy()
+    assert fc.current_tube() == 5
+    assert sum("time-based" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_collector_faults_rack_end(fc, sim):
+    simulated, _ = sim
+    fc.go_to_tube(2)
+    simulated.device.rack_end()
+    with pytest.raises(InstrumentAlarm, match="tube 3 refused"):
+        fc.go_to_tube(3)
+    fc.go_to_tube(1)
+    assert fc.current_tube() == 1
+
+
+def test_reconnect_reads_state_again_and_keeps_its_name(fc, sim):
+    fc.go_to_tube(2)
+    fc.reconnect()
+    assert fc.current_tube() == 2
+    assert fc.transport.log.name == "raphe.instrument.collector"

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_helpers import WireLog
 
-from raphe.drivers.gsioc import GSIOCLink, decode_immediate
+from raphe.drivers.gsioc import GSIOCLink, UnknownCommand, decode_immediate
 from raphe.drivers.transport import SerialTransport
 from raphe.errors import InstrumentTimeout, ProtocolError
 from raphe.simulators.gsioc import GSIOCSlave
@@ -120,13 +120,26 @@ def test_busy_beyond_the_timeout_is_an_instrument_timeout(rig):
     assert slave.commands == []
 
 
-def test_unknown_immediate_is_a_protocol_error_and_the_link_resyncs(rig):
+def test_unknown_immediate_is_its_own_error_and_the_link_stays_in_step(rig):
     _slave, recorder, _port, link = rig
     link.connect()
     recorder.take()
-    with pytest.raises(ProtocolError, match="unknown"):
+    with pytest.raises(UnknownCommand, match="unknown"):
         link.immediate("Q")
     assert recorder.take() == [(b"Q", b"\xa3")]
+    # 0xA3 is a complete exchange: no re-synchronisation is needed before the next one.
+    assert link.immediate("S") == "RC"
+    assert recorder.take() == [(b"S", b"R"), (b"\x06", b"\xc3")]
+
+
+def test_a_garbled_immediate_reply_resyncs_the_link(rig):
+    _slave, recorder, port, link = rig
+    link.connect()
+    recorder.take()
+    port.inject_garbage(b"\x01")
+    with pytest.raises(ProtocolError, match="non-printable"):
+        link.immediate("S")
+    recorder.take()
     assert link.immediate("S") == "RC"
     assert recorder.take() == [(b"\xff", b""), (b"\x81", b"\x81"), (b"S", b"R"), (b"\x06", b"\xc3")]
 

@@ -74,3 +74,42 @@ def test_bad_rig_files_name_what_and_where(edit, expected):
 def test_missing_file_is_one_clear_message(tmp_path):
     with pytest.raises(InputError, match="rig file not found: .*nope.toml"):
         load_rig(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda t: "[rig]\nspeed = 0\n" + t, r"rig.toml, line 2: \[rig\] speed must be > 0"),
+        (lambda t: t + "[fluidics]\noutlet_dead_volume_uL = -1\n",
+         r"line 12: \[fluidics\] outlet_dead_volume_uL must be ≥ 0"),
+        (lambda t: t.replace("scale_nA_per_V = 10.0", "scale_nA_per_V = 0"),
+         r"line 10: \[detector\] scale_nA_per_V must be > 0"),
+        (lambda t: t.replace('port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nbaudrate = 12345'),
+         r"line 4: \[pump\] baudrate must be one of 300, 1200, 2400, 9600, 19200, got 12345"),
+        (lambda t: t.replace("4.61", "95.0"), r"syringe_diameter_mm must be ≤ 80"),
+    ],
+)
+def test_values_are_checked_by_the_one_declaration(edit, expected):
+    with pytest.raises(InputError, match=expected):
+        load_rig(edit(GOOD), source="rig.toml")
+
+
+def test_every_driver_uses_the_one_declaration_in_its_constructor():
+    """A bad constructor value is refused by the same checks as a bad rig-file value."""
+    from raphe.drivers.dmm34465a import DMM34465A
+    from raphe.drivers.fc203b import FC203B
+    from raphe.drivers.ne1000 import NE1000
+    from raphe.drivers.vici import VICIValve
+
+    for make, message in (
+        (lambda: NE1000("/dev/null", address=100), r"pump: address must be ≤ 99"),
+        (lambda: VICIValve("/dev/null", loop_volume_uL=20.0, valve_id="12"),
+         r"valve: valve_id must be '' or one character"),
+        (lambda: FC203B("/dev/null", rack_size=24, parity="X"), r"collector: parity must be one"),
+        (lambda: DMM34465A("TCPIP::127.0.0.1::1::SOCKET", range_V=3.0), r"detector: range_V"),
+    ):
+        with pytest.raises(InputError, match=message):
+            make()
+    # Defaults come from the declaration: nothing else holds them.
+    assert NE1000("/dev/null").transport.settings["baudrate"] == driver_settings("ne1000")[
+        "baudrate"].default

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,8 +26,8 @@ from raphe.simulators.pty_port import PtyPort
 from raphe.simulators.vici import SimulatedVICI, VICIDevice
 
 
-def make_sim(tmp_path, valve_id=None, speed=10.0):
-    simulated = SimulatedVICI(Clock(speed), str(tmp_path), valve_id=valve_id)
+def make_sim(tmp_path, valve_id=None, speed=10.0, **options):
+    simulated = SimulatedVICI(Clock(speed), str(tmp_path), valve_id=valve_id, **options)
     recorder = WireLog(simulated.device)
     simulated.port.device = recorder
     return simulated.start(), recorder
@@ -60,22 +62,23 @@ def test_open_checks_mode_and_position(sim):
     simulated, recorder = sim
     driver = VICIValve.from_settings(simulated.rig_settings())
     driver.close()
-    assert recorder.take_bytes() == (b"AM\rCP\r", b"AM1\rCPA\r")
+    # Response modes first (silent), then mode and position; replies start with NUL (no ID).
+    assert recorder.take_bytes() == (b"IFM0\rLG0\rAM\rCP\r", b"\0AM1\r\0CPA\r")
 
 
 def test_cp_query_bytes(valve, sim):
     _, recorder = sim
     assert valve.position() is ValvePosition.LOAD
-    assert recorder.take_bytes() == (b"CP\r", b"CPA\r")
+    assert recorder.take_bytes() == (b"CP\r", b"\0CPA\r")
 
 
 def test_inject_and_load_are_confirmed_by_cp(valve, sim):
     simulated, recorder = sim
     valve.inject()
-    polls_until(*recorder.take_bytes(), b"GOB\r", b"CPB\r")
+    polls_until(*recorder.take_bytes(), b"GOB\r", b"\0CPB\r")
     assert simulated.device.position() == "B"
     valve.load()
-    polls_until(*recorder.take_bytes(), b"GOA\r", b"CPA\r")
+    polls_until(*recorder.take_bytes(), b"GOA\r", b"\0CPA\r")
 
 
 def test_cp_reports_the_old_position_until_the_switch_completes(sim):
@@ -83,18 +86,18 @@ def test_cp_reports_the_old_position_until_the_switch_completes(sim):
     device = simulated.device
     device.switch_time_s = 1000.0
     assert device.receive(b"GOB\r") == b""
-    assert device.receive(b"CP\r") == b"CPA\r"
+    assert device.receive(b"CP\r") == b"\0CPA\r"
     device.switch_time_s = 0.0
     device.receive(b"GOA\r")  # queued behind the slow switch, which still reads A
-    assert device.receive(b"CP\r") == b"CPA\r"
+    assert device.receive(b"CP\r") == b"\0CPA\r"
 
 
 def test_toggle_bytes(valve, sim):
     _, recorder = sim
     assert valve.toggle() is ValvePosition.INJECT
     sent, replies = recorder.take_bytes()
-    assert sent.startswith(b"CP\r") and replies.startswith(b"CPA\r")
-    polls_until(sent[3:], replies[4:], b"TO\r", b"CPB\r")
+    assert sent.startswith(b"CP\r") and replies.startswith(b"\0CPA\r")
+    polls_until(sent[3:], replies[5:], b"TO\r", b"\0CPB\r")
 
 
 def test_delay_query_and_timed_toggle(valve, sim):
@@ -104,7 +107,7 @@ def test_delay_query_and_timed_toggle(valve, sim):
     valve.timed_inject(2.0)  # 2 s on a 10× clock
     sent, replies = recorder.take_bytes()
     assert sent.startswith(b"CP\rDT2000\rDT\rCNT\rTT\r")
-    assert replies.startswith(b"CPA\rDT2000\rCNT0\r")
+    assert replies.startswith(b"\0CPA\r\0DT2000\r\0CNT0\r")
     assert valve.position() is ValvePosition.INJECT
     while len(switches) < 2:
         simulated.device.clock.sleep(0.1)
@@ -119,7 +122,7 @@ def test_tt_is_ignored_while_dt_is_zero(sim):
     device = sim[0].device
     device.receive(b"TT\r")
     device.clock.sleep(0.2)
-    assert device.receive(b"CNT\r") == b"CNT0\r"
+    assert device.receive(b"CNT\r") == b"\0CNT0\r"
 
 
 def test_timed_inject_range_is_checked_before_sending(valve, sim):
@@ -134,15 +137,16 @@ def test_version_counter_mode_and_unknown_commands(valve, sim):
     _, recorder = sim
     assert valve.identity() == {
         "model": "VICI universal electric actuator",
-        "firmware": "EUH Main 5.21",
+        "firmware": "UA_MAIN_EQ",
         "serial": "",
+        "serial_board": "UA_SERIAL_2.04",
     }
-    assert recorder.take_bytes() == (b"VR\r", b"EUH Main 5.21\r")
-    assert valve.query("VR2") == b"Serial 2.04\r"
-    assert valve.query("XYZ") == b"Bad command\r"
+    # A universal actuator (VR starts UA_MAIN_, as LCMSNet detects it) has a serial board too.
+    assert recorder.take_bytes() == (b"VR\rVR2\r", b"\0UA_MAIN_EQ\r\0UA_SERIAL_2.04\r")
+    assert valve.query("XYZ") == b"\0Bad command\r"
     with pytest.raises(ProtocolError, match="Bad command"):
-        parse_position(b"Bad command\r")
-    assert valve.query("AM") == b"AM1\r"
+        parse_position(b"\0Bad command\r")
+    assert valve.query("AM") == b"\0AM1\r"
     valve.send("CNT7")
     assert valve.counter() == 7
 
@@ -197,17 +201,30 @@ def test_no_reply_is_a_timeout(valve, sim):
 
 
 @pytest.mark.parametrize("garbage", [b"\x7f\xfe#!garbage\x00", b"CPX\r", b"PC A\r", b"\xff\r"])
-def test_garbage_is_a_protocol_error(valve, sim, garbage):
-    simulated, _ = sim
-    simulated.port.inject_garbage(garbage)
+def test_garbage_twice_is_a_protocol_error(valve, sim, garbage):
+    simulated, recorder = sim
+    simulated.port.inject_garbage(garbage, count=2)
     with pytest.raises(ProtocolError):
         valve.position()
+    assert recorder.take_bytes()[0] == b"CP\rCP\r"  # asked again before raising
     assert valve.position() is ValvePosition.LOAD
+
+
+@pytest.mark.parametrize("garbage", [b"\x7f\xfe#!garbage\x00", b"CPX\r", b"\xff\r"])
+def test_one_garbled_reply_is_asked_again_and_the_move_succeeds(valve, sim, garbage):
+    simulated, recorder = sim
+    simulated.port.inject_garbage(garbage)
+    assert valve.position() is ValvePosition.LOAD
+    assert recorder.take_bytes()[0] == b"CP\rCP\r"
+    simulated.port.inject_garbage(garbage)
+    valve.inject()  # the first CP poll after GOB is garbled: polled again, confirmed
+    assert simulated.device.position() == "B"
+    assert valve.position() is ValvePosition.INJECT
 
 
 def test_unplug_mid_command_is_disconnected_then_reconnect_works(sim):
     simulated, recorder = sim
-    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 10.0})
+    driver = VICIValve.from_settings({**simulated.rig_settings(), "timeout_s": 60.0})
     try:
         outcome = unplug_during(simulated.port, recorder, lambda: driver.position())
         assert len(outcome) == 1 and isinstance(outcome[0], Disconnected)
@@ -267,7 +284,7 @@ class Scripted:
 def scripted(tmp_path_factory):
     device = Scripted()
     port = PtyPort(device, "vici", str(tmp_path_factory.mktemp("vici"))).start()
-    driver = VICIValve(port.path, loop_volume_uL=20.0, timeout_s=0.03)
+    driver = VICIValve(port.path, loop_volume_uL=20.0, timeout_s=0.03, poll_interval_s=0.001)
     driver.transport.open()
     yield device, driver
     driver.close()
@@ -283,18 +300,22 @@ def test_arbitrary_replies_over_the_wire_give_a_position_or_a_typed_error(script
         position = driver.position()
     except (ProtocolError, InstrumentTimeout):
         return
-    assert reply == f"CP{position.value}\r".encode()
+    assert parse_position(reply) is position  # only a well-formed first reply gives one
 
 
 def test_device_standalone_rules():
     device = VICIDevice(Clock(1000), switch_time_s=0.0)
-    assert device.receive(b"DT70000\r") == b"Bad command\r"
-    assert device.receive(b"AM3\r") == b"Bad command\r"
+    assert device.receive(b"DT70000\r") == b"\0Bad command\r"
+    assert device.receive(b"AM3\r") == b"\0Bad command\r"
+    assert device.receive(b"ID\r") == b"\0ID\r"  # LCMSNet: "\0ID" when no ID is set
     assert device.receive(b"ID7\r") == b""
     assert device.receive(b"CP\r") == b""
     assert device.receive(b"7CP\r") == b"7CPA\r"
+    assert device.receive(b"7ID\r") == b"7ID7\r"  # LCMSNet: "5ID5" with ID 5
     assert device.receive(b"*ID*\r") == b""
-    assert device.receive(b"C") + device.receive(b"P\r\n") == b"CPA\r"
+    assert device.receive(b"C") + device.receive(b"P\r\n") == b"\0CPA\r"
+    assert device.receive(b"LG1\r") == b""
+    assert device.receive(b"CP\r") == b'\0Position is "A"\r'  # legacy reply form
 
 
 def test_rig_file_from_rig_settings_opens_the_simulator(sim):
@@ -306,3 +327,63 @@ def test_rig_file_from_rig_settings_opens_the_simulator(sim):
         assert rig.valve.position() is ValvePosition.LOAD
     finally:
         rig.close()
+
+
+# -- what universal actuators do (PNNL LCMSNet's records) ---------------------------------
+
+
+def test_an_actuator_without_id_prefixes_nul_and_one_with_an_id_prefixes_it(tmp_path):
+    for valve_id, prefix in ((None, b"\0"), ("5", b"5")):
+        folder = tmp_path / (valve_id or "none")
+        folder.mkdir()
+        simulated, recorder = make_sim(folder, valve_id=valve_id)
+        try:
+            with VICIValve.from_settings(simulated.rig_settings()) as driver:
+                sent, replies = recorder.take_bytes()
+                command_prefix = (valve_id or "").encode()
+                assert sent.endswith(command_prefix + b"AM\r" + command_prefix + b"CP\r")
+                assert replies == prefix + b"AM1\r" + prefix + b"CPA\r"
+                driver.inject()
+                assert driver.position() is ValvePosition.INJECT
+        finally:
+            simulated.close()
+
+
+def test_open_puts_an_actuator_left_in_legacy_mode_back_in_the_expected_mode(tmp_path):
+    simulated, _ = make_sim(tmp_path, legacy=True)
+    try:
+        assert simulated.device.receive(b"CP\r") == b'\0Position is "A"\r'
+        with VICIValve.from_settings(simulated.rig_settings()) as driver:
+            assert simulated.device.legacy == 0 and simulated.device.ifm == 0
+            assert driver.position() is ValvePosition.LOAD
+    finally:
+        simulated.close()
+
+
+def test_legacy_position_replies_are_read_too():
+    assert parse_position(b'Position is "B"\r') is ValvePosition.INJECT
+    assert parse_position(b"\0Position is = A\r") is ValvePosition.LOAD
+
+
+def test_commands_are_spaced_by_the_poll_interval(sim):
+    simulated, _ = sim
+    driver = VICIValve.from_settings({**simulated.rig_settings(), "poll_interval_s": 0.1})
+    times: list[float] = []
+    write = driver.transport.write
+
+    def timed(data: bytes) -> None:
+        times.append(time.monotonic())
+        write(data)
+
+    driver.transport.write = timed
+    try:
+        driver.inject()
+        driver.load()
+    finally:
+        driver.close()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 3 and min(gaps) >= 0.1
+
+
+def test_the_default_spacing_is_what_lcmsnet_keeps():
+    assert SETTINGS["poll_interval_s"].default == 0.1

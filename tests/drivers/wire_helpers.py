@@ -50,8 +50,8 @@ def unplug_during(port, wire: WireLog, command: Callable[[], object]) -> list[Ba
 
     worker = threading.Thread(target=run)
     worker.start()
-    assert wire.received.wait(2)
+    assert wire.received.wait(30)
     port.unplug()
-    worker.join(2)
-    assert not worker.is_alive(), "the driver is still waiting 2 s after the unplug"
+    worker.join(15)  # far less than the 60 s reply timeout the tests give the driver
+    assert not worker.is_alive(), "the driver is still waiting 15 s after the unplug"
     return outcome

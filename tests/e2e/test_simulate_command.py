@@ -57,7 +57,8 @@ def test_simulated_rig_serves_until_sigterm_and_speaks_the_wire_protocols(tmp_pa
         # Any program can talk to them: plain pyserial and plain pyvisa, no Raphe driver.
         with serial.Serial(valve_path, 9600, timeout=1) as port:
             port.write(b"CP\r")
-            assert port.read_until(b"\r") in (b"CPA\r", b"CPB\r")
+            # A universal actuator without an ID starts each reply with NUL.
+            assert port.read_until(b"\r") in (b"\0CPA\r", b"\0CPB\r")
         with serial.Serial(pump_path, 19200, timeout=0.5) as port:
             port.write(b"*DIS\r")  # the pump ignores the first command after power-up
             port.read_until(b"\x03")

@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--faults", action="store_true",
-        help="read fault commands from standard input (e.g. 'pump stall', 'detector drop')",
+        help="read fault commands from standard input, one per line: ROLE ACTION [ARG] "
+        "(e.g. 'pump stall', 'collector rack_end', 'detector unplug'; 'help' lists them all)",
     )
 
 
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             def console() -> None:
                 for line in sys.stdin:
                     if not line.strip():
+                        continue
+                    if line.strip() == "help":
+                        print(FAULT_HELP, file=sys.stderr, flush=True)
                         continue
                     try:
                         print(f"fault: {apply_fault(rig, line)}", file=sys.stderr, flush=True)
