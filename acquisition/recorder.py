@@ -345,7 +345,10 @@ class Recorder:
         self.down[role] = time.monotonic() + self.retry_every_s
         if first:
             self._down_since[role] = time.monotonic()
-            text = f"{role}: {type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
+            reason = str(exc)
+            while reason.startswith(f"{role}: "):  # drivers name themselves already
+                reason = reason[len(role) + 2:]
+            text = f"{role}: {type(exc).__name__}: {reason}" + (f" ({context})" if context else "")
             self._alarm(text + "; reconnecting")
             self._note("fault", role, text)
 

@@ -582,15 +582,31 @@ class NE1000(SyringePump):
         return PROMPTS[self.command("status").prompt]
 
     def reconnect(self) -> None:
-        """Reopen the same port path and re-read the pump's state (syringe re-applied)."""
+        """Reopen the same port path and re-read the pump's state.
+
+        A stopped pump gets its syringe again (it may have been power-cycled); a pump that
+        kept pumping through the unplug refuses a new diameter (``?NA``), so its diameter is
+        only read back and checked.
+        """
         with self.transport.transaction():
             self.transport.reopen()
             self._handshake()
             syringe = self._syringe or self._configured_syringe
-            if syringe is not None:
-                # An alarm the handshake acknowledged is for the user's next call, not this one.
-                deferred, self._deferred_alarm = self._deferred_alarm, None
-                self.set_syringe(syringe)
+            if syringe is None:
+                return
+            # An alarm the handshake acknowledged is for the user's next call, not this one.
+            deferred, self._deferred_alarm = self._deferred_alarm, None
+            try:
+                if self._prompt in ("I", "W", "X"):
+                    shown = float(self._query("diameter")["value"])
+                    if not math.isclose(shown, syringe.inner_diameter_mm, rel_tol=5e-4):
+                        raise ProtocolError(f"pumping with a {shown:g} mm syringe, "
+                                            f"{syringe.inner_diameter_mm:g} mm configured",
+                                            self.name)
+                    self._syringe = syringe
+                else:
+                    self.set_syringe(syringe)
+            finally:
                 self._deferred_alarm = deferred
 
     def close(self) -> None:

@@ -438,7 +438,7 @@ def test_twenty_minutes_at_1_5_uL_min_dispense_30_uL(tmp_path):
     # (DIS writes 4 digits: 30.00, so allow its 0.005 µL rounding).
     assert 1.5 * (before_stop - after_run) / 60 - 0.005 <= infused
     assert infused <= 1.5 * (after_stop - before_run) / 60 + 0.005
-    assert infused == pytest.approx(30.0, abs=0.1)
+    assert infused >= 30.0 - 0.005  # 20 min at 1.5 µL/min, however late the STP came
     assert withdrawn == 0.0
 
 
