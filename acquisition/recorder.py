@@ -255,6 +255,7 @@ class Recorder:
             self._run_actions()
             self._reconnect_due()
             self._drain_detector()
+            self._record_incidents()
             now = clock.now()
             if self.pump is not None and now >= next_pump:
                 self._poll_pump(now)
@@ -280,6 +281,13 @@ class Recorder:
             real = self.clock.real_seconds(until - self.clock.now())
             if real > 0:
                 self._wake.wait(min(real, 0.5))
+
+    def _record_incidents(self) -> None:
+        """Faults the drivers recovered from by themselves become alarm events."""
+        for role, instrument in self.instruments.items():
+            take = getattr(instrument, "take_incidents", None)
+            for text in take() if take is not None else ():
+                self._alarm(f"{role}: {text} (recovered)")
 
     def _run_actions(self) -> None:
         now = self.clock.now()

@@ -36,6 +36,20 @@ class Instrument(abc.ABC):
     #: The instrument's name in logs and messages: the rig-file table name (its role).
     name: str = ""
 
+    def note_incident(self, text: str) -> None:
+        """A fault the driver recovered from by itself (a garbled reply asked again): kept
+        for whoever records the session (``take_incidents``), so it is data, not only a log
+        line."""
+        incidents = self.__dict__.setdefault("_incidents", [])
+        incidents.append(text)
+
+    def take_incidents(self) -> list[str]:
+        """The incidents noted since the last call (and forget them)."""
+        incidents = self.__dict__.get("_incidents", [])
+        taken = list(incidents)
+        incidents.clear()
+        return taken
+
     @classmethod
     def _declared(cls, name: str, **given: Any) -> dict[str, Any]:
         """Constructor arguments checked against ``SETTINGS``, defaults filled in."""

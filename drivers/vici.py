@@ -200,7 +200,9 @@ class VICIValve(InjectionValve):
                 return self._parsed(parse_position, self.query("CP"), self.valve_id)
             except ProtocolError as exc:
                 self.transport.log.warning("%s; asking CP again", exc)
-                return self._parsed(parse_position, self.query("CP"), self.valve_id)
+                position = self._parsed(parse_position, self.query("CP"), self.valve_id)
+                self.note_incident(f"{exc}; asked CP again: {position.value}")
+                return position
 
     def load(self) -> None:
         self.move_to(ValvePosition.LOAD)

@@ -340,6 +340,9 @@ class Run:
             tube_no = plan.tubes + 1
             rack = self.spec.rack_size
             if rack and tube_no > rack:
+                if self.open_ended:  # runs until stopped: it stops when the rack is full
+                    raise Horizon(f"the rack ({rack} tubes) is full after {rack} samples: the "
+                                  "run ends then", self.t)
                 self.fail(f"the rack is full: sample {label} would need tube {tube_no} of "
                           f"{rack}")
             plan.tubes = tube_no

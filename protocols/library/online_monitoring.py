@@ -2,8 +2,10 @@
 
 What ``raphe record`` runs. The pump perfuses the probe at a constant flow;
 after an optional equilibration, the injection valve injects the loop's
-dialysate every ``inject_every_min`` minutes, for ``minutes`` minutes or
-until stopped (``minutes = 0``). Drugs are given outside the protocol (the
+dialysate every ``inject_every_min`` minutes — and when the rig has a fraction
+collector each interval's dialysate also goes into its own tube — for
+``minutes`` minutes or until stopped (``minutes = 0``; then the run also ends
+when the syringe runs empty or the rack is full). Drugs are given outside the protocol (the
 operator marks them, or the simulated animal gets them with ``--sim-dose``);
 % of baseline is then relative to the samples before the first drug.
 """
@@ -38,7 +40,7 @@ def run(rig, params):
     interval = params.inject_every_min
     if interval > 0:
         while end == 0 or rig.minutes + interval <= end + 1e-9:
-            rig.collect(interval, inject=True, tube=False)
+            rig.collect(interval, inject=True)
         if end > rig.minutes:
             rig.wait(end - rig.minutes)
     elif end > 0:

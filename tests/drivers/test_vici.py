@@ -216,6 +216,9 @@ def test_one_garbled_reply_is_asked_again_and_the_move_succeeds(valve, sim, garb
     simulated.port.inject_garbage(garbage)
     assert valve.position() is ValvePosition.LOAD
     assert recorder.take_bytes()[0] == b"CP\rCP\r"
+    (incident,) = valve.take_incidents()  # recovered, but kept for the session's record
+    assert "reply" in incident and incident.endswith("asked CP again: A")
+    assert valve.take_incidents() == []
     simulated.port.inject_garbage(garbage)
     valve.inject()  # the first CP poll after GOB is garbled: polled again, confirmed
     assert simulated.device.position() == "B"

@@ -31,13 +31,16 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
     import threading
-    from pathlib import Path
 
     from raphe.gui.cli.commands._sim_options import rig_options
     from raphe.simulators.faults import HELP as FAULT_HELP
     from raphe.simulators.faults import apply_fault
     from raphe.simulators.rig import INSTRUMENTS, SimulatedRig
 
+    if args.rig_out:
+        from raphe.gui.cli.commands._sim_options import new_file
+
+        new_file(args.rig_out, "--rig-out")
     roles = INSTRUMENTS if args.what == "rig" else [
         role for role, (_, name) in INSTRUMENTS.items() if name == args.what
     ]
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         for role, model, address in rig.addresses():
             print(f"{role} {model} {address}")
         if args.rig_out:
-            Path(args.rig_out).write_text(rig.rig_toml(), encoding="utf-8")
+            with open(args.rig_out, "x", encoding="utf-8") as fh:  # never over another file
+                fh.write(rig.rig_toml())
         sys.stdout.flush()
         if args.faults:
             print(FAULT_HELP, file=sys.stderr, flush=True)
