@@ -86,7 +86,7 @@ class Recorder:
     ``poll_s``: how often (clock seconds) the detector is drained, but not faster
     than ``min_real_poll_s`` of real time; ``pump_every_s``: how often (clock
     seconds, at least ``min_real_pump_s`` real) the pump is polled.
-    ``listener(kind, role, text)`` is told ``fault``, ``recovered``,
+    ``listener(kind, role, text)`` is told ``fault``, ``recovered``, ``gap``,
     ``perfusion_stopped``, ``perfusion_restored`` and ``write_error``.
     """
 
@@ -411,8 +411,9 @@ class Recorder:
             self._gap(self._t_next, t0)
 
     def _gap(self, t_from: float, t_to: float) -> None:
-        self.session.add_event(Event(t_from, "gap", f"detector readings lost for "
-                                     f"{t_to - t_from:.1f} s", "instrument", t_to))
+        text = f"detector readings lost for {t_to - t_from:.1f} s"
+        self.session.add_event(Event(t_from, "gap", text, "instrument", t_to))
+        self._note("gap", "detector", text)
 
     def _close_gap_at_end(self) -> None:
         """Readings that never came before the end of the run are a gap too."""

@@ -153,6 +153,7 @@ class Engine:
         self._opened: OpenRig | None = None
         self._write_error: BaseException | None = None
         self._perfusion_lost = False
+        self._gaps = 0
         self._stop_requested = False
         self._quantifier = None
         self._analysis = None
@@ -444,7 +445,7 @@ class Engine:
             self._event("alarm", message, "protocol")
         elif aborted and not (self.settings.stop_is_normal and self._stop_requested):
             code, message = EXIT_ABORTED, f"aborted: {control.abort_reason}"
-        elif self._perfusion_lost or any(e for e in self.alarms if "gap" in e):
+        elif self._perfusion_lost or self._gaps:
             code, message = EXIT_AFFECTED, "completed; faults affected samples (see alarms)"
         else:
             code, message = EXIT_OK, "completed" if not aborted else "stopped"
@@ -506,6 +507,10 @@ class Engine:
             else:
                 threading.Thread(target=self._restart_pump, name="raphe-pump-restart",
                                  daemon=True).start()
+        elif kind == "gap":
+            self._gaps += 1
+            self.alarms.append(text)
+            self._notify("alarm", text)
         elif kind == "perfusion_restored":
             self.alarms.append("perfusion restored")
             self._notify("alarm", "perfusion restored")
