@@ -1,0 +1,55 @@
+"""``raphe run protocols/library/systemic_drug.py --sim --speed 1000``: a six-hour experiment
+in well under two minutes, with the effect each drug should have on 5-HT."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests_e2e_helpers import raphe
+
+pytestmark = pytest.mark.slow
+
+PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "library" / "systemic_drug.py"
+
+
+def run_and_inspect(tmp_path: Path, *sets: str) -> dict:
+    out = tmp_path / "s.h5"
+    args = ["run", str(PROTOCOL), "--sim", "--speed", "1000", "--out", str(out)]
+    for s in sets:
+        args += ["--set", s]
+    result = raphe(*args, timeout=300)
+    assert result.returncode == 0, (result.stdout[-1000:], result.stderr)
+    shown = raphe("inspect", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert summary["complete"] and summary["problems"] == []
+    assert summary["duration_s"] >= 6 * 3600
+    samples = {r["sample_id"] for r in summary["results"]}
+    assert summary["fractions"] == len(samples) == 16  # one tube per sample
+    return summary
+
+
+def post_drug_5ht(summary: dict) -> list[float]:
+    return [r["pct_baseline"] for r in summary["results"]
+            if r["analyte"] == "5-HT" and r["sample_id"].startswith("P")
+            and r["pct_baseline"] is not None and math.isfinite(r["pct_baseline"])]
+
+
+def test_ipsapirone_in_ventral_hippocampus_lowers_5ht(tmp_path):
+    pct = post_drug_5ht(run_and_inspect(tmp_path, "drug=ipsapirone",
+                                        "region=ventral_hippocampus"))
+    assert len(pct) >= 10 and min(pct) < 70
+
+
+def test_fluoxetine_raises_5ht(tmp_path):
+    pct = post_drug_5ht(run_and_inspect(tmp_path, "drug=fluoxetine"))
+    assert len(pct) >= 10 and max(pct) > 150
+
+
+def test_vehicle_leaves_5ht_at_baseline(tmp_path):
+    pct = post_drug_5ht(run_and_inspect(tmp_path, "drug=vehicle"))
+    assert len(pct) == 12 and all(75 <= p <= 125 for p in pct), pct
