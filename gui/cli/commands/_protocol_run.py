@@ -208,8 +208,17 @@ def summary(outcome, console, started: float, command: str) -> None:
     if outcome is None:
         return
     if outcome.session is not None and outcome.session.exists():
-        console.print(f"session written: {outcome.session} ({outcome.samples} samples, "
-                      f"{outcome.injections} injections, {len(outcome.results)} results; "
+        from raphe.acquisition.reader import SessionReader
+
+        try:
+            with SessionReader(outcome.session) as r:
+                held = (f"{r.duration_s / 60:.1f} min, {r.n_samples} detector samples, "
+                        f"{len(r.table('injections'))} injections, "
+                        f"{len(r.table('fractions'))} fractions, "
+                        f"{len(r.table('results'))} results")
+        except InputError as exc:
+            held = str(exc)
+        console.print(f"session written: {outcome.session} ({held}; "
                       f"{time.monotonic() - started:.0f} s)", highlight=False)
     if outcome.exit_code != 0:
         level = "warning" if outcome.exit_code == 3 else "error"

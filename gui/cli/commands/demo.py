@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          "reverse-dialysis protocol")
     sim.doses = []  # the protocol gives the drug
     method = load_method_option(args.method)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     engine = Engine(load_protocol("systemic-drug"), protocol_parameters(args, dose), Settings(
         out=out, sim=sim, method=method, operator=args.operator, animal_id=args.animal,
         notes=args.notes, auto_answer=True, on_alarm="continue"))

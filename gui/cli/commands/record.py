@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     sim = sim_options(args) if args.sim else None
     scheduled = [Event(d.time_s, "drug", d.describe(), "simulator") for d in sim.doses] \
         if sim else []
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     engine = Engine(load_protocol("online-monitoring"), parameters(args), Settings(
         out=out, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
         animal_id=args.animal, notes=args.notes, on_alarm="continue", scheduled=scheduled,

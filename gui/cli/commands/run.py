@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rig and args.speed != 1.0:
         raise InputError("--speed applies to --sim only (a simulated rig file carries its own "
                          "speed)")
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     protocol = load_protocol(args.protocol)
     given = parse_assignments(args.assignments)
     out = args.out or time.strftime(f"{Path(protocol.path).stem}-%Y%m%d-%H%M%S.h5")
