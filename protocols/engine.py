@@ -505,8 +505,7 @@ class Engine:
                               "the line, then resume (the pump restarts)")
                 self._set_state(State.PAUSED, f"perfusion stopped: {text}")
             else:
-                threading.Thread(target=self._restart_pump, name="raphe-pump-restart",
-                                 daemon=True).start()
+                self._in_background(self._restart_pump, "restarting the pump")
         elif kind == "gap":
             self._gaps += 1
             self.alarms.append(text)
@@ -520,10 +519,7 @@ class Engine:
         run, backend = self.run_state, self.backend
         if run is None or backend is None or run.set_rate is None or not run.perfusing:
             return
-        try:
-            backend.pump_infuse(run.set_rate)
-        except (RapheError, Stopped) as exc:
-            log.warning("restarting the pump: %s", exc)
+        backend.pump_infuse(run.set_rate)
 
     def _on_write_error(self, exc: BaseException) -> None:
         self._write_error = exc
@@ -562,7 +558,7 @@ class Engine:
             return
         control = self.control
         if control.has("perfusion"):
-            self._restart_pump()
+            self._in_background(self._restart_pump, "restarting the pump")
         control.resume("operator")
         control.resume("perfusion")
         self._event("step", "resumed by the operator", "operator")
@@ -585,21 +581,41 @@ class Engine:
         return backend is not None and backend.answer(prompt_id, text, who)
 
     def request_flow(self, rate_uL_min: float, who: str = "operator") -> None:
-        """Change the perfusion flow now (checked against the syringe; recorded in the audit)."""
+        """Change the perfusion flow (checked against the syringe at once, raising
+        :class:`InputError`; applied by the acquisition loop, recorded in the audit). Returns
+        without waiting for the pump."""
         run, backend = self.run_state, self.backend
         if run is None or backend is None:
             raise InputError("the run has not started")
-        previous = run.set_rate
         limits = run.spec.rate_limits_uL_min
         if not rate_uL_min > 0 or (limits and not limits[0] <= rate_uL_min <= limits[1]):
             raise InputError(f"flow {rate_uL_min:g} µL/min is outside what the pump drives "
                              f"this syringe at" + (f" ({limits[0]:.3g}–{limits[1]:.4g} µL/min)"
                                                    if limits else ""))
-        backend.pump_infuse(rate_uL_min)
-        run.set_rate = rate_uL_min
-        run.flows.append(type(run.flows[-1])(backend.now(), rate_uL_min))
-        self.session.add_audit(who, f"flow set to {rate_uL_min:g} µL/min",
-                               f"{previous:g} µL/min" if previous else "", self.session_time())
+
+        def change() -> None:
+            previous = run.set_rate
+            backend.pump_infuse(rate_uL_min)
+            run.set_rate = rate_uL_min
+            run.flows.append(type(run.flows[-1])(backend.now(), rate_uL_min))
+            self.session.add_audit(who, f"flow set to {rate_uL_min:g} µL/min",
+                                   f"{previous:g} µL/min" if previous else "",
+                                   self.session_time())
+            self._notify("status", self.status())
+
+        self._in_background(change, f"setting the flow to {rate_uL_min:g} µL/min")
+
+    def _in_background(self, fn: Callable[[], None], what: str) -> None:
+        """Do ``fn`` (which waits on the acquisition loop) off the caller's thread: a GUI or a
+        signal handler never waits on an instrument. A failure becomes an alarm."""
+        def work() -> None:
+            try:
+                fn()
+            except (RapheError, Stopped) as exc:
+                self.alarms.append(f"{what}: {exc}")
+                self._notify("alarm", f"{what}: {exc}")
+
+        threading.Thread(target=work, name="raphe-request", daemon=True).start()
 
     def mark(self, text: str, who: str = "operator") -> None:
         """A marker at the current time."""

@@ -71,9 +71,31 @@ def sim_options(args: argparse.Namespace):
                       ground_truth_path=o.ground_truth_path)
 
 
-def print_plan_problems(plan, console) -> None:
+def checked(engine, console, flags: dict[str, str] | None = None):
+    """The dry run: its first error as one InputError (``flags`` rename parameters to the
+    options that set them), its warnings on the console; returns the plan."""
+    plan = engine.check()
+    if not plan.ok:
+        message = str(plan.errors[0])
+        for name, flag in (flags or {}).items():
+            message = message.replace(f"parameter {name}", flag)
+        raise InputError(message)
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    return plan
+
+
+def follow(engine, console, command: str, *, stop_is_normal: bool = False):
+    """Run the checked engine in the foreground and print how it ended; returns the outcome
+    (a run refused when opening the rig is one InputError)."""
+    from raphe.protocols.engine import EXIT_REFUSED
+
+    started = time.monotonic()
+    outcome = execute(engine, console, stop_is_normal=stop_is_normal)
+    if outcome.exit_code == EXIT_REFUSED:
+        raise InputError(outcome.message)
+    summary(outcome, console, started, command)
+    return outcome
 
 
 def execute(engine, console, *, stop_is_normal: bool = False) -> Any:

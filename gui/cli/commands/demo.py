@@ -54,14 +54,13 @@ def run(args: argparse.Namespace) -> int:
     from raphe.errors import InputError
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
-        execute,
+        checked,
+        follow,
         load_method_option,
-        print_plan_problems,
         sim_options,
-        summary,
     )
     from raphe.gui.cli.commands.record import check_options
-    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.protocol import load_protocol
 
     if args.sim_dose is None:
@@ -83,10 +82,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(load_protocol("systemic-drug"), protocol_parameters(args, dose), Settings(
         out=out, sim=sim, method=method, operator=args.operator, animal_id=args.animal,
         notes=args.notes, auto_answer=True, on_alarm="continue"))
-    plan = engine.check()
-    if not plan.ok:
-        raise InputError(str(plan.errors[0]))
-    print_plan_problems(plan, console)
+    plan = checked(engine, console)
     drug_at = plan.drugs[0].t / 60 if plan.drugs else math.nan
     console.print(
         f"Simulated rig at {sim.speed:g}× speed: perfusion {args.flow:g} µL/min, "
@@ -94,11 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"min; {dose.describe().rsplit(' at ', 1)[0]} at {drug_at:g} min; "
         f"{plan.duration_s / 60:.0f} min of experiment in about "
         f"{plan.duration_s / sim.speed / 60:.1f} min.\n")
-    started = time.monotonic()
-    outcome = execute(engine, console)
-    if outcome.exit_code == EXIT_REFUSED:
-        raise InputError(outcome.message)
-    summary(outcome, console, started, "demo")
+    outcome = follow(engine, console, "demo")
     if outcome.exit_code != 0:
         return outcome.exit_code
     show_time_course(out, console)

@@ -66,7 +66,6 @@ def parameters(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
     from pathlib import Path
 
     from rich.console import Console
@@ -74,13 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from raphe.errors import InputError
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
-        execute,
+        checked,
+        follow,
         load_method_option,
-        print_plan_problems,
         sim_options,
-        summary,
     )
-    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.protocol import load_protocol
     from raphe.records import Event
 
@@ -103,18 +101,8 @@ def run(args: argparse.Namespace) -> int:
         out=out, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
         animal_id=args.animal, notes=args.notes, on_alarm="continue", scheduled=scheduled,
         stop_is_normal=True))
-    plan = engine.check()
-    if not plan.ok:
-        message = str(plan.errors[0])
-        for name, flag in FLAGS.items():
-            message = message.replace(f"parameter {name}", flag)
-        raise InputError(message)
-    print_plan_problems(plan, console)
-    started = time.monotonic()
-    outcome = execute(engine, console, stop_is_normal=True)
-    if outcome.exit_code == EXIT_REFUSED:
-        raise InputError(outcome.message)
-    summary(outcome, console, started, "record")
+    checked(engine, console, FLAGS)
+    outcome = follow(engine, console, "record", stop_is_normal=True)
     if outcome.exit_code == 0 and Path(out).exists():
         from raphe.acquisition.reader import SessionReader
 

@@ -41,13 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from raphe.errors import InputError
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
-        execute,
+        checked,
+        follow,
         load_method_option,
-        print_plan_problems,
         sim_options,
-        summary,
     )
-    from raphe.protocols.engine import EXIT_REFUSED, Engine, Settings
+    from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.parameters import parse_assignments
     from raphe.protocols.protocol import load_protocol
 
@@ -65,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(protocol, given, Settings(
         out=out_path, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
         animal_id=args.animal, notes=args.notes, auto_answer=args.yes, on_alarm=on_alarm))
-    plan = engine.check()
-    if not plan.ok:
-        raise InputError(str(plan.errors[0]))
+    plan = checked(engine, console)
     if plan.prompts and not args.yes:
         import sys
 
@@ -75,16 +72,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{protocol.path}: the protocol asks the operator {plan.prompts} "
                              "time(s); run it from a terminal or the GUI"
                              + (", or with --yes on the simulated rig" if args.sim else ""))
-    print_plan_problems(plan, console)
     if method is None:
         console.print("note: no --method: chromatograms are recorded, not quantified")
     console.print(f"{protocol.name}: {len(plan.samples)} samples over "
                   f"{plan.duration_s / 60:.0f} min"
                   + (f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)"
                      if sim else "") + f" → {out_path}")
-    started = time.monotonic()
-    outcome = execute(engine, console)
-    if outcome.exit_code == EXIT_REFUSED:
-        raise InputError(outcome.message)
-    summary(outcome, console, started, "run")
-    return outcome.exit_code
+    return follow(engine, console, "run").exit_code
