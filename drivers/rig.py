@@ -53,7 +53,7 @@ FLUIDICS: dict[str, Setting] = {
 
 OPEN_ORDER = ("pump", "valve", "collector", "detector")
 
-log = logging.getLogger("raphe.drivers.rig")
+log = logging.getLogger(__name__)
 
 
 def driver_class(name: str) -> type[Instrument]:

@@ -40,7 +40,7 @@ import numpy as np
 from raphe.clock import Clock
 from raphe.simulators.signal import ConstantNoise, SignalSource
 
-log = logging.getLogger("raphe.simulators.dmm34465a")
+log = logging.getLogger(__name__)
 
 MEMORY_READINGS = 50_000
 OVERLOAD = 9.9e37

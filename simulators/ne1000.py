@@ -34,7 +34,7 @@ import threading
 from raphe.clock import Clock
 from raphe.simulators.pty_port import PtyPort, PtySimulator
 
-log = logging.getLogger("raphe.simulators.ne1000")
+log = logging.getLogger(__name__)
 
 STX, ETX, CR = 0x02, 0x03, 0x0D
 

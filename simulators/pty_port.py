@@ -23,7 +23,7 @@ from typing import Protocol, Self
 
 from raphe.simulators import workdir
 
-log = logging.getLogger("raphe.simulators.pty")
+log = logging.getLogger(__name__)
 
 
 class SerialDevice(Protocol):

@@ -1,7 +1,10 @@
 """One logging configuration for every command: ISO 8601 timestamps, optional file.
 
-Instrument traffic is logged at DEBUG under ``raphe.instrument.<name>``;
-``-v`` shows INFO, ``-vv`` shows DEBUG (traffic included).
+One rule for logger names: every module logs under its import name
+(``raphe.acquisition.recorder``, ``raphe.protocols.engine`` …), and instrument
+traffic under ``raphe.instrument.<name>``, the instrument's rig-file table (its
+role: pump, collector, valve, detector). ``-v`` shows INFO, ``-vv`` shows DEBUG
+(traffic included).
 """
 
 from __future__ import annotations

@@ -91,3 +91,22 @@ def test_log_file_has_iso_timestamps_and_instrument_traffic(tmp_path):
         text,
     ), text
     log.configure(verbose=0)
+
+
+def test_every_module_logs_under_its_import_name():
+    """One rule: ``logging.getLogger(__name__)``; instruments log as raphe.instrument.<name>."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for top in ("raphe", "drivers", "simulators", "acquisition", "protocols", "gui"):
+        for path in (root / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "getLogger"
+                        and node.args):
+                    arg = node.args[0]
+                    name = ast.unparse(arg)
+                    if name != "__name__" and "raphe.instrument." not in name and name != "'raphe'":
+                        found.append(f"{path.relative_to(root)}: getLogger({name})")
+    assert found == []
