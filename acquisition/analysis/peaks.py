@@ -448,19 +448,29 @@ def _to_peaks(tr: _Trace, segs: list[_Seg]) -> list[Peak]:
             if parent is not None:
                 areas[id(parent)] -= areas[id(g)]
     step_idx = [j for j, _ in tr.steps]
+
+    def level(i: int) -> float:
+        """What the steps taken out of the signal add back at sample ``i``."""
+        return float(sum(size for j, size in tr.steps if i >= j))
+
     for g in segs:
         if g.under is None:
             j0, v0, j1, v1 = g.line
             rt, top = _vertex(t, ys, g.apex)
             base_rt = v0 + (v1 - v0) * (rt - t[j0]) / (t[j1] - t[j0]) if j1 > j0 else v0
-            b_start, b_end = (float(t[j0]), v0), (float(t[j1]), v1)
+            b_start = (float(t[j0]), v0 + level(j0))
+            b_end = (float(t[j1]), v1 + level(j1))
             span = (j0, j1)
+            curve = None
         else:
             corrected = ys[g.i0:g.i1 + 1] - g.under
             rt, top = _vertex(t[g.i0:g.i1 + 1], corrected, g.apex - g.i0)
             base_rt = 0.0
-            b_start = (float(t[g.i0]), float(g.under[0]))
-            b_end = (float(t[g.i1]), float(g.under[-1]))
+            curve = g.under
+            if tr.steps:  # baselines are given on the signal as recorded
+                curve = curve + np.array([level(i) for i in range(g.i0, g.i1 + 1)])
+            b_start = (float(t[g.i0]), float(curve[0]))
+            b_end = (float(t[g.i1]), float(curve[-1]))
             span = (g.i0, g.i1)
         peaks.append(Peak(
             rt_s=rt, start_s=float(t[g.i0]), end_s=float(t[g.i1]), area=areas[id(g)],
@@ -470,7 +480,7 @@ def _to_peaks(tr: _Trace, segs: list[_Seg]) -> list[Peak]:
             baseline_start=b_start, baseline_end=b_end,
             saturated=bool(tr.clip[g.i0:g.i1 + 1].any()),
             baseline_step=any(span[0] - 2 <= j <= span[1] + 2 for j in step_idx),
-            shoulder=g.shoulder, skim_curve=g.under,
+            shoulder=g.shoulder, skim_curve=curve,
         ))
     return peaks
 
@@ -525,11 +535,15 @@ def _prepare(t: np.ndarray, values: np.ndarray, s: IntegrationSettings,
     n = len(y)
     dt = float((t[-1] - t[0]) / (n - 1))
     sigma = bl.white_noise_sd(y)
-    steps = bl.find_steps(y, sigma) if s.detect_steps else []
-    y = bl.remove_steps(y, steps)
     clip = nanmask | clipping.limit_mask(values, s.detector_max, s.detector_min)
     if file_limits != (None, None):
         clip |= clipping.limit_mask(values, *file_limits, min_run=clipping.LIMIT_RUN)
+    steps = []
+    if s.detect_steps:
+        # flat tops (judged against the lowest level for now) are clipping, not steps
+        tops = clipping.flat_tops(y, np.full(len(y), float(np.min(y))), sigma)
+        steps = bl.find_steps(y, sigma, exclude=clip | tops)
+    y = bl.remove_steps(y, steps)
     plain = y
     if s.despike:
         y = bl.despike(y, sigma)
@@ -550,7 +564,7 @@ def _prepare(t: np.ndarray, values: np.ndarray, s: IntegrationSettings,
     sigma_s = max(sigma * bl.smoothing_gain(n, 0.5 * w), 1e-300)
     # Negative peaks dip below the baseline by more than the slow noise (wander) does; each
     # runs for as long as the signal stays below the baseline by more than that noise.
-    slow = max(sigma_s, bl.robust_sd(r))
+    slow = max(sigma_s, bl.robust_sd(r[::8]))
     dip = _runs_reaching(r < -slow, r < -DETECTION_SDS * slow)
     # Samples unfit for a noise window: negative peaks, steps, clipping (and their edges).
     unfit = clip | dip
@@ -582,13 +596,11 @@ def _runs_reaching(extent: np.ndarray, core: np.ndarray) -> np.ndarray:
     """The runs of ``extent`` that contain at least one sample of ``core``."""
     if not core.any():
         return core
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], extent.view(np.int8), [0]))))
-    out = np.zeros_like(extent)
-    hits = np.cumsum(np.concatenate(([0], core.view(np.int8))))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if hits[b] > hits[a]:
-            out[a:b] = True
-    return out
+    starts = extent & ~np.concatenate(([False], extent[:-1]))
+    run = np.cumsum(starts)  # run number of each sample (meaningful where extent)
+    hit = np.zeros(run[-1] + 1, dtype=bool)
+    hit[run[core & extent]] = True
+    return extent & hit[run]
 
 
 def _candidates(tr: _Trace) -> tuple[np.ndarray, np.ndarray]:
