@@ -394,21 +394,26 @@ def _model_skims(tr: _Trace, segs: list[_Seg], cache: dict, rejected: set) -> li
         if model is None:
             continue
         a, e = model.a, model.e
-        taken = []
+        taken, big = [], []
         for start, apex, end, width in riders:
             if apex in rejected or apex <= parent.apex + 1:
                 continue
             # Only the height ratio decides: where the tail has died away the model is the
             # baseline, so a rider past a deep valley is still measured right.
             hc = float(tr.ys[apex] - model.curve[apex - a])
-            if hc <= 0 or hp / hc < s.skim_height_ratio:
-                continue
-            taken.append((start, apex, end, width))
+            if hc > 0 and hp / hc < s.skim_height_ratio:
+                big.append((start, end))
+            elif hc > 0:
+                taken.append((start, apex, end, width))
         if not taken:
             continue
+        # A peak standing on the tail but too large to be a rider stays as it was (its
+        # drop line and all); the parent then ends where it did.
+        kept = [g.apex for g in out if g is not parent and any(st <= g.apex <= en
+                                                                for st, en in big)]
         spans = [(st, en) for st, _, en, _ in taken]
-        # Peaks found earlier on the modelled tail are the riders (or noise on the tail).
-        out = [g for g in out if g is parent or not a <= g.apex < e]
+        # Peaks found earlier on the modelled tail are the riders, or noise on the tail.
+        out = [g for g in out if g is parent or g.apex in kept or not a <= g.apex < e]
         last = parent.i1
         for k, (start, apex, end, width) in enumerate(taken):
             under = sk.local_skim(tr.t, tr.ys, model, start, end,
@@ -418,7 +423,7 @@ def _model_skims(tr: _Trace, segs: list[_Seg], cache: dict, rejected: set) -> li
             out.append(_Seg(start, end, apex, width, code, code, under=under,
                             shoulder=not valley, rider_of=parent.apex))
             last = max(last, end)
-        if last > parent.i1 and parent.line is not None:
+        if last > parent.i1 and parent.line is not None and not kept:
             j0, v0, j1, _ = parent.line
             if j1 <= parent.i1:  # the parent's cluster ended with it: extend its baseline
                 parent.line = (j0, v0, last, float(tr.ys[last]))
@@ -441,11 +446,11 @@ def _to_peaks(tr: _Trace, segs: list[_Seg]) -> list[Peak]:
     t, ys = tr.t, tr.ys
     peaks = []
     areas = {id(g): _area(tr, g) for g in segs}
-    # A skimmed rider's area comes out of its parent's (which runs under it).
+    # A skimmed rider's area comes out of its parent's, where the parent runs under it.
     for g in segs:
         if g.rider_of is not None:
             parent = next((p for p in segs if p.apex == g.rider_of), None)
-            if parent is not None:
+            if parent is not None and parent.i0 <= g.i0 and g.i1 <= parent.i1:
                 areas[id(parent)] -= areas[id(g)]
     step_idx = [j for j, _ in tr.steps]
 

@@ -231,3 +231,26 @@ def test_fitted_area_beside_the_integrated_one():
 
     (peak,) = find_peaks(t, y, IntegrationSettings(fit="emg", fit_tolerance=0.05)).peaks
     assert math.isfinite(peak.fit_area)
+
+
+def test_a_peak_too_large_to_ride_stays_a_peak_of_its_own():
+    t = np.arange(0, 600, 0.1)
+    parent = sy.TruePeak(200, 4, 12, 20.0)
+    medium = sy.TruePeak(245, 4, 1.2, 2.0)  # ~1/5 of the parent's height: not a rider
+    rider = sy.TruePeak(300, 5, 1.5, 0.3)
+    y = 2 + sum(sy.emg(t, p) for p in (parent, medium, rider))
+    y = y + np.random.default_rng(3).normal(0, 2e-4, len(t))
+    from raphe.acquisition.analysis.settings import IntegrationSettings
+
+    found = find_peaks(t, y, IntegrationSettings(skim="exponential", peak_width_s=6.0,
+                                                 baseline_window_s=80.0)).peaks
+    near = {name: [p for p in found if abs(p.rt_s - sy.apex(q)[0]) < 3]
+            for name, q in (("parent", parent), ("medium", medium), ("rider", rider))}
+    assert all(len(v) == 1 for v in near.values()), [(round(p.rt_s), p.code) for p in found]
+    assert near["medium"][0].code[:2] in ("VB", "BB")  # integrated as a peak, not skimmed
+    # the rider beyond it is still skimmed off the parent's tail, and measured right
+    assert near["rider"][0].code == "EE"
+    assert near["rider"][0].area == pytest.approx(rider.area, rel=0.03)
+    # the parent, which ends at the medium peak, does not lose the rider's area
+    assert near["parent"][0].area + near["medium"][0].area == pytest.approx(
+        parent.area + medium.area, rel=0.02)
