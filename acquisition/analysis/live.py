@@ -50,7 +50,6 @@ class _Run:
     injection: Injection
     end_t: float
     cut: bool = False
-    closed: bool = False
 
 
 @dataclass
@@ -217,7 +216,6 @@ class LiveQuantifier:
         else:
             result = ChromatogramResult([], {}, math.nan, math.nan)
         self.chromatograms.append((inj, result))
-        run.closed = True
         self._closed.add(run.seq)
         areas: dict[str, tuple[float, tuple]] = {}
         for spec in self.method.analytes:

@@ -38,18 +38,6 @@ BASELINE_WIDTHS = 6.0
 #: A later peak at least 1/this of a tailing parent's height ends the parent's modelled tail.
 BLOCKING_RATIO = 3.0
 
-#: Detection codes (two letters: how the baseline starts and ends; then the peak type).
-CODES = {
-    "B": "on the baseline",
-    "V": "at a valley, by a drop line",
-    "T": "tangent skim from the parent's tail",
-    "E": "exponential skim under the parent's tail",
-    "G": "Gaussian skim under the parent",
-    "S": "(third letter) shoulder: no valley between it and its parent",
-    "O": "(third letter) over range: the detector clipped inside the peak",
-}
-
-
 @dataclass
 class Peak:
     """One integrated peak. Times in s from injection, area in signal·s."""
@@ -65,7 +53,7 @@ class Peak:
     plates: float
     tailing: float
     resolution: float
-    start_code: str  # B, V, T, E or G: see CODES
+    start_code: str  # B, V, T, E or G (docs/analysis-method.md, detection codes)
     end_code: str
     baseline_start: tuple[float, float]
     baseline_end: tuple[float, float]

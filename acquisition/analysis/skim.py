@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, signal
 
-MAD_TO_SD = 1.4826
+from raphe.acquisition.analysis.baseline import MAD_TO_SD
+
 #: Asymmetric least squares: samples more than this many noise SDs above the fit get ...
 ABOVE_SDS = 2.0
 #: ... this weight (riders do not pull the tail up).
