@@ -113,3 +113,42 @@ def fit_standards(standards: list[Standard], model: str = "linear",
                   weighting: str = "none") -> Calibration:
     """Fit ``standards`` (conc, volume, area) in amount on column."""
     return fit([s.amount_fmol for s in standards], [s.area for s in standards], model, weighting)
+
+
+def parse_standard_kind(kind: str) -> float | None:
+    """The concentration (nM) of an injection kind ``standard:<conc_nM>``; None otherwise."""
+    head, sep, value = kind.partition(":")
+    if head.strip().lower() != "standard" or not sep:
+        return None
+    try:
+        conc = float(value)
+    except ValueError:
+        return None
+    return conc if math.isfinite(conc) and conc >= 0 else None
+
+
+def fit_record(analyte: str, t: float, model: str, weighting: str,
+               used: list[tuple[str, Standard]], skipped: list[tuple[str, str]]
+               ) -> tuple[Calibration | None, dict]:
+    """Fit ``used`` standards (sample id, standard) and describe the fit as JSON-ready data.
+
+    Returns (calibration, record); the calibration is ``None`` when the standards cannot be
+    fitted, and the record then says why (``error``). ``skipped`` lists (sample id, reason).
+    """
+    record: dict = {"analyte": analyte, "t": t, "model": model, "weighting": weighting,
+                    "n": len(used),
+                    "standards": [[sid, s.conc_nM, s.volume_uL, s.area] for sid, s in used],
+                    "standards_columns": ["sample_id", "conc_nM", "volume_uL", "area"]}
+    if skipped:
+        record["skipped"] = [[sid, why] for sid, why in skipped]
+    try:
+        cal = fit_standards([s for _, s in used], model, weighting)
+    except InputError as exc:
+        record["error"] = str(exc).removeprefix("calibration: ")
+        return None, record
+    record.update(slope=cal.slope, intercept=cal.intercept, r_squared=cal.r_squared,
+                  residual_sd=cal.residual_sd, lod_fmol=cal.lod_fmol, loq_fmol=cal.loq_fmol)
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            record[key] = None
+    return cal, record

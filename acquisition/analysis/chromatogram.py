@@ -1,4 +1,13 @@
-"""The chromatogram record every reader returns and every analysis step takes."""
+"""The chromatogram record every reader returns and every analysis step takes.
+
+Every analysis step assumes evenly spaced samples. Readers hand their time
+column to ``validated``, which accepts jitter in the sampling steps up to a
+stated bound: steps within 0.1 % of the median are taken as they are; up to
+``JITTER_LIMIT`` (10 %) the trace is resampled onto an even grid by linear
+interpolation, with a warning in ``metadata["warnings"]`` (the error this
+adds to an area is far below 0.1 % for peaks ten samples wide); beyond that
+— a missing sample, a restart — the file is refused.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,8 @@ from raphe.errors import InputError
 
 #: Largest relative deviation of a sampling step from the median step still called uniform.
 UNIFORM_TOLERANCE = 1e-3
+#: Largest relative deviation that is resampled (with a warning) rather than refused.
+JITTER_LIMIT = 0.1
 
 
 @dataclass
@@ -38,8 +49,9 @@ def validated(t, values, units: str = "", metadata: dict | None = None,
               source: str = "chromatogram") -> Chromatogram:
     """Build a ``Chromatogram`` after checking what every analysis step relies on.
 
-    Times must be finite, strictly increasing and evenly spaced (within 0.1 %);
-    there must be at least 3 points. ``source`` names the file in messages.
+    Times must be finite, strictly increasing and evenly spaced (within 0.1 %, or
+    within ``JITTER_LIMIT`` and then resampled with a warning); there must be at
+    least 3 points. ``source`` names the file in messages.
     """
     t = np.asarray(t, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -57,15 +69,25 @@ def validated(t, values, units: str = "", metadata: dict | None = None,
             f"{source}: time is not increasing at point {i + 2} ({t[i]:g} s then {t[i + 1]:g} s)"
         )
     median = float(np.median(step))
-    uneven = np.flatnonzero(np.abs(step - median) > UNIFORM_TOLERANCE * median + 1e-9)
-    if uneven.size:
-        i = int(uneven[0])
-        raise InputError(
-            f"{source}: sampling is not uniform at point {i + 2} "
-            f"(step {step[i]:g} s, median {median:g} s)"
-        )
+    deviation = np.abs(step - median) / median
     if np.isinf(values).any():
         raise InputError(f"{source}: signal holds an infinite value")
     if np.isnan(values).all():
         raise InputError(f"{source}: signal holds no numeric value")
-    return Chromatogram(t=t, values=values, units=units, metadata=dict(metadata or {}))
+    metadata = dict(metadata or {})
+    worst = int(np.argmax(deviation))
+    if deviation[worst] > JITTER_LIMIT:
+        raise InputError(
+            f"{source}: sampling is not uniform at point {worst + 2} (step {step[worst]:g} s, "
+            f"median {median:g} s: {100 * deviation[worst]:.0f} % off, more than the "
+            f"{100 * JITTER_LIMIT:.0f} % that is resampled)"
+        )
+    if deviation[worst] > UNIFORM_TOLERANCE:
+        grid = t[0] + median * np.arange(round((t[-1] - t[0]) / median) + 1)
+        grid = grid[grid <= t[-1] + 1e-9 * median]
+        message = (f"{source}: sampling steps vary by up to {100 * deviation[worst]:.2g} % "
+                   f"(point {worst + 2}); resampled onto an even {median:g} s grid")
+        metadata.setdefault("warnings", []).append(message)
+        values = np.interp(grid, t, values)
+        t = grid
+    return Chromatogram(t=t, values=values, units=units, metadata=metadata)

@@ -42,17 +42,18 @@ def peak_to_peak_noise(y: np.ndarray, i0: int, i1: int) -> float:
     if n < 3:
         return math.nan
     x = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    slope = float(np.dot(x, seg) / np.dot(x, x))
+    slope = float(np.sum(x * seg) / np.sum(x * x))
     res = seg - slope * x
     return float(res.max() - res.min())
 
 
 def noise_window(free: list[tuple[int, int]], start: int, end: int,
-                 n: int) -> tuple[int, int] | None:
+                 n: int, least: int = 0) -> tuple[int, int] | None:
     """The ``n``-sample peak-free window nearest the peak [start, end].
 
-    ``free`` lists peak-free index ranges [a, b). Falls back to the longest
-    free range when none is ``n`` samples long; ``None`` when there is none.
+    ``free`` lists peak-free index ranges [a, b). Falls back to the longest free
+    range when none is ``n`` samples long, if it has at least ``least`` samples
+    (a much shorter window would understate the noise); else ``None``.
     """
     best, best_d = None, math.inf
     for a, b in free:
@@ -68,9 +69,22 @@ def noise_window(free: list[tuple[int, int]], start: int, end: int,
             best, best_d = w, d
     if best is None and free:
         a, b = max(free, key=lambda r: r[1] - r[0])
-        if b - a >= 5:
+        if b - a >= max(least, 5):
             best = (a, b)
     return best
+
+
+def adjacent_window(y: np.ndarray, start: int, end: int, n: int) -> tuple[int, int] | None:
+    """The quieter of the ``n`` samples just before and just after [start, end].
+
+    For a crowded stretch with no peak-free window: whatever else is there counts as
+    noise, which is what makes a wiggle among wiggles fail its S/N.
+    """
+    sides = [w for w in ((start - n, start), (end + 1, end + 1 + n))
+             if w[0] >= 0 and w[1] <= len(y)]
+    if not sides:
+        return None
+    return min(sides, key=lambda w: peak_to_peak_noise(y, *w))
 
 
 def signal_to_noise(height: float, noise_pp: float) -> float:

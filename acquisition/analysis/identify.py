@@ -1,9 +1,13 @@
 """Identification: name peaks by retention-time window, following RT drift.
 
-A named peak is the largest-area peak within ``expected ± window`` where
-expected = method RT + the current shift (learnt from standards). With none
-in the window, a peak within twice the window is reported but flagged
-``rt_window``; with none there either, the analyte is ``not_found``.
+A named peak is the largest-area peak within ``expected ± window``, where
+expected = method RT + the shift learnt from standards, or — for a peak with
+an ``rt_reference`` — method RT + how far its reference peak was found from
+the reference's own expected RT (relative retention). With none in the
+window, a peak within twice the window is taken but flagged ``rt_window``
+(implausible: possibly another compound); with none there either, the
+analyte is ``not_found``. A reference that is missing, saturated or itself
+outside its window makes the identification uncertain: ``rt_reference``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,27 @@ class Match:
     spec: PeakSpec
     peak: Peak | None
     flags: tuple[str, ...]
+    expected_rt_s: float
+
+
+def _order(specs: tuple[PeakSpec, ...]) -> list[PeakSpec]:
+    """References before the peaks that follow them; otherwise by retention time."""
+    by_name = {s.name: s for s in specs}
+    done: list[PeakSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: PeakSpec, path: tuple[str, ...]) -> None:
+        if spec.name in seen:
+            return
+        ref = by_name.get(spec.rt_reference) if spec.rt_reference else None
+        if ref is not None and ref.name not in path:
+            visit(ref, (*path, spec.name))
+        seen.add(spec.name)
+        done.append(spec)
+
+    for spec in sorted(specs, key=lambda s: s.rt_s):
+        visit(spec, ())
+    return done
 
 
 def identify(peaks: list[Peak], specs: tuple[PeakSpec, ...],
@@ -29,8 +54,16 @@ def identify(peaks: list[Peak], specs: tuple[PeakSpec, ...],
     shifts = shifts or {}
     taken: set[int] = set()
     out: dict[str, Match] = {}
-    for spec in sorted(specs, key=lambda s: s.rt_s):
+    for spec in _order(specs):
         expected = spec.rt_s + shifts.get(spec.name, 0.0)
+        ref_flags: tuple[str, ...] = ()
+        if spec.rt_reference:
+            ref = out.get(spec.rt_reference)
+            if (ref is None or ref.peak is None or ref.peak.saturated
+                    or any(f in ("rt_window", "rt_reference") for f in ref.flags)):
+                ref_flags = ("rt_reference",)
+            else:
+                expected = spec.rt_s + (ref.peak.rt_s - ref.spec.rt_s)
         found, flags = None, ()
         for reach, fl in ((spec.window_s, ()), (2.0 * spec.window_s, ("rt_window",))):
             inside = [i for i, p in enumerate(peaks)
@@ -40,9 +73,9 @@ def identify(peaks: list[Peak], specs: tuple[PeakSpec, ...],
                 flags = fl
                 break
         if found is None:
-            out[spec.name] = Match(spec, None, ("not_found",))
+            out[spec.name] = Match(spec, None, ("not_found", *ref_flags), expected)
             continue
         taken.add(found)
         peaks[found].name = spec.name
-        out[spec.name] = Match(spec, peaks[found], flags)
+        out[spec.name] = Match(spec, peaks[found], (*flags, *ref_flags), expected)
     return out

@@ -1,6 +1,10 @@
 """ANDI/AIA chromatography netCDF (ASTM E1947): raw data (C1) and peak table (C2).
 
-Sample i is at ``actual_delay_time + i · actual_sampling_interval`` seconds.
+Sample i is at ``actual_delay_time + i · actual_sampling_interval`` seconds,
+unless the file stores each sample's time in ``raw_data_retention`` (then
+those times are used; jittered ones are resampled or refused, see
+``chromatogram.validated``). ``detector_maximum_value`` and
+``detector_minimum_value`` are kept (runs of readings at them are clipping).
 The vendor's peak table, when present, is returned by ``read_andi_peaks``.
 """
 
@@ -14,7 +18,7 @@ import numpy as np
 from scipy.io import netcdf_file
 
 from raphe.acquisition.analysis.chromatogram import Chromatogram, validated
-from raphe.acquisition.analysis.io_common import refuse_overwrite
+from raphe.acquisition.analysis.io_common import VendorPeak, refuse_overwrite
 from raphe.acquisition.analysis.peaks import Peak
 from raphe.errors import InputError
 
@@ -33,6 +37,15 @@ class AndiPeakTable:
     baseline_stop_s: np.ndarray
     baseline_stop_value: np.ndarray
     names: tuple[str, ...]
+    codes: tuple[str, ...] = ()
+
+    def vendor_peaks(self) -> list[VendorPeak]:
+        """The table as generic vendor peaks."""
+        return [VendorPeak(float(self.rt_s[i]), float(self.start_s[i]), float(self.end_s[i]),
+                           float(self.area[i]), float(self.height[i]),
+                           self.codes[i] if i < len(self.codes) else "",
+                           self.names[i] if i < len(self.names) else "")
+                for i in range(len(self.rt_s))]
 
 
 def _open(path: Path) -> netcdf_file:
@@ -78,10 +91,24 @@ def read_andi(path: str | Path) -> Chromatogram:
         delay = _scalar(f, path, "actual_delay_time", 0.0)
         meta = {k: _attr(f, k) for k in f._attributes}
         units = meta.get("detector_unit", "")
+        t = delay + dt * np.arange(len(y))
+        retention = f.variables.get("raw_data_retention")
+        if retention is not None and np.asarray(retention.data).size:
+            t = np.array(retention.data, dtype=np.float64).reshape(-1)
+            if len(t) != len(y):
+                raise InputError(f"{path}: raw_data_retention has {len(t)} times for "
+                                 f"{len(y)} values")
+            if "min" in meta.get("retention_unit", "").lower():
+                t = t * 60.0
+        for name in ("detector_maximum_value", "detector_minimum_value"):
+            if name in f.variables:
+                value = _scalar(f, path, name, math.nan)
+                if math.isfinite(value):
+                    meta[name] = value
     finally:
         f.close()
     meta["source"] = str(path)
-    return validated(delay + dt * np.arange(len(y)), y, units, meta, source=str(path))
+    return validated(t, y, units, meta, source=str(path))
 
 
 def read_andi_peaks(path: str | Path) -> AndiPeakTable | None:
@@ -98,17 +125,22 @@ def read_andi_peaks(path: str | Path) -> AndiPeakTable | None:
                 return np.full(len(f.variables["peak_retention_time"].data), np.nan)
             return np.array(var.data, dtype=np.float64)
 
-        names: tuple[str, ...] = ()
-        if "peak_name" in f.variables:
-            names = tuple(b"".join(row).decode("latin-1").strip("\x00 ")
-                          for row in f.variables["peak_name"].data)
+        def strings(name: str) -> tuple[str, ...]:
+            if name not in f.variables:
+                return ()
+            return tuple(b"".join(row).decode("latin-1").strip("\x00 ")
+                         for row in f.variables[name].data)
+
+        names = strings("peak_name")
+        starts, stops = strings("peak_start_detection_code"), strings("peak_stop_detection_code")
+        codes = tuple(a + b for a, b in zip(starts, stops, strict=False))
         return AndiPeakTable(
             rt_s=arr("peak_retention_time"), start_s=arr("peak_start_time"),
             end_s=arr("peak_end_time"), area=arr("peak_area"), height=arr("peak_height"),
             baseline_start_s=arr("baseline_start_time"),
             baseline_start_value=arr("baseline_start_value"),
             baseline_stop_s=arr("baseline_stop_time"),
-            baseline_stop_value=arr("baseline_stop_value"), names=names)
+            baseline_stop_value=arr("baseline_stop_value"), names=names, codes=codes)
     finally:
         f.close()
 

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from raphe.errors import InputError
+
+
+@dataclass(frozen=True)
+class VendorPeak:
+    """One row of a vendor's own peak table: times in s, area in signal·s, the vendor's
+    detection code or mark (e.g. ``BV``, ``S``) and peak name."""
+
+    rt_s: float
+    start_s: float
+    end_s: float
+    area: float
+    height: float = math.nan
+    code: str = ""
+    name: str = ""
 
 
 def read_text(path: Path, what: str) -> str:

@@ -7,26 +7,46 @@ not depend on how the stream was split into blocks. A run closes when a
 block reaches its end time, or early at the next injection (flag
 ``incomplete``), or at ``finish()`` (also ``incomplete``). Only the signal
 still needed by open runs, plus ``pre_s`` seconds, is kept.
+
+Besides the chromatogram, a result carries what the stream said about its
+sample: lost readings in its run (``gap``), perfusion not running while it
+left the probe (``unfilled``, ``perfusion_stopped``), and its probe time.
+A ``calibration`` event (text ``refit``) refits every calibrated analyte
+from the standards injected since the previous refit, once their runs have
+closed; later results use the new fit. Everything is decided in stream
+order, so live and replayed results are identical.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from raphe.acquisition.analysis import flags as fl
 from raphe.acquisition.analysis.baseline_pct import BaselineTracker
+from raphe.acquisition.analysis.calibration import (
+    Calibration,
+    Standard,
+    fit_record,
+    parse_standard_kind,
+)
 from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.conditions import GapLog, PerfusionLog
 from raphe.acquisition.analysis.method import AnalysisMethod
-from raphe.acquisition.analysis.quantify import ChromatogramResult, order_flags, quantify
+from raphe.acquisition.analysis.quantify import ChromatogramResult, quantify
 from raphe.errors import InputError
 from raphe.records import DetectorBlock, Event, Injection, SampleResult
+
+#: A hole in the sample times longer than this many sampling intervals is lost readings.
+GAP_INTERVALS = 1.5
 
 
 @dataclass
 class _Run:
+    seq: int
     injection: Injection
     end_t: float
     cut: bool = False
@@ -39,24 +59,50 @@ class _Chunk:
     overload: np.ndarray
 
 
+@dataclass
+class _Refit:
+    """A ``calibration refit`` event waiting for its standards' runs to close."""
+
+    t: float
+    standards: list[int] = field(default_factory=list)  # run sequence numbers
+
+
 class LiveQuantifier:
     """Consumes the stream (:meth:`feed`) and emits each sample's results when its run
-    window closes."""
+    window closes.
+
+    ``on_result`` receives every ``SampleResult``; ``on_calibration(t, analyte, fit)``
+    every refit (``fit`` is JSON-ready: slope, intercept, weighting, r², LOD/LOQ, n,
+    standards, or ``error`` when the standards could not be fitted).
+    """
 
     def __init__(self, method: AnalysisMethod,
                  on_result: Callable[[SampleResult], None] | None = None,
-                 pre_s: float = 60.0) -> None:
+                 pre_s: float = 60.0,
+                 on_calibration: Callable[[float, str, dict], None] | None = None) -> None:
         if not method.run_length_s:
             raise InputError(f"method {method.name}: run_length_s is needed for live analysis")
         self.method = method
         self.on_result = on_result
+        self.on_calibration = on_calibration
         self.pre_s = pre_s
         self.results: list[SampleResult] = []
         #: Full per-injection results (all peaks), in emission order.
         self.chromatograms: list[tuple[Injection, ChromatogramResult]] = []
+        #: Every refit, in order: (t, analyte, fit record).
+        self.refits: list[tuple[float, str, dict]] = []
         self.shifts: dict[str, float] = {}
+        self.calibrations: dict[str, Calibration | None] = {
+            p.name: p.calibration for p in method.peaks if p.calibrated}
         self.baseline = BaselineTracker(method.baseline_samples)
+        self.perfusion = PerfusionLog()
+        self.gaps = GapLog()
         self._runs: list[_Run] = []
+        self._seq = 0
+        self._standard_areas: dict[int, tuple[Injection, dict[str, tuple[float, tuple]]]] = {}
+        self._since_refit: list[int] = []  # standards injected since the last refit event
+        self._refits: list[_Refit] = []
+        self._closed: set[int] = set()
         self._chunks: list[_Chunk] = []
         self._anchor: tuple[int, float, float] | None = None  # index0, t0, dt
         self._last_t = -math.inf
@@ -84,7 +130,10 @@ class LiveQuantifier:
             return
         if (self._anchor is None or block.dt != self._anchor[2]
                 or block.index0 != self._next_index):
-            # first block, new rate, or a restart/gap in the sample index: time from this block
+            # first block, new rate, or a restart/jump in the sample index: time from this
+            # block; a jump forward in time means readings were lost
+            if self._anchor is not None and block.t0 > self._last_t + GAP_INTERVALS * block.dt:
+                self.gaps.add(self._last_t, block.t0)
             self._anchor = (block.index0, block.t0, block.dt)
         self._next_index = block.index0 + n
         i0, t0, dt = self._anchor
@@ -101,11 +150,20 @@ class LiveQuantifier:
         for run in self._runs:
             if run.end_t > injection.t:
                 run.end_t, run.cut = injection.t, True
-        self._runs.append(_Run(injection, injection.t + self.method.run_length_s))
+        self._seq += 1
+        self._runs.append(_Run(self._seq, injection, injection.t + self.method.run_length_s))
+        if parse_standard_kind(injection.kind) is not None:
+            self._since_refit.append(self._seq)
         self._close_ready()
 
     def on_event(self, event: Event) -> None:
         self.baseline.on_event(event)
+        self.perfusion.on_event(event)
+        self.gaps.on_event(event)
+        if event.kind == "calibration" and event.text.strip().lower().startswith("refit"):
+            self._refits.append(_Refit(event.t, self._since_refit))
+            self._since_refit = []
+            self._apply_refits()
 
     def finish(self) -> None:
         """Close every open run with the signal there is (flagged ``incomplete``)."""
@@ -144,28 +202,42 @@ class LiveQuantifier:
             return np.zeros(0), np.zeros(0)
         return np.concatenate(parts_t), np.concatenate(parts_v)
 
+    def _stream_flags(self, inj: Injection, end_t: float, times: np.ndarray,
+                      incomplete: bool) -> tuple[str, ...]:
+        """Flags the stream gives a sample: incomplete, gap, unfilled, perfusion_stopped."""
+        out = ["incomplete"] if incomplete else []
+        holes = False
+        if len(times) > 1 and self._anchor is not None:
+            holes = bool(np.diff(times).max() > GAP_INTERVALS * self._anchor[2])
+        if holes or self.gaps.overlaps(inj.t, end_t):
+            out.append("gap")
+        out += self.perfusion.flags(inj.probe_start_s, inj.probe_end_s)
+        return tuple(out)
+
     def _close(self, run: _Run, incomplete: bool) -> None:
         inj = run.injection
         times, values = self._segment(inj.t, run.end_t)
-        extra = ("incomplete",) if incomplete else ()
+        extra = self._stream_flags(inj, run.end_t, times, incomplete)
         if len(times) >= 10 and not np.isnan(values).all():
             chrom = Chromatogram(t=times - inj.t, values=values, units=self.method.units,
                                  metadata={"sample_id": inj.sample_id})
-            result = quantify(chrom, self.method, inj.loop_volume_uL, self.shifts, extra)
+            result = quantify(chrom, self.method, inj.loop_volume_uL, self.shifts, extra,
+                              calibrations=self.calibrations)
         else:
             result = ChromatogramResult([], {}, math.nan, math.nan)
         self.chromatograms.append((inj, result))
-        standard = inj.kind.startswith("standard")
+        self._closed.add(run.seq)
+        areas: dict[str, tuple[float, tuple]] = {}
         for spec in self.method.analytes:
             a = result.analytes.get(spec.name)
             peak = a.peak if a else None
-            flags = a.flags if a else order_flags(("not_found", *extra))
+            flags = a.flags if a else fl.order_flags(("not_found", *extra))
             conc = a.conc_nM if a else math.nan
             amount = a.amount_fmol if a else math.nan
             pct = math.nan
             if inj.kind == "sample" and peak is not None:
-                value = conc if spec.calibration is not None else peak.area
-                pct = self.baseline.percent(spec.name, inj.sample_id, inj.t, value)
+                value = conc if spec.calibrated else peak.area
+                pct = self.baseline.percent(spec.name, inj, value, fl.excludes(flags))
             res = SampleResult(
                 sample_id=inj.sample_id, inject_t=inj.t, analyte=spec.name,
                 rt_s=float(peak.rt_s) if peak else math.nan,
@@ -173,22 +245,65 @@ class LiveQuantifier:
                 height=float(peak.height) if peak else math.nan,
                 sn=float(peak.sn) if peak else math.nan,
                 conc_nM=float(conc), amount_fmol=float(amount), pct_baseline=float(pct),
-                flags=",".join(flags),
+                flags=",".join(flags), probe_t=float(inj.probe_t),
+                code=peak.code if peak else "",
             )
             self.results.append(res)
             if self.on_result is not None:
                 self.on_result(res)
+            areas[spec.name] = (res.area, flags)
+        standard = parse_standard_kind(inj.kind) is not None
+        if standard:
+            for spec in self.method.peaks:
+                if spec.name not in areas:
+                    a = result.analytes.get(spec.name)
+                    areas[spec.name] = ((a.peak.area, a.flags) if a and a.peak
+                                        else (math.nan, a.flags if a else ("not_found",)))
+            self._standard_areas[run.seq] = (inj, areas)
         if standard and self.method.track_rt:
             for spec in self.method.peaks:
                 a = result.analytes.get(spec.name)
                 if a and a.peak is not None:  # a standard holds the analyte: follow it
                     self.shifts[spec.name] = a.peak.rt_s - spec.rt_s
+        self._apply_refits()
+
+    def _apply_refits(self) -> None:
+        """Fit every pending refit whose standards have all been quantified, in order."""
+        while self._refits and all(s in self._closed for s in self._refits[0].standards):
+            refit = self._refits.pop(0)
+            for spec in self.method.peaks:
+                if not spec.calibrated:
+                    continue
+                used: list[tuple[str, Standard]] = []
+                skipped: list[tuple[str, str]] = []
+                for seq in refit.standards:
+                    inj, areas = self._standard_areas.get(seq, (None, {}))
+                    if inj is None:
+                        continue
+                    area, flags = areas.get(spec.name, (math.nan, ("not_found",)))
+                    bad = [f for f in flags if f in fl.EXCLUDING]
+                    if bad or not math.isfinite(area):
+                        skipped.append((inj.sample_id, ",".join(bad) or "no area"))
+                        continue
+                    conc = parse_standard_kind(inj.kind)
+                    used.append((inj.sample_id, Standard(conc, inj.loop_volume_uL, area)))
+                cal, record = fit_record(spec.name, refit.t, spec.cal_model, spec.cal_weighting,
+                                         used, skipped)
+                if cal is not None:
+                    self.calibrations[spec.name] = cal
+                self.refits.append((refit.t, spec.name, record))
+                if self.on_calibration is not None:
+                    self.on_calibration(refit.t, spec.name, record)
+            for seq in refit.standards:
+                self._standard_areas.pop(seq, None)
 
 
 def replay(items: Iterable[DetectorBlock | Injection | Event], method: AnalysisMethod,
-           on_result: Callable[[SampleResult], None] | None = None) -> LiveQuantifier:
+           on_result: Callable[[SampleResult], None] | None = None,
+           on_calibration: Callable[[float, str, dict], None] | None = None
+           ) -> LiveQuantifier:
     """Feed a recorded stream, in order, through a fresh ``LiveQuantifier``; then finish."""
-    q = LiveQuantifier(method, on_result)
+    q = LiveQuantifier(method, on_result, on_calibration=on_calibration)
     for item in items:
         if isinstance(item, DetectorBlock):
             q.on_block(item)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from raphe.acquisition.analysis.baseline import BASELINES
 from raphe.acquisition.analysis.calibration import (
     MODELS,
     WEIGHTINGS,
@@ -22,7 +23,8 @@ from raphe.acquisition.analysis.calibration import (
     Standard,
     fit_standards,
 )
-from raphe.acquisition.analysis.settings import IntegrationSettings
+from raphe.acquisition.analysis.fitting import MODELS as FIT_MODELS
+from raphe.acquisition.analysis.settings import SKIMS, IntegrationSettings
 from raphe.errors import InputError
 from raphe.names import lookup
 
@@ -39,6 +41,20 @@ class PeakSpec:
     report: bool = True
     standards: tuple[Standard, ...] = ()
     calibration: Calibration | None = None
+    #: The calibration's model and weighting when the peak has a ``[peaks.calibration]``
+    #: table (with or without standards: a ``calibration`` event refits it in a session).
+    cal_model: str | None = None
+    cal_weighting: str = "none"
+    #: Name of the peak whose found RT this peak's expected RT follows (relative retention).
+    rt_reference: str | None = None
+    #: Plausible concentration (nM) or area range: outside it the result is ``implausible``.
+    plausible_nM: tuple[float, float] | None = None
+    plausible_area: tuple[float, float] | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the analyte is quantified by calibration (now or after a refit)."""
+        return self.cal_model is not None
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,10 @@ def parse_method(text: str, source: str = "method", base: Path | None = None) ->
             raise where.error("peaks", "name", f"duplicate peak name {spec.name!r}", i)
         names.add(spec.name)
         peaks.append(spec)
+    for i, spec in enumerate(peaks):
+        if spec.rt_reference is not None and spec.rt_reference not in names:
+            raise where.error("peaks", "rt_reference",
+                              f"no peak named {spec.rt_reference!r} in this method", i)
     baseline = data.get("baseline", {})
     _check_keys(where, "baseline", baseline, {"samples"})
     samples = baseline.get("samples")
@@ -189,16 +209,32 @@ def parse_method(text: str, source: str = "method", base: Path | None = None) ->
                           baseline_samples=samples, track_rt=track, text=text, source=source)
 
 
+#: Text settings of ``[integration]`` and their allowed values.
+_CHOICES = {"skim": SKIMS, "baseline": BASELINES, "fit": ("none", *FIT_MODELS)}
+_SWITCHES = ("despike", "detect_steps")
+_SIGNED = ("detector_max", "detector_min")
+
+
 def _integration(where: _Where, raw: dict) -> IntegrationSettings:
     if not isinstance(raw, dict):
         raise where.error("", "integration", "expected an [integration] table")
     fields = {f.name: f for f in dataclasses.fields(IntegrationSettings)}
-    _check_keys(where, "integration", raw, set(fields))
+    # ``tangent_skim = true`` is what methods said before skims had kinds: still read
+    _check_keys(where, "integration", raw, set(fields) | {"tangent_skim"})
     values = {}
     for key, value in raw.items():
-        if key in ("tangent_skim", "despike"):
+        if key in _SWITCHES or key == "tangent_skim":
             if not isinstance(value, bool):
                 raise where.error("integration", key, "expected true or false")
+            if key == "tangent_skim":
+                if value and "skim" not in raw:
+                    values["skim"] = "tangent"
+                continue
+            values[key] = value
+        elif key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise where.error("integration", key,
+                                  f"expected one of {', '.join(_CHOICES[key])}, got {value!r}")
             values[key] = value
         elif key in ("noise_window_s", "time_range_s"):
             if (not isinstance(value, list) or len(value) != 2
@@ -208,13 +244,14 @@ def _integration(where: _Where, raw: dict) -> IntegrationSettings:
             values[key] = (float(value[0]), float(value[1]))
         else:
             values[key] = _number(where, "integration", key, value)
-            if values[key] < 0:
+            if values[key] < 0 and key not in _SIGNED:
                 raise where.error("integration", key, f"must be ≥ 0, got {value!r}")
     return IntegrationSettings(**values)
 
 
 def _peak(where: _Where, raw: dict, i: int, base: Path | None) -> PeakSpec:
-    _check_keys(where, "peaks", raw, {"name", "rt_s", "window_s", "report", "calibration"}, i)
+    _check_keys(where, "peaks", raw, {"name", "rt_s", "window_s", "report", "calibration",
+                                      "rt_reference", "plausible_nM", "plausible_area"}, i)
     for key in ("name", "rt_s", "window_s"):
         if key not in raw:
             raise where.error("peaks", "", f"missing key {key!r}", i)
@@ -240,21 +277,39 @@ def _peak(where: _Where, raw: dict, i: int, base: Path | None) -> PeakSpec:
         weighting = cal.get("weighting", "none")
         if weighting not in WEIGHTINGS:
             raise where.error(table, "weighting", f"expected one of {', '.join(WEIGHTINGS)}", i)
-        if ("standards" in cal) == ("file" in cal):
-            raise where.error(table, "", "give either standards or file", i)
+        if "standards" in cal and "file" in cal:
+            raise where.error(table, "", "give standards or file, not both", i)
         if "file" in cal:
             path = Path(cal["file"])
             if not path.is_absolute() and base is not None:
                 path = base / path
             standards = read_standards_csv(path)
-        else:
+        elif "standards" in cal:
             standards = _standards(where, cal["standards"], i)
-        try:
-            calibration = fit_standards(list(standards), model, weighting)
-        except InputError as exc:
-            raise where.error(table, "standards", str(exc), i) from None
+        if standards:
+            try:
+                calibration = fit_standards(list(standards), model, weighting)
+            except InputError as exc:
+                raise where.error(table, "standards", str(exc), i) from None
+        cal_model, cal_weighting = model, weighting
+    else:
+        cal_model, cal_weighting = None, "none"
+    reference = raw.get("rt_reference")
+    if reference is not None and (not isinstance(reference, str) or reference == name):
+        raise where.error("peaks", "rt_reference", "expected the name of another peak", i)
+    ranges = {key: _range(where, raw[key], key, i)
+              for key in ("plausible_nM", "plausible_area") if key in raw}
     return PeakSpec(name=name, rt_s=rt, window_s=window, report=report,
-                    standards=standards, calibration=calibration)
+                    standards=standards, calibration=calibration, cal_model=cal_model,
+                    cal_weighting=cal_weighting, rt_reference=reference, **ranges)
+
+
+def _range(where: _Where, value, key: str, i: int) -> tuple[float, float]:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] < value[1]):
+        raise where.error("peaks", key, "expected [low, high] with 0 <= low < high", i)
+    return float(value[0]), float(value[1])
 
 
 def _standards(where: _Where, raw, i: int) -> tuple[Standard, ...]:

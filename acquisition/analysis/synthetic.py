@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, special
+from scipy import ndimage
+
+from raphe.acquisition.analysis.fitting import emg_profile
 
 #: Expected peak-to-peak of white noise over an EP window, in SDs (≈ range of ~300 samples).
 PP_PER_SD = 6.0
@@ -28,17 +30,7 @@ class TruePeak:
 
 def emg(t: np.ndarray, p: TruePeak) -> np.ndarray:
     """The EMG peak profile (integral = ``p.area``)."""
-    if p.tau <= 0:
-        return p.area * np.exp(-0.5 * ((t - p.mu) / p.sigma) ** 2) / (p.sigma * np.sqrt(2 * np.pi))
-    lam = 1.0 / p.tau
-    arg = (p.mu + lam * p.sigma**2 - t) / (np.sqrt(2) * p.sigma)
-    expo = 0.5 * lam * (2 * p.mu + lam * p.sigma**2 - 2 * t)
-    # Before the apex exp(a)·erfc(b) over/underflows: use exp(a − b²)·erfcx(b) there.
-    front = arg > 0
-    out = np.empty_like(t, dtype=np.float64)
-    out[front] = np.exp(expo[front] - arg[front] ** 2) * special.erfcx(arg[front])
-    out[~front] = np.exp(expo[~front]) * special.erfc(arg[~front])
-    return p.area * 0.5 * lam * out
+    return emg_profile(t, p.area, p.mu, p.sigma, p.tau)
 
 
 def apex(p: TruePeak, dt: float = 1e-3) -> tuple[float, float]:
@@ -107,3 +99,111 @@ def assay_session(plan: list[PlannedInjection], duration_s: float, rng: np.rando
             hi = np.searchsorted(t, shifted.mu + 8 * p.sigma + 20 * p.tau)
             y[lo:hi] += emg(t[lo:hi], shifted)
     return t, y
+
+
+# -- dialysate-like suite: riders, wander, clipping, steps, negative peaks -----------------
+
+#: Sampling of the suite's runs (10 Hz, 10 min).
+SUITE_DT = 0.1
+SUITE_T = np.arange(6000) * SUITE_DT
+#: 5-HT apex height (nA) in the suite; the noise is scaled to the target S/N.
+SUITE_HT_HEIGHT = 0.02
+
+
+@dataclass(frozen=True)
+class Case:
+    """One synthetic dialysate chromatogram and what is true about it.
+
+    ``peaks`` names the true peaks (``5-HIAA``, ``5-HT`` and the others);
+    ``clipped`` those whose top the detector clipped, at ``clip_level``;
+    ``steps`` the baseline steps (time s, size nA); ``dips`` the negative peaks.
+    ``overload`` marks clipped samples the way a live read-out does (else ``None``).
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    peaks: dict[str, TruePeak]
+    sn: float
+    ratio: float
+    delay_s: float
+    clipped: tuple[str, ...] = ()
+    clip_level: float | None = None
+    steps: tuple[tuple[float, float], ...] = ()
+    dips: tuple[TruePeak, ...] = ()
+    wander: tuple[float, float] = (0.0, 0.0)  # amplitude nA, period s
+    overload: np.ndarray | None = None
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def dialysate_case(rng: np.random.Generator, *, sn: float | None = None,
+                   ratio: float | None = None, delay_s: float | None = None,
+                   wander: bool = False, clip: str | None = None, live_overload: bool = False,
+                   step: bool = False, dips: int = 1) -> Case:
+    """A 10-min dialysate run: solvent front and its dip, NA, DA, 5-HIAA and 5-HT riding on
+    the 5-HIAA tail.
+
+    5-HT: S/N ``sn`` (default uniform 20–60, EP 2H/h with white noise), σ 4–6 s.
+    5-HIAA: ``ratio`` × the 5-HT area (default log-uniform 30–300), σ 3–5 s, exponential
+    tail τ 8–14 s; 5-HT's apex ``delay_s`` (default 40–80 s) after the 5-HIAA apex.
+    ``wander``: a 1–3 pA sinusoid with a period of 2–5 min. ``clip``: the peak
+    (``5-HIAA`` or ``5-HT``) whose top the detector clips (at 60–85 % of its apex).
+    ``step``: a 5–40 pA baseline step somewhere in the run. ``dips``: negative peaks.
+    """
+    t = SUITE_T
+    sn = float(rng.uniform(20.0, 60.0)) if sn is None else sn
+    ratio = _log_uniform(rng, 30.0, 300.0) if ratio is None else ratio
+    delay_s = float(rng.uniform(40.0, 80.0)) if delay_s is None else delay_s
+    ht_sigma = float(rng.uniform(4.0, 6.0))
+    unit = TruePeak(0.0, ht_sigma, 0.3 * ht_sigma, 1.0)
+    ht_area = SUITE_HT_HEIGHT / apex(unit)[1]
+    hiaa = TruePeak(float(rng.uniform(270.0, 310.0)), float(rng.uniform(3.0, 5.0)),
+                    float(rng.uniform(8.0, 14.0)), ratio * ht_area)
+    hiaa_apex = apex(hiaa, 0.01)[0]
+    ht = TruePeak(hiaa_apex + delay_s - (apex(unit, 0.01)[0]), ht_sigma, 0.3 * ht_sigma, ht_area)
+    peaks = {
+        "front": TruePeak(40.0, 2.5, 1.5, float(rng.uniform(1.0, 3.0))),
+        "NA": TruePeak(float(rng.uniform(110.0, 130.0)), 3.0, 1.0, float(rng.uniform(0.1, 0.4))),
+        "DA": TruePeak(float(rng.uniform(175.0, 195.0)), 3.5, 1.2, float(rng.uniform(0.1, 0.4))),
+        "5-HIAA": hiaa, "5-HT": ht,
+    }
+    # White noise scaled so EP S/N = 2H/h, h ≈ PP_PER_SD SDs over 5 × W½ (≈ 100+ samples).
+    white_sd = 2.0 * SUITE_HT_HEIGHT / sn / PP_PER_SD
+    y = 2.0 + rng.normal(0.0, white_sd, len(t))
+    y += 1e-5 * (t - t[0]) * rng.uniform(-1.0, 1.0)  # slow drift, ≤ 0.6 pA/min
+    amp = period = 0.0
+    if wander:
+        amp, period = float(rng.uniform(0.001, 0.003)), float(rng.uniform(120.0, 300.0))
+        y += amp * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
+    for p in peaks.values():
+        y += emg(t, p)
+    neg = []
+    for _ in range(dips):
+        d = TruePeak(float(rng.uniform(60.0, 100.0)) if not neg else float(rng.uniform(420, 560)),
+                     float(rng.uniform(2.0, 4.0)), 0.5, -float(rng.uniform(0.2, 1.0)) * ht_area)
+        neg.append(d)
+        y += emg(t, d)
+    steps = ()
+    if step:
+        where = float(rng.uniform(200.0, 560.0))
+        size = float(rng.uniform(0.005, 0.04)) * rng.choice([-1.0, 1.0])
+        y += np.where(t >= where, size, 0.0)
+        steps = ((where, size),)
+    clipped, level, overload = (), None, None
+    if clip is not None:
+        p = peaks[clip]
+        top = float(np.max(y[np.abs(t - apex(p)[0]) < 3 * p.sigma]))
+        base = 2.0
+        level = base + float(rng.uniform(0.6, 0.85)) * (top - base)
+        over = y >= level
+        clipped = tuple(name for name, q in peaks.items()
+                        if over[np.abs(t - apex(q)[0]) < 2 * q.sigma].any())
+        if live_overload:
+            overload = over
+            y = np.where(over, np.nan, y)
+        else:
+            y = np.minimum(y, level)
+    return Case(t, y, peaks, sn, ratio, delay_s, clipped, level, steps, tuple(neg),
+                (amp, period), overload)

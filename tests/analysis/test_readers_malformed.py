@@ -100,3 +100,66 @@ def test_csv_round_trip_and_no_overwrite(tmp_path):
     assert back.units == "nA"
     with pytest.raises(InputError, match="already exists"):
         write_csv(out, chrom)
+
+
+# -- sampling jitter: resampled with a warning up to a stated bound, refused beyond --------
+
+def _csv_with_times(tmp_path, times):
+    path = tmp_path / "jitter.csv"
+    rows = "\n".join(f"{t:.6f},{np.sin(t):.6f}" for t in times)
+    path.write_text("time_s,signal (nA)\n" + rows + "\n")
+    return path
+
+
+def test_small_jitter_is_resampled_with_a_warning(tmp_path):
+    from raphe.acquisition.analysis.chromatogram import JITTER_LIMIT
+
+    times = np.arange(200) * 0.1
+    times[50] += 0.008  # 8 % of the step: within the bound
+    chrom = read_csv(_csv_with_times(tmp_path, times))
+    assert JITTER_LIMIT == 0.1
+    (warning,) = chrom.metadata["warnings"]
+    assert "resampled onto an even 0.1 s grid" in warning and "point 51" in warning
+    np.testing.assert_allclose(np.diff(chrom.t), 0.1)
+    # linear interpolation at the moved sample's own time gives the sample back
+    assert np.interp(times[50], chrom.t, chrom.values) == pytest.approx(np.sin(times[50]),
+                                                                        abs=1e-3)
+
+
+def test_jitter_below_a_thousandth_is_taken_as_it_is(tmp_path):
+    times = np.arange(200) * 0.1
+    times[50] += 0.00005
+    chrom = read_csv(_csv_with_times(tmp_path, times))
+    assert "warnings" not in chrom.metadata and chrom.t[50] == pytest.approx(times[50])
+
+
+def test_jitter_beyond_the_bound_is_refused(tmp_path):
+    times = np.arange(200) * 0.1
+    times[50:] += 0.1  # a missing sample: a step twice the median
+    path = _csv_with_times(tmp_path, times)
+    with pytest.raises(InputError, match=r"not uniform at point 51 .*more than the 10 %"):
+        read_csv(path)
+
+
+def test_andi_raw_data_retention_gives_the_times(tmp_path):
+    from scipy.io import netcdf_file
+
+    path = tmp_path / "retention.cdf"
+    n = 300
+    times = 2.0 + 0.25 * np.arange(n)
+    times[100] += 0.01  # 4 % jitter in the stored times
+    f = netcdf_file(path, "w", version=1)
+    f.retention_unit = "seconds"
+    f.detector_unit = "nA"
+    f.createDimension("point_number", n)
+    for name, value in (("actual_sampling_interval", 0.5), ("actual_delay_time", 0.0)):
+        v = f.createVariable(name, "f", ())
+        v.data[()] = value  # deliberately wrong: the stored times win
+    v = f.createVariable("ordinate_values", "f", ("point_number",))
+    v[:] = np.linspace(0, 1, n).astype(np.float32)
+    v = f.createVariable("raw_data_retention", "f", ("point_number",))
+    v[:] = times.astype(np.float32)
+    f.close()
+    chrom = read_andi(path)
+    assert chrom.t[0] == pytest.approx(2.0) and chrom.dt == pytest.approx(0.25, rel=1e-4)
+    assert "resampled" in chrom.metadata["warnings"][0]

@@ -120,7 +120,7 @@ def test_tangent_skim_of_a_rider():
     y = 2 + sy.emg(T, parent) + sy.emg(T, rider)
     y = y + np.random.default_rng(1).normal(0, 1e-4, len(T))
     drop = find_peaks(T, y).peaks
-    skim = find_peaks(T, y, IntegrationSettings(tangent_skim=True)).peaks
+    skim = find_peaks(T, y, IntegrationSettings(skim="tangent")).peaks
     assert [p.start_code + p.end_code for p in drop] == ["BV", "VB"]
     assert [p.start_code + p.end_code for p in skim] == ["BV", "TT"]
     # the pair's total is kept; the parent gets back the tail the drop line gave the rider
@@ -128,7 +128,7 @@ def test_tangent_skim_of_a_rider():
     assert abs(skim[0].area - parent.area) < abs(drop[0].area - parent.area)
     assert skim[1].area < drop[1].area
     # below the skim threshold the rider keeps its drop line
-    loose = find_peaks(T, y, IntegrationSettings(tangent_skim=True, skim_height_ratio=50)).peaks
+    loose = find_peaks(T, y, IntegrationSettings(skim="tangent", skim_height_ratio=50)).peaks
     assert [p.area for p in loose] == [p.area for p in drop]
 
 

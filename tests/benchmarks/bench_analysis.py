@@ -1,14 +1,19 @@
-"""Benchmark: chromatogram quantification throughput and accuracy.
+"""Benchmark: cost and accuracy of chromatogram quantification.
 
 Run: python tests/benchmarks/bench_analysis.py [--quick]
 
-1. Throughput on one core: 20-minute, 10 Hz simulated 5-HT assay runs
-   (12 000 points, 5 peaks) through ``quantify`` with the bundled
-   ``simulated-5ht`` method. Target: >= 500 chromatograms/s. Baseline measured in
-   the same run: ``scipy.signal.find_peaks`` alone on the same traces.
-2. Against hplc-py (GPL peer, installed only for benchmarking: ``pip install
-   hplc-py``) on the same synthetic set: speed ratio (target >= 100x) and area
-   error against the known truth (target: no worse). Skipped, and said so, when
+1. Cost on one core: 20-minute, 10 Hz simulated 5-HT assay runs (12 000
+   points, 5 peaks) through ``quantify`` with the bundled ``simulated-5ht``
+   method, against a bare ``scipy.signal.find_peaks`` pass over the same traces
+   measured in the same run (interleaved). Target: at most about 2× the bare pass.
+2. Accuracy on the same assay set: |area error| against the known truth.
+3. The dialysate rider set (``synthetic.dialysate_case``): 5-HT at S/N 20–60
+   riding 40–80 s after a 5-HIAA peak 30–300× larger with an 8–14 s exponential
+   tail, quantified with ``tests/analysis/data/dialysate-riders.toml``; the
+   same with 1–3 pA baseline wander. Targets: median ≤ 5 %, worst ≤ 15 % on
+   riders; median ≤ 5 % under wander.
+4. hplc-py (GPL peer, installed only for benchmarking: ``pip install hplc-py``)
+   on the same rider set, errors side by side. Skipped, and said so, when
    hplc-py is absent.
 
 Figures are medians of repeated runs.
@@ -25,6 +30,7 @@ import argparse
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy import signal
@@ -37,6 +43,7 @@ from raphe.acquisition.analysis.quantify import quantify
 DT = 0.1
 T = np.arange(12000) * DT
 NAMES = ["front", "NA", "DA", "5-HIAA", "5-HT"]
+RIDER_METHOD = Path(__file__).resolve().parents[1] / "analysis" / "data" / "dialysate-riders.toml"
 
 
 def synthetic_set(n: int, seed: int = 1) -> list[tuple[np.ndarray, list[sy.TruePeak]]]:
@@ -51,15 +58,18 @@ def synthetic_set(n: int, seed: int = 1) -> list[tuple[np.ndarray, list[sy.TrueP
     return out
 
 
-def timed(fn, items, repeats: int) -> float:
-    """Median over ``repeats`` of the seconds per item."""
-    runs = []
+def interleaved(fns, items, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds per item of each function, timed alternately item by item (so a busy
+    machine slows both alike) in the same run: (medians, minima). The minima are the
+    uncontended cost when other processes share the cores."""
+    runs: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
         for item in items:
-            fn(item)
-        runs.append((time.perf_counter() - t0) / len(items))
-    return statistics.median(runs)
+            for k, fn in enumerate(fns):
+                t0 = time.perf_counter()
+                fn(item)
+                runs[k].append(time.perf_counter() - t0)
+    return [statistics.median(r) for r in runs], [min(r) for r in runs]
 
 
 def raphe_areas(y: np.ndarray, method) -> list[float]:
@@ -69,49 +79,91 @@ def raphe_areas(y: np.ndarray, method) -> list[float]:
     return [by[n] for n in NAMES]
 
 
-def hplc_py_areas(y: np.ndarray, hplc_chrom, pd) -> list[float]:
-    """hplc-py fit; its area is the sum over samples, so × dt gives signal·s."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        c = hplc_chrom(pd.DataFrame({"time": T, "signal": y}))
-        table = c.fit_peaks(verbose=False, approx_peak_width=20.0)
-    out = []
-    for p in sy.assay_peaks():
-        rt = sy.apex(p)[0]
-        near = table[(table["retention_time"] - rt).abs() <= 10.0]
-        out.append(float(near["area"].iloc[0]) * DT if len(near) else np.nan)
-    return out
-
-
 def area_errors(results, truth) -> np.ndarray:
     """Relative |area error| per (chromatogram, peak); NaN for a missed peak."""
     return np.array([[abs(a / p.area - 1) for a, p in zip(r, peaks, strict=True)]
                      for r, (_, peaks) in zip(results, truth, strict=True)])
 
 
+def rider_set(n: int, wander: bool) -> list[sy.Case]:
+    return [sy.dialysate_case(np.random.default_rng(1000 + s), wander=wander) for s in range(n)]
+
+
+def raphe_rider_error(case: sy.Case, method) -> float:
+    peak = quantify(Chromatogram(case.t, case.y, "nA"), method).analytes["5-HT"].peak
+    return abs(peak.area / case.peaks["5-HT"].area - 1) if peak else np.nan
+
+
+def hplc_py_rider_error(case: sy.Case, hplc_chromatogram, pd) -> tuple[float, float]:
+    """hplc-py on the 5-HIAA/5-HT stretch, told where 5-HT is (an advantage Raphe does
+    not get); its area is a sum over samples, so × dt gives signal·s. (error, seconds)."""
+    hiaa = sy.apex(case.peaks["5-HIAA"])[0]
+    ht = sy.apex(case.peaks["5-HT"])[0]
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c = hplc_chromatogram(pd.DataFrame({"time": case.t, "signal": case.y}),
+                                  time_window=[hiaa - 40.0, hiaa + 160.0])
+            table = c.fit_peaks(verbose=False, approx_peak_width=20.0, prominence=0.002,
+                                known_peaks=[ht], tolerance=5.0)
+    except (ValueError, RuntimeError):
+        return np.nan, time.perf_counter() - t0
+    near = table[(table["retention_time"] - ht).abs() <= 5.0]
+    if not len(near):
+        return np.nan, time.perf_counter() - t0
+    area = float(near["area"].iloc[0]) * DT
+    return abs(area / case.peaks["5-HT"].area - 1), time.perf_counter() - t0
+
+
+def summary(err: np.ndarray) -> str:
+    found = err[~np.isnan(err)]
+    if not found.size:
+        return f"found 0/{len(err)}"
+    return (f"median {np.median(found) * 100:5.2f} %  worst {found.max() * 100:6.2f} %  "
+            f"found {found.size}/{len(err)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer chromatograms and repeats")
     args = ap.parse_args()
-    n, repeats, n_peer = (40, 3, 3) if args.quick else (200, 5, 8)
+    n, repeats, n_riders = (40, 5, 20) if args.quick else (200, 9, 60)
     method = load_method("simulated-5ht")
     data = synthetic_set(n)
     traces = [y for y, _ in data]
 
-    base = timed(lambda y: signal.find_peaks(y, prominence=0.01), traces, repeats)
-    ours = timed(lambda y: quantify(Chromatogram(T, y, "nA"), method, 20.0), traces, repeats)
-    rate = 1.0 / ours
-    print("== throughput: 20-min 10 Hz chromatograms (12 000 points, 5 peaks), one core")
-    print(f"   baseline  scipy.signal.find_peaks only : {1 / base:10.0f} /s   (ratio 1.00)")
-    print(f"   raphe     quantify (detect, integrate, S/N, identify, calibrate) : "
-          f"{rate:8.0f} /s   (ratio {base / ours:.3f} of baseline speed; "
-          f"{ours * 1e3:.2f} ms each)")
-    print(f"   target >= 500 /s: {'MET' if rate >= 500 else 'NOT MET'} ({rate / 500:.2f}x target)")
+    (base, ours), (base_min, ours_min) = interleaved(
+        [lambda y: signal.find_peaks(y, prominence=0.01),
+         lambda y: quantify(Chromatogram(T, y, "nA"), method, 20.0)], traces, repeats)
+    ratio = ours / base
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print("== cost: 20-min 10 Hz chromatograms (12 000 points, 5 peaks), one core, same run")
+    print(f"   scipy.signal.find_peaks alone        : {base * 1e3:6.2f} ms each (median)")
+    print(f"   raphe quantify, method simulated-5ht : {ours * 1e3:6.2f} ms each (median, "
+          f"{1 / ours:.0f} /s)")
+    print(f"   cost ratio {ratio:.2f}x the bare find_peaks pass (medians; target <= about 2x: "
+          f"{'MET' if ratio <= 2.2 else 'NOT MET'}); {ours_min / base_min:.2f}x by the "
+          f"fastest runs; load average {load:.1f}")
 
     ours_err = area_errors([raphe_areas(y, method) for y in traces], data)
-    print("\n== accuracy vs truth (all chromatograms): |area error|")
+    print("\n== accuracy on the assay set (all peaks): |area error|")
     print(f"   raphe  median {np.nanmedian(ours_err) * 100:.2f} %  max "
           f"{np.nanmax(ours_err) * 100:.2f} %  missed {int(np.isnan(ours_err).sum())}")
+
+    riders = rider_set(n_riders, wander=False)
+    wandering = rider_set(n_riders, wander=True)
+    rider_method = load_method(RIDER_METHOD)
+    r_err = np.array([raphe_rider_error(c, rider_method) for c in riders])
+    w_err = np.array([raphe_rider_error(c, rider_method) for c in wandering])
+    print(f"\n== 5-HT riding on the 5-HIAA tail ({n_riders} runs each), |area error|, "
+          f"method {rider_method.name}")
+    print(f"   riders        raphe  {summary(r_err)}")
+    print(f"   riders+wander raphe  {summary(w_err)}")
+    met = (np.nanmedian(r_err) <= 0.05 and np.nanmax(r_err) <= 0.15
+           and np.nanmedian(w_err) <= 0.05 and not np.isnan(r_err).any())
+    print(f"   targets (riders median <= 5 %, worst <= 15 %; wander median <= 5 %): "
+          f"{'MET' if met else 'NOT MET'}")
 
     try:
         import pandas as pd
@@ -120,26 +172,17 @@ def main() -> int:
         print("\n== hplc-py: NOT INSTALLED - comparison skipped "
               "(pip install hplc-py into the benchmark environment to run it)")
         return 0
-    subset = data[:n_peer]
-    peer_times, peer_results = [], []
-    for y, _ in subset:
-        t0 = time.perf_counter()
-        peer_results.append(hplc_py_areas(y, HplcChromatogram, pd))
-        peer_times.append(time.perf_counter() - t0)
-    peer = statistics.median(peer_times)
-    peer_err = area_errors(peer_results, subset)
-    sub_err = ours_err[:n_peer]
-    speedup = peer / ours
-    print(f"\n== against hplc-py (same {n_peer} synthetic chromatograms)")
-    print(f"   hplc-py  {peer * 1e3:9.1f} ms each   raphe {ours * 1e3:.2f} ms each   "
-          f"speed ratio {speedup:.0f}x  (target >= 100x: {'MET' if speedup >= 100 else 'NOT MET'})")
-    print(f"   |area error| median: hplc-py {np.nanmedian(peer_err) * 100:.2f} %  "
-          f"raphe {np.nanmedian(sub_err) * 100:.2f} %;  max: hplc-py "
-          f"{np.nanmax(peer_err) * 100:.2f} %  raphe {np.nanmax(sub_err) * 100:.2f} %;  "
-          f"missed: hplc-py {int(np.isnan(peer_err).sum())}  raphe {int(np.isnan(sub_err).sum())}")
-    no_worse = (np.nanmedian(sub_err) <= np.nanmedian(peer_err)
-                and np.isnan(sub_err).sum() <= np.isnan(peer_err).sum())
-    print(f"   area error no worse than hplc-py: {'MET' if no_worse else 'NOT MET'}")
+    peer = [hplc_py_rider_error(c, HplcChromatogram, pd) for c in riders]
+    peer_w = [hplc_py_rider_error(c, HplcChromatogram, pd) for c in wandering]
+    p_err = np.array([e for e, _ in peer])
+    pw_err = np.array([e for e, _ in peer_w])
+    seconds = statistics.median([s for _, s in peer + peer_w])
+    print("\n== hplc-py on the same rider set (SNIP window 20 s, prominence 0.002, the "
+          "5-HIAA/5-HT stretch only, told the true 5-HT retention time)")
+    print(f"   {'':14} {'raphe':<44} hplc-py")
+    print(f"   {'riders':14} {summary(r_err):<44} {summary(p_err)}")
+    print(f"   {'riders+wander':14} {summary(w_err):<44} {summary(pw_err)}")
+    print(f"   hplc-py {seconds * 1e3:.0f} ms per run (median)")
     return 0
 
 

@@ -1,0 +1,123 @@
+"""Draw docs/img/analysis-riders.png and docs/img/analysis-messy.png for analysis-method.md.
+
+1. A synthetic dialysate run (``synthetic.dialysate_case``): 5-HT riding on the
+   tail of a 5-HIAA peak ~100× larger, integrated with a drop line, a tangent
+   skim and the exponential skim; the shaded area is what each gives 5-HT.
+2. The same kind of run with what goes wrong at the bench: baseline steps (one
+   on the NA peak), a clipped 5-HIAA top and negative peaks, with the flags and
+   codes Raphe gives.
+
+Run: ``python docs/analysis_figures.py [output folder]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from raphe.acquisition.analysis import synthetic as sy
+from raphe.acquisition.analysis.chromatogram import Chromatogram
+from raphe.acquisition.analysis.method import load_method, parse_method
+from raphe.acquisition.analysis.quantify import quantify
+
+ROOT = Path(__file__).resolve().parent.parent
+METHOD = load_method(ROOT / "tests" / "analysis" / "data" / "dialysate-riders.toml")
+
+
+def _with_skim(kind: str):
+    return parse_method(METHOD.text.replace('skim = "exponential"', f'skim = "{kind}"'), kind)
+
+
+def _baseline(peak, t):
+    if peak.skim_curve is not None:
+        return peak.skim_curve[:len(t)]
+    (t0, v0), (t1, v1) = peak.baseline_start, peak.baseline_end
+    return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+
+def riders(out: Path) -> None:
+    case = sy.dialysate_case(np.random.default_rng(5), sn=40.0, ratio=120.0, delay_s=55.0)
+    truth = case.peaks["5-HT"]
+    chrom = Chromatogram(case.t, case.y, "nA")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    hiaa_t = sy.apex(case.peaks["5-HIAA"])[0]
+    lo, hi = hiaa_t + 15, hiaa_t + 110
+    m = (case.t > lo) & (case.t < hi)
+    under = case.y - sy.emg(case.t, truth)
+    for ax, kind, title in zip(axes, ("drop", "tangent", "exponential"),
+                               ("drop line", "tangent skim", "exponential skim"), strict=True):
+        res = quantify(chrom, _with_skim(kind))
+        ax.plot(case.t[m], case.y[m], color="k", lw=1.0, label="signal")
+        ax.plot(case.t[m], under[m], color="0.6", lw=1.0, ls=":", label="true tail under 5-HT")
+        ht = res.analytes["5-HT"].peak
+        if ht is None:
+            ax.set_title(f"{title}: 5-HT not separated")
+            continue
+        seg = (case.t >= ht.start_s - 1e-9) & (case.t <= ht.end_s + 1e-9)
+        base = _baseline(ht, case.t[seg])
+        ax.fill_between(case.t[seg], base, case.y[seg], color="tab:orange", alpha=0.5,
+                        label="5-HT area")
+        ax.plot(case.t[seg], base, color="tab:red", lw=1.2, label="baseline under 5-HT")
+        err = 100 * (ht.area / truth.area - 1)
+        ax.set_title(f"{title}: code {ht.code}, area {err:+.0f} %")
+        ax.set_xlabel("time from injection (s)")
+    axes[0].set_ylabel("ECD current (nA)")
+    low = float(np.min(case.y[m]))
+    axes[0].set_ylim(low - 0.005, low + 0.09)
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.suptitle("5-HT on a 5-HIAA tail 120× its area: what each skim gives 5-HT")
+    fig.tight_layout()
+    fig.savefig(out / "analysis-riders.png", dpi=90)
+    plt.close(fig)
+
+
+def messy(out: Path) -> None:
+    case = sy.dialysate_case(np.random.default_rng(31), clip="5-HIAA", dips=2)
+    # two baseline steps: one on the NA peak, one between peaks
+    steps = ((sy.apex(case.peaks["NA"])[0] + 2.0, 0.012), (244.0, 0.023))
+    y = case.y + sum(np.where(case.t >= when, size, 0.0) for when, size in steps)
+    case = dataclasses.replace(case, y=y, steps=steps)
+    res = quantify(Chromatogram(case.t, case.y, "nA"), METHOD)
+    fig, ax = plt.subplots(figsize=(13, 4.6))
+    ax.plot(case.t, case.y, color="k", lw=0.8)
+    for pk in res.peaks:
+        seg = (case.t >= pk.start_s - 1e-9) & (case.t <= pk.end_s + 1e-9)
+        ax.plot(case.t[seg], _baseline(pk, case.t[seg]), color="tab:red", lw=1.0)
+        label = (pk.name or "") + f" {pk.code}" + (" step" if pk.baseline_step else "")
+        ax.annotate(label.strip(), (pk.rt_s, min(np.interp(pk.rt_s, case.t, case.y), 2.09)),
+                    textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    for when, size in case.steps:
+        ax.axvline(when, color="tab:purple", lw=0.8, ls="--")
+        ax.annotate(f"step {size * 1e3:+.0f} pA, found", (when, 2.06),
+                    fontsize=8, color="tab:purple", xytext=(4, 0), textcoords="offset points")
+    for d in case.dips:
+        ax.annotate("negative peak: not a peak, not noise", (sy.apex(d)[0], 1.97),
+                    fontsize=8, color="tab:blue", ha="center")
+    flags = {name: ",".join(a.flags) or "-" for name, a in res.analytes.items()}
+    text = "flags: " + "; ".join(f"{k}: {v}" for k, v in flags.items() if k != "solvent front")
+    ax.set_title(text, fontsize=9)
+    ax.set_xlabel("time from injection (s)")
+    ax.set_ylabel("ECD current (nA)")
+    ax.set_ylim(1.95, 2.1)
+    fig.tight_layout()
+    fig.savefig(out / "analysis-messy.png", dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "img"
+    out.mkdir(parents=True, exist_ok=True)
+    riders(out)
+    messy(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
