@@ -63,7 +63,12 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
             if session is not None:
                 session.add_result(result)
 
-        quantifier = LiveQuantifier(analysis, on_result=on_result)
+        def on_calibration(t: float, analyte: str, fit: dict) -> None:
+            if session is not None:
+                session.add_calibration(t, analyte, fit)
+
+        quantifier = LiveQuantifier(analysis, on_result=on_result,
+                                    on_calibration=on_calibration)
         try:
             if session is None:
                 Replay(reader, speed=speed).run(quantifier.feed)

@@ -364,10 +364,8 @@ class Engine:
                 session.add_result(result)
                 self._notify("result", result)
 
-            self._quantifier = LiveQuantifier(s.method, on_result=on_result)
-            if hasattr(self._quantifier, "on_calibration"):
-                self._quantifier.on_calibration = lambda t, analyte, fit: \
-                    session.add_calibration(t, analyte, fit)
+            self._quantifier = LiveQuantifier(s.method, on_result=on_result,
+                                              on_calibration=session.add_calibration)
             self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
         # Session time 0 is now: everything slow (imports, files) is done above.
         raw_t0 = opened.clock.now()

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def summary(path: str) -> dict:
     """The summary of session ``path`` as plain JSON-ready data."""
     from raphe.acquisition import store
+    from raphe.acquisition.analysis.flags import BY_NAME, parse
     from raphe.acquisition.reader import SessionReader
     from raphe.records import as_json
 
@@ -51,6 +52,10 @@ def summary(path: str) -> dict:
             "pump_states": len(r.table("pump")),
             "events": [as_json(e) for e in events],
             "results": [as_json(x) for x in r.results()],
+            "flags": {name: {"meaning": BY_NAME[name].meaning,
+                             "excludes_from_baseline": BY_NAME[name].excludes}
+                      for name in sorted({f for x in r.results() for f in parse(x.flags)})
+                      if name in BY_NAME},
             "timestamps_monotonic": check["timestamps_monotonic"],
             "tables_consistent": check["tables_consistent"],
             "problems": check["problems"],
@@ -103,10 +108,17 @@ def run(args: argparse.Namespace) -> int:
     lines += [f"  problem: {p}" for p in s["problems"]]
     if s["results"]:
         lines.append("results")
-        lines.append(f"  {'sample':<12} {'analyte':<10} {'conc nM':>10} {'% baseline':>11}  flags")
+        lines.append(f"  {'sample':<12} {'analyte':<10} {'probe min':>9} {'conc nM':>10} "
+                     f"{'% baseline':>11}  flags")
         for x in s["results"]:
-            lines.append(f"  {x['sample_id']:<12} {x['analyte']:<10} "
+            probe = "-" if x["probe_t"] is None else f"{x['probe_t'] / 60:.1f}"
+            lines.append(f"  {x['sample_id']:<12} {x['analyte']:<10} {probe:>9} "
                          f"{_fmt(x['conc_nM'], '.4g'):>10} {_fmt(x['pct_baseline'], '.1f'):>11}"
                          f"  {x['flags']}")
+    if s["flags"]:
+        lines.append("flags")
+        for name, flag in s["flags"].items():
+            note = " (left out of % of baseline)" if flag["excludes_from_baseline"] else ""
+            lines.append(f"  {name}: {flag['meaning']}{note}")
     print("\n".join(lines))
     return 0
