@@ -28,8 +28,8 @@ def run(rig, params):
     for conc in concentrations:
         for k in range(params.replicates):
             if not first:
-                rig.wait(rig.run_length_min or 15.0)
+                rig.wait((rig.run_length_min or 15.0) + 1)  # a minute spare: runs never touch
             rig.inject_standard(conc, label=f"STD-{conc:g}nM-{k + 1}")
             first = False
     rig.refit_calibration()
-    rig.wait(rig.run_length_min or 15.0)
+    rig.wait((rig.run_length_min or 15.0) + 1)

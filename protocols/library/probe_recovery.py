@@ -33,6 +33,6 @@ def run(rig, params):
     rig.phase("recovery")
     for i in range(params.samples):
         rig.collect(params.interval_min, label=f"S{i + 1}")
-    rig.wait(rig.run_length_min or 15.0)
+    rig.wait((rig.run_length_min or 15.0) + 1)
     rig.inject_standard(params.standard_nM, label="STD")
     rig.probe_medium("animal")

@@ -59,5 +59,5 @@ def run(rig, params):
         rig.collect(params.interval_min, label=f"P{i + 1}")
 
     if params.standard_nM > 0:
-        rig.wait(max(rig.run_length_min, 1.0))
+        rig.wait(rig.run_length_min + 1)  # the last sample's run ends first, a minute spare
         rig.inject_standard(params.standard_nM, label="STD-after")
