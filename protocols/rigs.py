@@ -73,13 +73,16 @@ class SimOptions:
     seed: int = 0
     region: str = "prefrontal_cortex"
     doses: list = field(default_factory=list)  # raphe.simulators.drugs.Dose
+    #: dosing before the session (raphe.simulators.drugs.Regimen): chronic treatment
+    history: list = field(default_factory=list)
     ground_truth_path: str | None = None
 
     def rig_options(self):
         from raphe.simulators.rig import RigOptions
 
         return RigOptions(speed=self.speed, seed=self.seed, region=self.region,
-                          doses=list(self.doses), ground_truth_path=self.ground_truth_path)
+                          doses=list(self.doses), history=list(self.history),
+                          ground_truth_path=self.ground_truth_path)
 
 
 def simulated_spec(options: SimOptions | None = None) -> RigSpec:

@@ -42,6 +42,7 @@ class RigOptions:
     seed: int = 0
     region: str = "prefrontal_cortex"
     doses: list = field(default_factory=list)  # raphe.simulators.drugs.Dose items
+    history: list = field(default_factory=list)  # raphe.simulators.drugs.Regimen items
     syringe_diameter_mm: float = 4.61
     syringe_volume_uL: float = 1000.0
     rack_size: int = 48
@@ -175,6 +176,7 @@ class SimulatedRig:
             hplc_params=HPLCParams(scale_nA_per_V=o.scale_nA_per_V),
             clean=o.clean,
             log_path=o.ground_truth_path,
+            history=o.history,
         )
         return world
 

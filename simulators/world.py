@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -22,7 +23,7 @@ from typing import IO
 import numpy as np
 
 from raphe.simulators.animal import AnimalParams, VirtualAnimal
-from raphe.simulators.drugs import Dose
+from raphe.simulators.drugs import Dose, Regimen
 from raphe.simulators.fluidics import FlowFunction, Fluidics, SampleContent
 from raphe.simulators.hplc import HPLCECD, HPLCParams
 
@@ -85,13 +86,15 @@ class SimulatedWorld:
         hplc_params: HPLCParams | None = None,
         clean: bool = False,
         log_path: str | Path | None = None,
+        history: Iterable[Regimen] = (),
     ) -> None:
         if not loop_volume_uL > 0:
             raise ValueError(f"loop volume must be > 0 µL, got {loop_volume_uL}")
         self.region = region
         self.seed = int(seed)
         self.loop_volume_uL = float(loop_volume_uL)
-        self.animal = VirtualAnimal(region=region, seed=seed, params=animal_params)
+        self.animal = VirtualAnimal(region=region, seed=seed, params=animal_params,
+                                    history=history)
         self.fluidics = Fluidics(self.animal.dialysate_all_nM, flow_uL_min, dead_volume_uL)
         hp = hplc_params or HPLCParams()
         if clean:
@@ -105,15 +108,28 @@ class SimulatedWorld:
         self._log: IO[str] | None = None
         if log_path is not None:
             self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        for regimen in self.animal.history:
+            self._write({"event": "history", "regimen": regimen.spec(),
+                         "desensitisation": self.animal.desensitisation})
 
     # -- the operator ---------------------------------------------------------
     def administer(self, dose: Dose, t: float | None = None) -> None:
-        """Give ``dose`` at its own minute, or at session time ``t`` (s) if given."""
+        """Give ``dose`` at its own minute, or at session time ``t`` (s) if given.
+
+        Systemic doses (ip/sc) are mg/kg; reverse dialysis (``rd``) is the perfusate µM,
+        acting at the probe until ``dose.until_minute`` (session minutes; None = to the end).
+        """
         if t is not None:
             dose = replace(dose, minute=t / 60.0)
         with self._lock:
             self.animal.administer(dose)
         self._write({"event": "dose", "t": dose.time_s, "dose": dose.spec()})
+
+    def end_reverse_dialysis(self, drug: str, t: float) -> None:
+        """The perfusate is switched back to aCSF at session time ``t`` (s): local ``drug`` ends."""
+        with self._lock:
+            self.animal.end_reverse_dialysis(drug, float(t))
+        self._write({"event": "end_reverse_dialysis", "t": float(t), "drug": drug})
 
     def load_standard(self, conc_nM: float | dict[str, float]) -> None:
         """The next injection is a standard of ``conc_nM`` (5-HT, or analyte → nM)."""

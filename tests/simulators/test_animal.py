@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raphe.simulators.animal import AnimalParams, VirtualAnimal, probe_recovery
-from raphe.simulators.drugs import DRUGS, Dose, parse_dose_spec
+from raphe.simulators.drugs import DRUGS, Dose, Regimen, parse_dose_spec, parse_regimen_spec
 
 PFC, VH = "prefrontal_cortex", "ventral_hippocampus"
 INTERVAL_S = 20 * 60.0
@@ -28,8 +28,9 @@ def samples(animal: VirtualAnimal, n: int = 20) -> tuple[np.ndarray, np.ndarray]
     return (starts / 60.0 - DOSE_MIN), 100.0 * nM / baseline
 
 
-def course(region: str, *doses: Dose, seed: int = 0, params: AnimalParams | None = None):
-    animal = VirtualAnimal(region, seed=seed, params=params)
+def course(region: str, *doses: Dose, seed: int = 0, params: AnimalParams | None = None,
+           history=()):
+    animal = VirtualAnimal(region, seed=seed, params=params, history=history)
     for d in doses:
         animal.administer(d)
     return samples(animal)
@@ -125,8 +126,10 @@ def test_every_drug_acts_in_its_direction():
         c = animal.extracellular_nM(t) / base
         if drug.target is None:
             assert np.allclose(c, 1.0), name
-        elif drug.target == "SERT" or drug.efficacy == 0.0:  # SSRI or silent antagonist
+        elif drug.target == "SERT":
             assert c.max() > 1.05 and c.min() > 0.999, name
+        elif drug.efficacy == 0.0:  # silent antagonist: no effect on basal 5-HT (issue 15)
+            assert c.max() < 1.1 and c.min() > 0.999, name
         else:
             assert c.min() < 0.9 and c.max() < 1.001, name
 
@@ -138,9 +141,21 @@ def test_region_changes_the_response():
 
 
 def test_chronic_desensitisation_enlarges_the_ssri_rise():
-    chronic = replace(AnimalParams(), autoreceptor_sensitivity=0.3)
+    """After 14 days of an SSRI an acute challenge raises 5-HT more than in naive animals.
+
+    A week's washout, as in PMC4061036: a day after the last fluoxetine dose the residual
+    drug still holds basal 5-HT well above naive, so a challenge adds less in % of it.
+    """
+    chronic = [Regimen("fluoxetine", 10.0, "ip", days=14, washout_h=7 * 24.0)]
     _, naive = post(*course(PFC, Dose("fluoxetine", 10.0, "ip", DOSE_MIN)))
-    _, desens = post(*course(PFC, Dose("fluoxetine", 10.0, "ip", DOSE_MIN), params=chronic))
+    _, desens = post(*course(PFC, Dose("fluoxetine", 10.0, "ip", DOSE_MIN), history=chronic))
+    assert desens.max() > naive.max() + 10.0
+
+
+def test_autoreceptor_sensitivity_parameter_still_sets_the_brake():
+    low = replace(AnimalParams(), autoreceptor_sensitivity=0.3)
+    _, naive = post(*course(PFC, Dose("citalopram", 10.0, "ip", DOSE_MIN)))
+    _, desens = post(*course(PFC, Dose("citalopram", 10.0, "ip", DOSE_MIN), params=low))
     assert desens.max() > naive.max() + 10.0
 
 
@@ -227,3 +242,101 @@ def test_parse_dose_spec_errors_name_the_field(text, message):
     with pytest.raises(ValueError, match=message) as info:
         parse_dose_spec(text)
     assert repr(text.strip()) in str(info.value) or repr(text) in str(info.value)
+
+
+def test_other_analytes_are_not_frozen():
+    animal = VirtualAnimal(PFC, seed=2)
+    t = np.arange(0, 4 * 3600, 60.0)
+    for name in ("NA", "DA", "5-HIAA"):
+        level = animal.relative_level(name, t)
+        assert 0.0 < np.std(level) < 0.1 and abs(level.mean() - 1.0) < 0.1, name
+    with pytest.raises(ValueError, match="unknown analyte 'GABA'"):
+        animal.relative_level("GABA", t)
+
+
+def test_other_analytes_follow_drugs_in_their_direction():
+    t = np.arange(0, 6 * 3600, 60.0)
+    animal = VirtualAnimal(PFC, params=NOISELESS)
+    animal.administer(Dose("fluoxetine", 10.0, "ip", 0.0))
+    assert animal.relative_level("5-HIAA", t).min() < 0.85  # reuptake and firing fall
+    assert animal.relative_level("DA", t).max() > 1.3  # fluoxetine's own DA action
+    agonist = VirtualAnimal(VH, params=NOISELESS)
+    agonist.administer(Dose("8-oh-dpat", 0.1, "sc", 0.0))
+    assert agonist.relative_level("5-HIAA", t).min() < 0.95
+    assert np.allclose(agonist.relative_level("DA", t), 1.0)  # no catecholamine action
+
+
+def test_dialysate_of_every_analyte_scales_with_recovery():
+    animal = VirtualAnimal(VH, seed=5)
+    t = np.arange(0, 3600, 30.0)
+    slow, fast = animal.dialysate_all_nM(t, 1.0), animal.dialysate_all_nM(t, 2.0)
+    ratio = animal.recovery(1.0) / animal.recovery(2.0)
+    for name in ("NA", "DA", "5-HIAA", "5-HT"):
+        assert np.allclose(slow[name] / fast[name], ratio), name
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("citalopram:10:ip:2x14", Regimen("citalopram", 10.0, "ip", days=14, per_day=2)),
+    (" Fluoxetine:5:s.c.:1x21:48 ", Regimen("fluoxetine", 5.0, "sc", days=21, washout_h=48.0)),
+])
+def test_parse_regimen_spec(text, expected):
+    regimen = parse_regimen_spec(text)
+    assert regimen == expected
+    assert parse_regimen_spec(regimen.spec()) == regimen
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("citalopram:10:ip", "expected DRUG:DOSE:ROUTE:PER_DAYxDAYS"),
+    ("prozac:10:ip:2x14", "unknown drug 'prozac'"),
+    ("citalopram:10:rd:2x14", "needs route ip or sc"),
+    ("citalopram:10:ip:2x1.5", "days must be a whole number"),
+    ("citalopram:ten:ip:2x14", "dose 'ten' is not a number"),
+])
+def test_parse_regimen_spec_errors_name_the_field(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_regimen_spec(text)
+
+
+def test_regimen_doses_end_a_washout_before_the_session():
+    doses = Regimen("citalopram", 10.0, "ip", days=14, per_day=2).doses()
+    assert len(doses) == 28
+    assert doses[-1].minute == -24 * 60.0
+    assert doses[0].minute == pytest.approx(-24 * 60.0 - 27 * 720.0)
+
+
+def test_desensitisation_builds_over_days_and_recovers_after():
+    def desens(**kw):
+        return VirtualAnimal(PFC, history=[Regimen("citalopram", 10.0, "ip", **kw)]).desensitisation
+
+    two, fourteen = desens(days=2, per_day=2), desens(days=14, per_day=2)
+    assert 0.0 < two < fourteen < AnimalParams().desensitisation_max
+    assert desens(days=14, per_day=2, washout_h=24 * 28) < 0.5 * fourteen
+    # a 5-HT1A agonist history does not desensitise release control [S: Sharp et al. 1993]
+    assert VirtualAnimal(VH, history=[Regimen("ipsapirone", 5.0, "sc", days=14, per_day=2)]
+                         ).desensitisation == 0.0
+
+
+def test_a_history_leaves_basal_5ht_near_naive():
+    """No significant basal difference after repeated citalopram [S: Muraki et al. 2008]."""
+    naive = VirtualAnimal(PFC, params=NOISELESS)
+    chronic = VirtualAnimal(PFC, params=NOISELESS,
+                            history=[Regimen("citalopram", 10.0, "ip", days=14, per_day=2)])
+    t = np.arange(0, 3600, 60.0)
+    assert chronic.extracellular_nM(t).mean() == pytest.approx(naive.extracellular_nM(t).mean(),
+                                                               rel=0.15)
+
+
+def test_ending_reverse_dialysis_washes_the_drug_out():
+    animal = VirtualAnimal(PFC, params=NOISELESS)
+    base = animal.extracellular_nM(0.0)
+    animal.administer(Dose("citalopram", 1.0, "rd", 10.0))
+    t = np.arange(0, 4 * 3600, 60.0)
+    assert animal.extracellular_nM(3 * 3600.0) > 2.0 * base
+    before = animal.extracellular_nM(t)
+    animal.end_reverse_dialysis("citalopram", 3600.0)
+    after = animal.extracellular_nM(t)
+    assert np.array_equal(before[t <= 3600.0], after[t <= 3600.0])
+    assert after[-1] == pytest.approx(base, rel=1e-3)
+    assert animal.doses[0].until_minute == pytest.approx(60.0)
+    animal.end_reverse_dialysis("fluoxetine", 4000.0)  # nothing running: no change
+    assert np.array_equal(animal.extracellular_nM(t), after)

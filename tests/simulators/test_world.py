@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from raphe.simulators.drugs import Dose, parse_dose_spec
+from raphe.simulators.drugs import Dose, parse_dose_spec, parse_regimen_spec
 from raphe.simulators.hplc import HPLCParams
 from raphe.simulators.world import SimulatedWorld
 
@@ -128,3 +128,30 @@ def test_fractions_and_the_jsonl_log(tmp_path):
     assert rows[1]["fmol"] == pytest.approx(tube.fmol)
     assert rows[2]["probe_t_start"] is None  # NaN is written as null
     assert rows[2]["fmol"] == pytest.approx(world.ground_truth[0].fmol)
+
+
+def test_a_dosing_history_reaches_the_animal_and_the_log(tmp_path):
+    log = tmp_path / "truth.jsonl"
+    history = [parse_regimen_spec("citalopram:10:ip:2x14")]
+    world = SimulatedWorld(lambda t: 1.0, seed=1, log_path=log, history=history)
+    world.close()
+    assert world.animal.history == tuple(history)
+    assert world.animal.desensitisation > 0.2
+    (row,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert row["event"] == "history" and row["regimen"] == "citalopram:10:ip:2x14"
+
+
+def test_reverse_dialysis_as_a_protocol_gives_it(tmp_path):
+    """administer(Dose, t) with route rd and the perfusate switched back later."""
+    log = tmp_path / "truth.jsonl"
+    world = SimulatedWorld(lambda t: 1.0, region="prefrontal-cortex", seed=4, log_path=log,
+                           hplc_params=QUIET)
+    base = world.animal.extracellular_nM(3000.0)
+    world.administer(Dose("citalopram", 1.0, "rd", 0.0), t=3600.0)
+    assert world.animal.extracellular_nM(2 * 3600.0) > 2.0 * base
+    assert world.animal.firing(2 * 3600.0) == pytest.approx(world.animal.firing(3000.0), rel=0.05)
+    world.end_reverse_dialysis("citalopram", 2 * 3600.0)
+    assert world.animal.extracellular_nM(4 * 3600.0) == pytest.approx(base, rel=0.15)
+    world.close()
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events == ["dose", "end_reverse_dialysis"]

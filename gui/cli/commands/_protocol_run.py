@@ -68,7 +68,7 @@ def sim_options(args: argparse.Namespace):
 
     o = rig_options(args)
     return SimOptions(speed=o.speed, seed=o.seed, region=o.region, doses=o.doses,
-                      ground_truth_path=o.ground_truth_path)
+                      history=o.history, ground_truth_path=o.ground_truth_path)
 
 
 def checked(engine, console, flags: dict[str, str] | None = None):

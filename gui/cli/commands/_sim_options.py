@@ -6,7 +6,7 @@ import argparse
 
 #: Probe regions of the virtual animal as typed, for the help text (a test checks they are
 #: ``raphe.simulators.animal.REGIONS``; importing it here would slow every ``--help``).
-REGION_NAMES = ("prefrontal-cortex", "ventral-hippocampus")
+REGION_NAMES = ("prefrontal-cortex", "ventral-hippocampus", "dorsal-hippocampus")
 
 #: Beyond this the simulated DMM (10 Hz × speed readings per second) outruns the link.
 MAX_SPEED = 1000.0
@@ -34,6 +34,11 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
             help="administer a drug to the virtual animal, e.g. fluoxetine:10:ip@80 "
             "(repeatable)",
         )
+    group.add_argument(
+        "--sim-history", action="append", default=[], metavar="DRUG:MG_PER_KG:ROUTE:PER_DAYxDAYS",
+        help="dose the virtual animal before the session, e.g. citalopram:10:ip:2x14 (twice a day "
+        "for 14 days, last dose 24 h before; append :HOURS for another washout; repeatable)",
+    )
     group.add_argument(
         "--ground-truth", metavar="FILE",
         help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
@@ -72,7 +77,7 @@ def new_file(path: str, option: str) -> None:
 def rig_options(args: argparse.Namespace):
     """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
     from raphe.errors import InputError
-    from raphe.simulators.drugs import parse_dose_spec
+    from raphe.simulators.drugs import parse_dose_spec, parse_regimen_spec
     from raphe.simulators.rig import RigOptions
 
     if not 0 < args.speed <= MAX_SPEED:  # also refuses NaN
@@ -88,8 +93,14 @@ def rig_options(args: argparse.Namespace):
             doses.append(parse_dose_spec(text))
         except ValueError as exc:
             raise InputError(f"--sim-dose {text!r}: {exc}") from None
+    history = []
+    for text in getattr(args, "sim_history", None) or []:
+        try:
+            history.append(parse_regimen_spec(text))
+        except ValueError as exc:
+            raise InputError(f"--sim-history {text!r}: {exc}") from None
     return RigOptions(
         speed=args.speed, seed=args.seed,
         region=getattr(args, "sim_region", None) or RigOptions.region, doses=doses,
-        ground_truth_path=args.ground_truth,
+        history=history, ground_truth_path=args.ground_truth,
     )

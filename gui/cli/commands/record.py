@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from raphe.protocols.protocol import load_protocol
     from raphe.records import Event
 
-    if args.rig and (args.sim_dose or args.speed != 1.0):
-        raise InputError("--sim-dose and --speed apply to --sim only "
+    if args.rig and (args.sim_dose or args.sim_history or args.speed != 1.0):
+        raise InputError("--sim-dose, --sim-history and --speed apply to --sim only "
                          "(a simulated rig file carries its own speed)")
     check_options(args)
     out = check_out_path(args.out)

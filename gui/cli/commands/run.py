@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from raphe.protocols.parameters import parse_assignments
     from raphe.protocols.protocol import load_protocol
 
-    if args.rig and args.speed != 1.0:
-        raise InputError("--speed applies to --sim only (a simulated rig file carries its own "
-                         "speed)")
+    if args.rig and (args.speed != 1.0 or args.sim_history):
+        raise InputError("--speed and --sim-history apply to --sim only (a simulated rig file "
+                         "carries its own speed)")
     console = Console(highlight=False, soft_wrap=True)
     protocol = load_protocol(args.protocol)
     given = parse_assignments(args.assignments)
