@@ -95,7 +95,10 @@ class SimulatedWorld:
         self.loop_volume_uL = float(loop_volume_uL)
         self.animal = VirtualAnimal(region=region, seed=seed, params=animal_params,
                                     history=history)
-        self.fluidics = Fluidics(self.animal.dialysate_all_nM, flow_uL_min, dead_volume_uL)
+        #: in vitro spans: (session s the probe went into a solution, its 5-HT nM or None for
+        #: back in the animal)
+        self._media: list[tuple[float, float | None]] = []
+        self.fluidics = Fluidics(self._dialysate_nM, flow_uL_min, dead_volume_uL)
         hp = hplc_params or HPLCParams()
         if clean:
             hp = replace(hp, clean=True)
@@ -124,6 +127,35 @@ class SimulatedWorld:
         with self._lock:
             self.animal.administer(dose)
         self._write({"event": "dose", "t": dose.time_s, "dose": dose.spec()})
+
+    def set_probe_medium(self, conc_nM: float | None, t: float) -> None:
+        """From session time ``t`` (s) the probe sits in a stirred solution of ``conc_nM`` nM
+        5-HT (in vitro; ``None``: back in the animal). The dialysate then holds the
+        solution's 5-HT times the probe's recovery at the flow, and no other analyte."""
+        if conc_nM is not None and not (math.isfinite(conc_nM) and conc_nM >= 0):
+            raise ValueError(f"medium concentration must be >= 0 nM, got {conc_nM}")
+        with self._lock:
+            self._media.append((float(t), None if conc_nM is None else float(conc_nM)))
+            self._media.sort(key=lambda m: m[0])
+        self._write({"event": "probe_medium", "t": float(t), "nM": conc_nM})
+
+    def _dialysate_nM(self, t, flow_uL_min) -> dict[str, np.ndarray]:
+        """What leaves the probe: the animal's dialysate, or the solution's in vitro."""
+        out = self.animal.dialysate_all_nM(t, flow_uL_min)
+        if not self._media:
+            return out
+        t = np.asarray(t, dtype=float)
+        conc = np.full(t.shape, np.nan)
+        for start, medium in self._media:
+            conc = np.where(t >= start, np.nan if medium is None else medium, conc)
+        in_vitro = np.isfinite(conc)
+        if not in_vitro.any():
+            return out
+        recovery = self.animal.recovery(flow_uL_min) * np.ones_like(t)
+        for name in out:
+            value = np.asarray(out[name], dtype=float) * np.ones_like(t)
+            out[name] = np.where(in_vitro, conc * recovery if name == "5-HT" else 0.0, value)
+        return out
 
     def end_reverse_dialysis(self, drug: str, t: float) -> None:
         """The perfusate is switched back to aCSF at session time ``t`` (s): local ``drug`` ends."""

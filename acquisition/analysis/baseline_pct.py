@@ -2,10 +2,12 @@
 
 Which samples form the baseline, in order of precedence:
 1. an explicit list of sample ids in the method (``[baseline] samples``);
-2. when the protocol announces phases (``phase`` events), the samples whose
-   probe-time window starts while a phase named ``baseline…`` is in effect
-   (the injection time stands in when the window is unknown) — but never a
-   sample whose window reaches past the first ``drug`` event;
+2. when the protocol announces phases (``phase`` events), the samples collected
+   while a phase named ``baseline…`` was in effect — the phase at the start of
+   the collection, which ended at the injection and lasted as long as the
+   probe-time window (the injection time stands in when the window is
+   unknown) — but never a sample whose window reaches past the first ``drug``
+   event;
 3. otherwise every sample whose probe-time window ends by the first ``drug``
    event (its injection time before it when the window is unknown).
 
@@ -65,7 +67,10 @@ class BaselineTracker:
         if after_drug:
             return False
         if self.phases:
-            phase = self._phase_at(start)
+            # The phase the protocol declared for this sample: the one in effect when its
+            # collection started (the window itself lies earlier, by the dead volume).
+            collected = injection.t - (end - start)
+            phase = self._phase_at(collected)
             return phase is not None and phase.startswith("baseline")
         return True
 

@@ -239,13 +239,16 @@ def test_baseline_by_probe_window_against_the_first_drug():
     assert not b.is_baseline(_inj("D", 3100.0))
 
 
-def test_baseline_by_phase_at_probe_start():
+def test_baseline_by_the_phase_the_sample_was_collected_in():
     b = BaselineTracker()
     b.on_event(Event(0.0, "phase", "equilibration"))
     b.on_event(Event(1000.0, "phase", "baseline"))
     b.on_event(Event(3000.0, "phase", "post-drug"))
     b.on_event(Event(3000.0, "drug", "ipsapirone"))
-    assert not b.is_baseline(_inj("A", 1500.0, (900.0, 1400.0)))  # started in equilibration
+    assert not b.is_baseline(_inj("A", 1000.0, (400.0, 900.0)))  # collected in equilibration
+    # Collected from 1000 s in the baseline phase; its dialysate left the probe earlier (the
+    # dead volume): still the first baseline sample.
+    assert b.is_baseline(_inj("A2", 1500.0, (900.0, 1400.0)))
     assert b.is_baseline(_inj("B", 3050.0, (1500.0, 2900.0)))  # injected after: still baseline
     assert not b.is_baseline(_inj("C", 3300.0, (2800.0, 3200.0)))  # reaches past the drug
     assert b.is_baseline(_inj("D", 1200.0))  # window unknown: phase at injection
