@@ -49,7 +49,8 @@ def test_simulated_assay_with_bundled_method(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["/no/such/file.cdf"], "no such file"),
     (["{csv}", "--method", "no-such-method"], "no bundled method"),
-    (["{csv}", "--volume-ul", "0"], "--volume-ul must be > 0"),
+    (["{csv}", "--volume-ul", "0"], "--volume-ul must be a finite number > 0"),
+    (["{csv}", "--volume-ul", "inf"], "--volume-ul must be a finite number > 0"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, argv, message):
     csv = tmp_path / "x.csv"

@@ -65,6 +65,8 @@ def compare_vendor(peaks, vendor, dt: float) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from raphe.acquisition.analysis.io_any import read_chromatogram, read_vendor_peaks
     from raphe.acquisition.analysis.method import default_method, load_method
     from raphe.acquisition.analysis.quantify import quantify
@@ -75,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for warning in chrom.metadata.get("warnings", []):
         print(f"raphe quantify: warning: {warning}", file=sys.stderr)
     volume = args.volume_ul
-    if volume is not None and not volume > 0:
-        raise InputError(f"--volume-ul must be > 0, got {volume:g}")
+    if volume is not None and not (math.isfinite(volume) and volume > 0):
+        raise InputError(f"--volume-ul must be a finite number > 0 µL, got {volume:g}")
     if volume is None:
         volume = chrom.metadata.get("injection_volume_uL")
     if volume is None:
