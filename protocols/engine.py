@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from raphe.errors import InputError, RapheError
+from raphe.files import new_file
 from raphe.protocols.dryrun import check
 from raphe.protocols.live import Control, LiveBackend, Prompt
 from raphe.protocols.parameters import ParameterError, Params, resolve
@@ -280,12 +281,7 @@ class Engine:
 
     def _refuse_before_start(self, plan: Plan) -> None:
         s = self.settings
-        out = Path(s.out)
-        if out.exists():
-            raise InputError(f"{out} already exists; a session is never overwritten — "
-                             "choose a new name")
-        if not out.parent.is_dir():
-            raise InputError(f"folder {out.parent} does not exist")
+        new_file(s.out, "session")
         if s.auto_answer and s.sim is None:
             raise InputError("--yes answers the operator's prompts: it is for the simulated "
                              "rig only")

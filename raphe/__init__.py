@@ -1,8 +1,9 @@
 """Raphe: in vivo microdialysis at the bench — drive the rig, stream the ECD, quantify 5-HT live.
 
 One import package. This folder holds the small core every layer may import
-(``raphe.errors``, ``raphe.clock``, ``raphe.records``); the layers live in the
-repository's top-level folders and install as its sub-packages:
+(``raphe.errors``, ``raphe.clock``, ``raphe.records``, ``raphe.names``,
+``raphe.files``); the layers live in the repository's top-level folders and
+install as its sub-packages:
 ``raphe.drivers``, ``raphe.simulators``, ``raphe.acquisition``,
 ``raphe.protocols`` and ``raphe.gui`` (imports point down that list, the
 simulators import only the core).

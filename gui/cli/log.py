@@ -26,19 +26,9 @@ class IsoFormatter(logging.Formatter):
 def check_log_file(path: str) -> None:
     """A log file must be new, in a folder that exists and can be written (an existing file
     — a session, a previous log — is never appended to)."""
-    import os
-    from pathlib import Path
+    from raphe.files import new_file
 
-    from raphe.errors import InputError
-
-    target = Path(path)
-    if target.exists():
-        raise InputError(f"--log-file {target}: already exists (never overwritten or appended "
-                         "to; choose a new name)")
-    if not target.parent.is_dir():
-        raise InputError(f"--log-file {target}: folder {target.parent} does not exist")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise InputError(f"--log-file {target}: folder {target.parent} is not writable")
+    new_file(path, "--log-file")
 
 
 def configure(verbose: int = 0, log_file: str | None = None) -> None:

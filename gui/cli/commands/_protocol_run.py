@@ -40,13 +40,9 @@ def add_session_options(parser: argparse.ArgumentParser, *, method_help: str) ->
 
 def check_out_path(out: str) -> Path:
     """The session path to create: refused (before anything starts) if it exists."""
-    path = Path(out)
-    if path.exists():
-        raise InputError(f"{path} already exists; a session is never overwritten — "
-                         "choose a new name")
-    if not path.parent.is_dir():
-        raise InputError(f"folder {path.parent} does not exist")
-    return path
+    from raphe.files import new_file
+
+    return new_file(out, "session")
 
 
 def load_method_option(name: str | None):

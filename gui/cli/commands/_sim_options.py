@@ -56,24 +56,6 @@ def _region(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def new_file(path: str, option: str) -> None:
-    """Refuse ``path`` for ``option`` unless it is a new file in a writable folder."""
-    import os
-    from pathlib import Path
-
-    from raphe.errors import InputError
-
-    target = Path(path)
-    if target.exists():
-        raise InputError(f"{option} {target}: already exists (never overwritten or appended "
-                         "to; choose a new name)")
-    folder = target.parent
-    if not folder.is_dir():
-        raise InputError(f"{option} {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {target}: folder {folder} is not writable")
-
-
 def rig_options(args: argparse.Namespace):
     """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
     from raphe.errors import InputError
@@ -86,6 +68,8 @@ def rig_options(args: argparse.Namespace):
         raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {args.seed}")
     truth = getattr(args, "ground_truth", None)
     if truth:
+        from raphe.files import new_file
+
         new_file(truth, "--ground-truth")
     doses = []
     for text in getattr(args, "sim_dose", None) or []:

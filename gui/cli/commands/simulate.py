@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from raphe.simulators.rig import INSTRUMENTS, SimulatedRig
 
     if args.rig_out:
-        from raphe.gui.cli.commands._sim_options import new_file
+        from raphe.files import new_file
 
         new_file(args.rig_out, "--rig-out")
     roles = INSTRUMENTS if args.what == "rig" else [
