@@ -336,7 +336,7 @@ class SessionReader:
         """Integrity of the stored stream: what a reviewer of the file wants to know.
 
         ``timestamps_monotonic``: block times, sample indices and pump times never go
-        back. ``tables_consistent``: blocks tile the signal without gaps, every row has a
+        back. ``gaps``: (start, end) of every span of lost detector readings (``gap`` events). ``tables_consistent``: blocks tile the signal without gaps, every row has a
         unique sequence number, rows are in arrival order. ``problems`` says what failed.
         """
         problems: list[str] = []
@@ -365,8 +365,11 @@ class SessionReader:
         allseq = np.concatenate(seqs)
         if len(np.unique(allseq)) != len(allseq):
             problems.append("sequence numbers repeat across tables")
+        # Data lost at acquisition (the file is consistent, but readings are missing).
+        gaps = [(e.t, e.t_end) for e in self.events() if e.kind == "gap"]
         return {"status": self.status, "timestamps_monotonic": monotonic,
-                "tables_consistent": len(problems) == order_problems, "problems": problems}
+                "tables_consistent": len(problems) == order_problems, "problems": problems,
+                "gaps": gaps}
 
 
 def _guarded(method, what: str):

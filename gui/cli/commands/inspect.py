@@ -59,6 +59,7 @@ def summary(path: str) -> dict:
             "timestamps_monotonic": check["timestamps_monotonic"],
             "tables_consistent": check["tables_consistent"],
             "problems": check["problems"],
+            "gaps": [{"t": a, "t_end": b} for a, b in check["gaps"]],
         }
     return out
 
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
          f", tables {'consistent' if s['tables_consistent'] else 'NOT consistent'}"),
     ]
     lines += [f"  problem: {p}" for p in s["problems"]]
+    lines += [f"  gap: detector readings lost for {g['t_end'] - g['t']:.1f} s from "
+              f"{g['t'] / 60:.1f} min (samples touching it are flagged gap)" for g in s["gaps"]]
     if s["results"]:
         lines.append("results")
         lines.append(f"  {'sample':<12} {'analyte':<10} {'probe min':>9} {'conc nM':>10} "
