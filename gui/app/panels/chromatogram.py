@@ -126,10 +126,10 @@ class ChromatogramPanel(QWidget):
             shade = int(150 + 80 * i / max(1, len(earlier)))
             curve = pg.PlotDataItem(v.t / 60.0, v.values, pen=pg.mkPen((shade, shade, shade)),
                                     connect="finite", antialias=False)
-            curve.setDownsampling(auto=True, method="peak")
-            curve.setClipToView(True)
             curve.setZValue(-10)
             self._add(curve)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
 
     def _windows(self, view) -> None:
         method = self.model.method

@@ -80,8 +80,13 @@ class _KindFilter(QSortFilterProxyModel):
         self.kinds: set[str] | None = None
 
     def set_kinds(self, kinds: set[str] | None) -> None:
-        self.kinds = kinds
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
+            self.beginFilterChange()
+            self.kinds = kinds
+            self.endFilterChange()
+        else:
+            self.kinds = kinds
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         if self.kinds is None:
