@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
 
 #: Colours, one meaning each (also used by the plots).
@@ -34,6 +36,33 @@ class NoWheelIntSpinBox(_NoWheel, QSpinBox):
 
 class NoWheelComboBox(_NoWheel, QComboBox):
     pass
+
+
+class Throttle(QObject):
+    """Call ``fn`` at once, then at most once per ``interval_ms``: calls in between are
+    merged into one at the end of the interval (a burst of records, one redraw)."""
+
+    def __init__(self, fn: Callable[[], None], interval_ms: int, parent: QObject) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self.pending = False
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._due)
+
+    def __call__(self, *_) -> None:
+        if self.timer.isActive():
+            self.pending = True
+            return
+        self.fn()
+        self.timer.start()
+
+    def _due(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.fn()
+            self.timer.start()
 
 
 def minutes(t: float | None) -> str:

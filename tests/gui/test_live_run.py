@@ -91,9 +91,8 @@ def test_a_run_with_a_prompt_a_marker_and_a_flow_change_then_its_replay(qtbot, w
     assert [s for s, *_ in live] == ["B1", "B2", "P1", "P2"]
     values = {s: y for s, _, y, _ in live}
     assert values["P2"] > 1.3 * (values["B1"] + values["B2"]) / 2
-    drug_lines = [i for i in window.timecourse_panel.markers.items
-                  if getattr(i, "toolTip", lambda: "")().startswith("drug")]
-    assert len(drug_lines) == 1
+    drug_lines = [line for line in window.timecourse_panel.markers.lines if line[1] == "drug"]
+    assert len(drug_lines) == 1 and "fluoxetine" in drug_lines[0][2]
     assert window.chromatogram_panel.shown.sample_id == "P2"
     assert panel.start_button.isEnabled()  # a new run may start (with a new file name)
     live_chromatograms = [(v.sample_id, [(p.name, p.rt_s, p.area) for p in v.result.peaks])

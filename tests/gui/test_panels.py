@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
@@ -22,7 +21,7 @@ from raphe.gui.app.panels.rig import RigPanel
 from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
 from raphe.gui.app.replay import ReplaySession
-from raphe.gui.app.widgets import ALARM, DRUG, OK
+from raphe.gui.app.widgets import ALARM, OK
 from raphe.records import DetectorBlock, Event, Injection, PumpState, SampleResult
 
 from gui_helpers import WAIT_MS, DialogAnswerer
@@ -69,11 +68,12 @@ def test_trace_draws_the_whole_session_envelope_with_its_markers(qtbot, replayed
     assert np.nanmin(y) == pytest.approx(np.nanmin(values))
     assert np.nanmax(y) == pytest.approx(np.nanmax(values))
     assert len(x) <= 2 * max(panel.view.width(), 200) + 4  # about one bin per pixel
-    lines = [i for i in panel.markers.items if isinstance(i, pg.InfiniteLine)]
-    drugs = [i for i in lines if i.pen.color().name() == DRUG]
-    assert len(drugs) == 1 and drugs[0].value() == pytest.approx(
-        next(e.t for e in model.events if e.kind == "drug") / 60)
-    assert len(lines) - len(drugs) >= len(model.injections)
+    lines = panel.markers.lines
+    drugs = [x for x, kind, _ in lines if kind == "drug"]
+    assert drugs == [pytest.approx(next(e.t for e in model.events if e.kind == "drug") / 60)]
+    assert [text for _, kind, text in lines if kind == "injection"] == \
+        [i.sample_id for i in model.injections]
+    assert len(panel.markers.item) == len(lines)  # one item draws them all
 
     # zoom into ten minutes: redrawn from the pyramid at the finer resolution
     before = panel.redraws
@@ -171,26 +171,31 @@ def test_chromatogram_draws_the_integration_and_overlays_on_demand(qtbot, replay
     panel = show(qtbot, ChromatogramPanel(model))
     view = panel.shown
     assert view is model.chromatograms[-1]
-    fills = [i for i in panel.items if isinstance(i, pg.FillBetweenItem)]
-    windows = [i for i in panel.items if isinstance(i, pg.LinearRegionItem)]
-    labels = {i.textItem.toPlainText() for i in panel.items if isinstance(i, pg.TextItem)}
-    assert len(fills) == len([p for p in view.result.peaks if p.end_s > p.start_s]) >= 4
-    assert len(windows) == len(model.method.analytes) == 4
+    _, y = panel.curve.getOriginalDataset()
+    np.testing.assert_array_equal(y, view.values)
+    # every integrated peak shaded between signal and baseline, its baseline drawn
+    integrated = [p for p in view.result.peaks if p.end_s > p.start_s]
+    assert len(panel.fill.path().toSubpathPolygons()) == len(integrated) >= 4
+    bx, by = panel.baselines.getOriginalDataset()
+    assert list(bx[::2]) == [p.baseline_start[0] / 60 for p in integrated]
+    assert list(by[1::2]) == [p.baseline_end[1] for p in integrated]
+    labels = {lab.textItem.toPlainText() for lab in panel.labels if lab.isVisible()}
     assert {"NA", "DA", "5-HIAA", "5-HT"} <= labels
+    # each analyte's RT window, around its peak
+    spans = panel.windows._spans
+    assert len(spans) == len(model.method.analytes) == 4
     five_ht = view.result.analytes["5-HT"].peak
-    region = next(w for w in windows if "5-HT:" in w.toolTip())
-    low, high = region.getRegion()
-    assert low < five_ht.rt_s / 60 < high
+    assert any(low < five_ht.rt_s / 60 < high for low, high, _ in spans)
     assert view.sample_id in panel.title.text() and "5-HT RT" in panel.title.text()
 
     panel.select("B1")
     assert panel.shown.sample_id == "B1" and "B1" in panel.title.text()
     panel.select(view.sample_id)
-    curves = len([i for i in panel.items if isinstance(i, pg.PlotDataItem)])
+    assert panel.overlays == []
     panel.overlay_box.setChecked(True)
     earlier = [v for v in model.chromatograms if v.inject_t < view.inject_t]
-    assert len([i for i in panel.items if isinstance(i, pg.PlotDataItem)]) == \
-        curves + len(earlier)
+    assert [c.getOriginalDataset()[1].tolist() for c in panel.overlays] == \
+        [v.values.tolist() for v in earlier]
 
 
 # -- events --------------------------------------------------------------------------------

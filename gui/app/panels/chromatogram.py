@@ -14,13 +14,23 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsPathItem,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
-from raphe.gui.app.plots import plot_widget
-from raphe.gui.app.widgets import DRUG, SIGNAL, NoWheelComboBox, number
+from raphe.gui.app.plots import VerticalLines, plot_widget, settle
+from raphe.gui.app.widgets import DRUG, SIGNAL, NoWheelComboBox, Throttle, number
 
 LATEST = "latest"
+#: New chromatograms redraw the panel at most this often (ms).
+REDRAW_MS = 250
 PEAK_FILL = (31, 59, 115, 70)
 WINDOW_FILL = (44, 127, 184, 22)
 BASELINE = "#c0392b"
@@ -40,7 +50,7 @@ class ChromatogramPanel(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = plot_widget(("time from injection", "min"), ("ECD signal", "nA"))
         self.item = self.plot.getPlotItem()
-        self.items: list = []
+        self._build_items()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         bar = QHBoxLayout()
@@ -53,6 +63,7 @@ class ChromatogramPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.plot)
         self.shown = None  # the ChromatogramView drawn
+        self._redraw_soon = Throttle(self.redraw, REDRAW_MS, self)
         self.sample_box.currentIndexChanged.connect(lambda _: self.redraw())
         self.overlay_box.toggled.connect(lambda _: self.redraw())
         model.changed.connect(self._on_model)
@@ -90,34 +101,69 @@ class ChromatogramPanel(QWidget):
         return views[-1]
 
     def _on_model(self, kinds) -> None:
-        if kinds & {"reset", "chromatograms"}:
+        if "reset" in kinds:
             self._fill_samples()
             self.redraw()
+        elif "chromatograms" in kinds:
+            self._fill_samples()
+            self._redraw_soon() if self.model.live else self.redraw()
 
     # -- drawing ---------------------------------------------------------------------------
+    # The items are made once and their data replaced on each redraw: a new chromatogram
+    # every few seconds (at high simulated speed) costs a few milliseconds, not new items.
 
-    def _add(self, item) -> None:
-        self.item.addItem(item)
-        self.items.append(item)
+    def _build_items(self) -> None:
+        item = self.item
+        self.windows = VerticalLines()
+        self.windows.setZValue(-15)
+        item.addItem(self.windows, ignoreBounds=True)
+        self.overlays: list[pg.PlotDataItem] = []
+        self.curve = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1), connect="finite")
+        item.addItem(self.curve)
+        self.curve.setDownsampling(auto=True, method="peak")  # ~2 points a pixel, peaks kept
+        self.curve.setClipToView(True)
+        self.fill = QGraphicsPathItem()
+        self.fill.setPen(QPen(Qt.PenStyle.NoPen))
+        self.fill.setBrush(pg.mkBrush(*PEAK_FILL))
+        self.fill.setZValue(-1)
+        item.addItem(self.fill, ignoreBounds=True)
+        self.baselines = pg.PlotDataItem(pen=pg.mkPen(BASELINE, width=1,
+                                                      style=Qt.PenStyle.DashLine),
+                                         connect="pairs")
+        item.addItem(self.baselines, ignoreBounds=True)
+        self.labels: list[pg.TextItem] = []
+
+    def _label(self, i: int) -> pg.TextItem:
+        while len(self.labels) <= i:
+            label = pg.TextItem("", anchor=(0.5, 1.1))
+            self.item.addItem(label, ignoreBounds=True)
+            self.labels.append(label)
+        return self.labels[i]
 
     def redraw(self) -> None:
-        for item in self.items:
-            self.item.removeItem(item)
-        self.items.clear()
         view = self.current()
         self.shown = view
+        self.windows.clear()
+        for curve in self.overlays:
+            self.item.removeItem(curve)
+        self.overlays.clear()
+        for label in self.labels:
+            label.setVisible(False)
         if view is None:
+            self.curve.setData([], [])
+            self.fill.setPath(QPainterPath())
+            self.baselines.setData([], [])
             self.title.setText("")
             return
         if self.overlay_box.isChecked():
             self._overlay(view)
         self._windows(view)
-        curve = pg.PlotDataItem(view.t / 60.0, view.values, pen=pg.mkPen(SIGNAL, width=1.2),
-                                connect="finite")
-        self._add(curve)
-        for peak in view.result.peaks:
-            self._peak(view, peak)
+        self.curve.setData(view.t / 60.0, view.values)
+        run = self.model.run_length_s or (float(view.t[-1]) if len(view.t) else 60.0)
+        self.item.setXRange(0.0, run / 60.0, padding=0.02)  # the run, whatever was drawn
+        self._peaks(view)
         self.title.setText(self._title(view))
+        settle(self.item)
 
     def _overlay(self, view) -> None:
         earlier = [v for v in self.views() if v.inject_t < view.inject_t
@@ -127,49 +173,51 @@ class ChromatogramPanel(QWidget):
             curve = pg.PlotDataItem(v.t / 60.0, v.values, pen=pg.mkPen((shade, shade, shade)),
                                     connect="finite", antialias=False)
             curve.setZValue(-10)
-            self._add(curve)
+            self.item.addItem(curve)
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
+            self.overlays.append(curve)
 
     def _windows(self, view) -> None:
-        method = self.model.method
-        finite = view.values[np.isfinite(view.values)]
-        if not len(finite):
-            return
-        bottom = float(finite.min())
-        for spec in getattr(method, "analytes", ()) or ():
+        """Each analyte's RT window (method RT + learnt shift ± window), named at the bottom."""
+        for spec in getattr(self.model.method, "analytes", ()) or ():
             rt = spec.rt_s + view.shifts.get(spec.name, 0.0)
-            region = pg.LinearRegionItem(((rt - spec.window_s) / 60, (rt + spec.window_s) / 60),
-                                         movable=False, brush=pg.mkBrush(*WINDOW_FILL),
-                                         pen=pg.mkPen(None))
-            region.setZValue(-15)
-            region.setToolTip(f"{spec.name}: RT window {rt:.0f} ± {spec.window_s:.0f} s")
-            self._add(region)
-            label = pg.TextItem(spec.name, color="#2c7fb8", anchor=(0.5, 1.0))
-            label.setPos(rt / 60, bottom)
-            label.setZValue(-14)
-            self._add(label)
+            self.windows.add_span((rt - spec.window_s) / 60, (rt + spec.window_s) / 60,
+                                  pg.mkBrush(*WINDOW_FILL))
+            self.windows.add_line((rt - spec.window_s) / 60, pg.mkPen(None), spec.name,
+                                  "#2c7fb8", top=False)
 
-    def _peak(self, view, peak) -> None:
-        (tb0, yb0), (tb1, yb1) = peak.baseline_start, peak.baseline_end
-        mask = (view.t >= peak.start_s) & (view.t <= peak.end_s)
-        t = view.t[mask].astype(np.float64)
-        if len(t) < 2 or not (math.isfinite(tb0) and math.isfinite(tb1)) or tb1 == tb0:
-            return
-        base = yb0 + (t - tb0) * (yb1 - yb0) / (tb1 - tb0)
-        top = pg.PlotDataItem(t / 60, view.values[mask], pen=pg.mkPen(None))
-        bottom = pg.PlotDataItem(t / 60, base, pen=pg.mkPen(BASELINE, width=1.2,
-                                                               style=Qt.PenStyle.DashLine))
-        self._add(top)
-        self._add(bottom)
-        fill = pg.FillBetweenItem(top, bottom, brush=pg.mkBrush(*PEAK_FILL))
-        self._add(fill)
-        if peak.name:
-            apex = float(np.nanmax(view.values[mask])) if mask.any() else peak.height
-            label = pg.TextItem(peak.name, color=DRUG if peak.name == "5-HT" else "#333",
-                                anchor=(0.5, 1.1))
-            label.setPos(peak.rt_s / 60, apex)
-            self._add(label)
+    def _peaks(self, view) -> None:
+        """Every integrated peak: the area between signal and baseline shaded, the straight
+        baseline dashed, the analyte's name at the apex."""
+        path = QPainterPath()
+        bx, by = [], []
+        named = 0
+        for peak in view.result.peaks:
+            (tb0, yb0), (tb1, yb1) = peak.baseline_start, peak.baseline_end
+            mask = (view.t >= peak.start_s) & (view.t <= peak.end_s)
+            t = view.t[mask].astype(np.float64)
+            y = view.values[mask].astype(np.float64)
+            if len(t) < 2 or not (math.isfinite(tb0) and math.isfinite(tb1)) or tb1 == tb0:
+                continue
+            base = yb0 + (t - tb0) * (yb1 - yb0) / (tb1 - tb0)
+            ok = np.isfinite(y)
+            if ok.sum() >= 2:
+                polygon = QPolygonF([QPointF(a / 60, b) for a, b in zip(t[ok], y[ok])]
+                                    + [QPointF(a / 60, b) for a, b in
+                                       zip(t[ok][::-1], base[ok][::-1])])
+                path.addPolygon(polygon)
+                path.closeSubpath()
+            bx += [tb0 / 60, tb1 / 60]
+            by += [yb0, yb1]
+            if peak.name:
+                label = self._label(named)
+                named += 1
+                label.setText(peak.name, color=DRUG if peak.name == "5-HT" else "#333")
+                label.setPos(peak.rt_s / 60, float(np.nanmax(y)) if ok.any() else peak.height)
+                label.setVisible(True)
+        self.fill.setPath(path)
+        self.baselines.setData(bx, by)
 
     def _title(self, view) -> str:
         inj = view.injection

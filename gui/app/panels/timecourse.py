@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from raphe.acquisition.analysis.baseline_pct import BaselineTracker
-from raphe.gui.app.plots import Markers, plot_widget
+from raphe.gui.app.plots import Markers, plot_widget, settle
 from raphe.gui.app.widgets import (
     ALARM,
     BASELINE_BAND,
@@ -29,9 +29,12 @@ from raphe.gui.app.widgets import (
     INJECTION,
     SIGNAL,
     NoWheelComboBox,
+    Throttle,
 )
 
 UNITS = ("nM", "% of baseline")
+#: New results redraw the panel at most this often (ms).
+REDRAW_MS = 250
 LOW = ("below_loq", "below_lod")
 LEGEND = (f"<span style='color:{SIGNAL}'>●</span> quantified &nbsp; "
           f"<span style='color:{SIGNAL}'>○</span> below LOQ &nbsp; "
@@ -142,7 +145,7 @@ class TimeCoursePanel(QWidget):
                                          pen=pg.mkPen("#666", style=Qt.PenStyle.DashLine))
         self.mean_line.setVisible(False)
         self.item.addItem(self.mean_line)
-        self.line = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1.5), connect="finite")
+        self.line = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1), connect="finite")
         self.item.addItem(self.line)
         self.scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip)
         self.item.addItem(self.scatter)
@@ -169,6 +172,8 @@ class TimeCoursePanel(QWidget):
         layout.addWidget(self.plot)
         layout.addWidget(self.legend)
         self.points: list[Point] = []
+        self._events_seen = 0
+        self._redraw_soon = Throttle(self.redraw, REDRAW_MS, self)
         self.analyte_box.currentTextChanged.connect(lambda _: self.redraw())
         self.unit_box.currentTextChanged.connect(lambda _: self.redraw())
         model.changed.connect(self._on_model)
@@ -200,10 +205,19 @@ class TimeCoursePanel(QWidget):
             self.markers.clear()
         if kinds & {"reset", "results"}:
             self._fill_analytes()
+        if "reset" in kinds:
+            self._events_seen = 0
         if kinds & {"reset", "events"}:
             self.markers.update(self.model)
-        if kinds & {"reset", "results", "events", "injections"}:
+        if "reset" in kinds:
             self.redraw()
+        elif "results" in kinds or ("events" in kinds and self._baseline_events()):
+            self._redraw_soon() if self.model.live else self.redraw()
+
+    def _baseline_events(self) -> bool:
+        """Whether new events can change which samples are the baseline (drug, phase)."""
+        seen, self._events_seen = self._events_seen, len(self.model.events)
+        return any(e.kind in ("drug", "phase") for e in self.model.events[seen:])
 
     def redraw(self) -> None:
         analyte, unit = self.analyte, self.unit
@@ -234,6 +248,7 @@ class TimeCoursePanel(QWidget):
         last = shown[-1] if shown else None
         self.summary.setText("" if last is None else
                              f"last: {last.sample_id} {last.y:.3g} {units}")
+        settle(self.item)
 
     def _tip(self, x: float, y: float, data) -> str:
         p: Point = data

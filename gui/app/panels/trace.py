@@ -14,9 +14,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from raphe.gui.app.plots import Markers, plot_widget
-from raphe.gui.app.widgets import SIGNAL, NoWheelComboBox
+from raphe.gui.app.plots import Markers, plot_widget, settle
+from raphe.gui.app.widgets import SIGNAL, NoWheelComboBox, Throttle
 
+#: The view follows new samples at most this often (ms): smooth, and cheap at any speed.
+FOLLOW_MS = 100
 #: Width of the followed window, minutes.
 WINDOWS = (("10 min", 10.0), ("30 min", 30.0), ("1 h", 60.0), ("3 h", 180.0), ("all", 0.0))
 
@@ -64,9 +66,11 @@ class TracePanel(QWidget):
         layout.addWidget(self.plot)
         self.follow = True
         self._dirty = False
+        # New samples arrive with every bridge tick; the view follows them at most this often.
+        self._catch_up_soon = Throttle(self._catch_up, FOLLOW_MS, self)
         self._following_range = False
         self.redraws = 0
-        self.view.sigXRangeChanged.connect(self._schedule)
+        self.view.sigXRangeChanged.connect(self.redraw)  # in the same frame: no lag on a drag
         self.view.sigResized.connect(self._schedule)
         self.view.sigRangeChangedManually.connect(self._manual)
         model.changed.connect(self._on_model)
@@ -113,7 +117,7 @@ class TracePanel(QWidget):
                                 else max(end, left + 60) / 60, padding=0.0)
         finally:
             self._following_range = False
-        self._schedule()
+        self._schedule()  # new samples inside an unchanged range
 
     def show_all(self) -> None:
         """Zoom out to the whole session."""
@@ -137,21 +141,27 @@ class TracePanel(QWidget):
         if self.model.limit is not None:
             self.cursor.setPos(self.model.limit / 60)
             self.cursor.setVisible(True)
-        if kinds & {"reset", "blocks", "now"}:
-            if self.follow:
-                self._follow_now()
-            else:
-                self._schedule()
-            value = getattr(self.model.history, "last_value", None)
-            if self.model.live and value is not None:
-                self.reading.setText(f"{value:.3f} nA")
+        if kinds & {"reset", "now"}:
+            self._catch_up()
+        elif "blocks" in kinds:
+            self._catch_up_soon()
+
+    def _catch_up(self) -> None:
+        """Show what arrived: follow the edge, or redraw the range in view."""
+        if self.follow:
+            self._follow_now()
+        else:
+            self._schedule()
+        value = getattr(self.model.history, "last_value", None)
+        if self.model.live and value is not None:
+            self.reading.setText(f"{value:.3f} nA")
 
     def _schedule(self, *_) -> None:
         if not self._dirty:
             self._dirty = True
-            QTimer.singleShot(0, self.redraw)
+            QTimer.singleShot(0, self, self.redraw)  # dropped if the panel is gone
 
-    def redraw(self) -> None:
+    def redraw(self, *_) -> None:
         """Draw the visible range from the history at about one bin per pixel."""
         self._dirty = False
         history = self.model.history
@@ -169,4 +179,5 @@ class TracePanel(QWidget):
             x = np.repeat(np.asarray(t) / 60.0, 2)
             y = np.column_stack((mins, maxs)).ravel()
             self.curve.setData(x, y)
+        settle(self.item)
         self.redraws += 1
