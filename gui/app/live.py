@@ -3,14 +3,21 @@ requests the panels post to it.
 
 The engine runs the protocol on its own thread and the acquisition loop on
 another; the window only posts requests (pause, resume, abort, answer, flow,
-marker — each returns at once) and observes: engine events and the session's
-records come through one :class:`~raphe.gui.app.bridge.Bridge`; the cheap
-``engine.status()`` snapshot is polled by a timer for the progress display.
+marker) and observes: engine events and the session's records come through one
+:class:`~raphe.gui.app.bridge.Bridge`; the cheap ``engine.status()`` snapshot is
+polled by a timer for the progress display. The requests themselves (but abort,
+which only raises a flag) are made on a worker thread, one after the other in the
+order posted, so the window never waits for an instrument even where a request
+does (a resume that restarts the pump); a refused request comes back as
+``refused(message)``.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +90,7 @@ class LiveRun(QObject):
     prompt_raised = Signal(object)  # raphe.protocols.live.Prompt
     prompt_closed = Signal(object)
     alarm_raised = Signal(str)
+    refused = Signal(str)  # a request the engine refused, and why
     finished = Signal(object)  # raphe.protocols.engine.Outcome
 
     def __init__(self, setup: RunSetup, model, parent: QObject | None = None) -> None:
@@ -105,6 +113,10 @@ class LiveRun(QObject):
         self._poll = QTimer(self)
         self._poll.setInterval(250)
         self._poll.timeout.connect(self._status)
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._serve, name="raphe-gui-requests",
+                                        daemon=True)
+        self._worker.start()
 
     # -- starting --------------------------------------------------------------------------
 
@@ -127,26 +139,45 @@ class LiveRun(QObject):
     def spec(self):
         return self.engine.spec
 
-    # -- requests (return at once) ---------------------------------------------------------
+    # -- requests (return at once; made in order on the worker thread) ---------------------
+
+    def _post(self, fn: Callable, *args) -> None:
+        self._requests.put((fn, args))
+
+    def _serve(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except InputError as exc:
+                self.bridge.post_engine("refused", str(exc))
+            except Exception as exc:
+                log.exception("request %s", getattr(fn, "__name__", fn))
+                self.bridge.post_engine("refused", f"{type(exc).__name__}: {exc}")
 
     def pause(self) -> None:
-        self.engine.request_pause("operator")
+        self._post(self.engine.request_pause, "operator")
 
     def resume(self) -> None:
-        self.engine.request_resume()
+        self._post(self.engine.request_resume)
 
-    def abort(self, reason: str = "aborted by the operator") -> None:
+    def abort(self, reason: str = "by the operator") -> None:
+        """At once, not behind other requests: it only sets the engine's abort flag."""
         self.engine.request_abort(reason)
 
-    def answer(self, prompt_id: int, text: str) -> bool:
-        return self.engine.answer(prompt_id, text)
+    def answer(self, prompt_id: int, text: str) -> None:
+        self._post(self.engine.answer, prompt_id, text)
 
     def request_flow(self, rate: float) -> None:
-        """Raises :class:`InputError` when the pump cannot drive the syringe at ``rate``."""
-        self.engine.request_flow(rate)
+        """Change the flow; ``refused`` says so when the pump cannot drive the syringe at
+        ``rate`` (or the run has not started)."""
+        self._post(self.engine.request_flow, rate)
 
     def mark(self, text: str) -> None:
-        self.engine.mark(text)
+        self._post(self.engine.mark, text)
 
     # -- observation -----------------------------------------------------------------------
 
@@ -173,6 +204,8 @@ class LiveRun(QObject):
             self.prompt_closed.emit(payload)
         elif kind == "alarm":
             self.alarm_raised.emit(str(payload))
+        elif kind == "refused":
+            self.refused.emit(str(payload))
         elif kind == "done":
             self._finish(payload)
 
@@ -193,4 +226,5 @@ class LiveRun(QObject):
 
     def close(self) -> None:
         self._poll.stop()
+        self._requests.put(None)
         self.bridge.stop()

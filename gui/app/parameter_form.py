@@ -18,6 +18,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def label(p) -> str:
+    """The parameter's name as a label, without a unit suffix the unit column shows:
+    ``flow_ul_min`` (uL/min) → ``flow``."""
+    name = p.name
+    slug = p.unit.lower().replace("/", "_").replace(" ", "_")
+    if slug and name.lower().endswith("_" + slug) and len(name) > len(slug) + 1:
+        name = name[: -len(slug) - 1]
+    return name.replace("_", " ")
+
+
 def hint(p) -> str:
     """``0.1–5 uL/min`` or the unit alone."""
     unit = f" {p.unit}" if p.unit else ""
@@ -63,9 +73,9 @@ class ParameterForm(QWidget):
             message.setStyleSheet(f"color: {ALARM};")
             message.setWordWrap(True)
             message.setVisible(False)
-            label = QLabel(p.name.replace("_", " "))
-            label.setToolTip(p.help)
-            self.form.addRow(label, row)
+            name = QLabel(label(p))
+            name.setToolTip(f"{p.name}: {p.help}" if p.help else p.name)
+            self.form.addRow(name, row)
             self.form.addRow("", message)
             self.editors[p.name] = editor
             self.messages[p.name] = message

@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Raphe")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
+        # The left column runs the full height; the events sit under the plots only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings = settings if settings is not None else default_settings()
         self.model = SessionModel(self)
         self.run: LiveRun | None = None
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
     def _default_sizes(self) -> None:
         d = self.docks
         self.resizeDocks([d["protocol"], d["trace"]], [430, 1170], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["protocol"], d["rig"]], [520, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([d["protocol"], d["rig"]], [500, 440], Qt.Orientation.Vertical)
         self.resizeDocks([d["trace"], d["timecourse"]], [330, 430], Qt.Orientation.Vertical)
         self.resizeDocks([d["events"]], [160], Qt.Orientation.Vertical)
 
@@ -239,6 +241,7 @@ class MainWindow(QMainWindow):
         run.prompt_closed.connect(self._on_prompt_closed)
         run.alarm_raised.connect(lambda text: self.statusBar().showMessage(f"alarm: {text}",
                                                                             15000))
+        run.refused.connect(lambda text: self.report_problem("Request refused", text))
         run.finished.connect(self._on_finished)
         spec = run.spec
         self.rig_panel.set_rig(getattr(spec, "syringe_volume_uL", None), run.plan,
@@ -291,7 +294,7 @@ class MainWindow(QMainWindow):
 
     def ask_abort(self) -> None:
         if self.running and dialogs.confirm_abort(self):
-            self.run.abort("aborted by the operator")
+            self.run.abort("by the operator")
 
     def mark(self, text: str) -> None:
         if self.running:
@@ -305,12 +308,8 @@ class MainWindow(QMainWindow):
     def set_flow(self, rate: float) -> None:
         if not self.running:
             return
-        try:
-            self.run.request_flow(rate)
-        except InputError as exc:
-            self.report_problem("Flow not changed", str(exc))
-        else:
-            self.statusBar().showMessage(f"flow set to {rate:g} µL/min", 10000)
+        self.run.request_flow(rate)
+        self.statusBar().showMessage(f"flow change to {rate:g} µL/min requested", 10000)
 
     # -- operator prompts ------------------------------------------------------------------
 
@@ -443,7 +442,7 @@ class MainWindow(QMainWindow):
                 return
             self._close_when_stopped = True
             self.statusBar().showMessage("Stopping: every instrument to its safe state…")
-            self.run.abort("aborted: the window was closed")
+            self.run.abort("the window was closed")
             return
         self.save_layout()
         self._close_replay()

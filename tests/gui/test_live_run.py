@@ -68,6 +68,12 @@ def test_a_run_with_a_prompt_a_marker_and_a_flow_change_then_its_replay(qtbot, w
     qtbot.waitUntil(lambda: any(e.kind == "marker" and e.text == "animal groomed"
                                 for e in window.model.events), timeout=WAIT_MS)
 
+    # a flow the pump cannot drive is refused with the reason (the run goes on)
+    window.set_flow(1e4)
+    qtbot.waitUntil(lambda: any(e.startswith("Request refused") and "outside" in e
+                                for e in window.errors), timeout=WAIT_MS)
+    assert run.active
+
     # a flow change, confirmed in its dialog, reaches the pump
     rig = window.rig_panel
     rig.flow.setValue(1.5)

@@ -100,7 +100,8 @@ class ProtocolPanel(QWidget):
         self.resume_button.setToolTip("Resume the schedule (Ctrl+P)")
         self.abort_button = QPushButton("Abort…")
         self.abort_button.setToolTip("Stop now: every instrument to its safe state (asks first)")
-        self.abort_button.setStyleSheet(f"color: {ALARM}; font-weight: bold;")
+        self.abort_button.setStyleSheet(
+            f"QPushButton:enabled {{ color: {ALARM}; font-weight: bold; }}")
         self.state_label = QLabel("idle")
         self.state_label.setStyleSheet("font-weight: bold;")
         self.phase_label = QLabel("")
