@@ -281,6 +281,8 @@ class MainWindow(QMainWindow):
         self.prompt_dialogs.clear()
         if outcome is not None:
             self.statusBar().showMessage(f"run {outcome.state.value}: {outcome.message}")
+            if outcome.state is State.FAILED and not self._close_when_stopped:
+                self.report_problem("The run failed", outcome.message)
         if self._close_when_stopped:
             self.close()
 

@@ -175,3 +175,26 @@ def test_closing_the_window_mid_run_asks_first(qtbot, window, dialogs):
         assert reader.status == "complete"
         assert reader.n_samples > 0
         assert np.isfinite(reader.signal()[1]).any()
+
+
+def test_a_rig_that_cannot_be_opened_is_reported_and_nothing_is_written(qtbot, window,
+                                                                      tmp_path):
+    rig = tmp_path / "rig.toml"
+    rig.write_text(
+        '[pump]\ndriver = "ne1000"\nport = "' + str(tmp_path / "no-such-tty") + '"\n'
+        "syringe_diameter_mm = 4.61\nsyringe_volume_uL = 1000.0\n"
+        '[detector]\ndriver = "dmm34465a"\nresource = "TCPIP::127.0.0.1::9::SOCKET"\n'
+        "interval_s = 0.1\nscale_nA_per_V = 10.0\n", encoding="utf-8")
+    panel = window.protocol_panel
+    assert panel.load("online-monitoring", {"minutes": 30})
+    panel.set_rig(str(rig))
+    panel.check()
+    assert panel.can_start, panel.problem
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    run = window.run
+    qtbot.waitUntil(lambda: run.done, timeout=WAIT_MS)
+    assert run.outcome.state is State.FAILED
+    assert window.errors and window.errors[-1].startswith("The run failed")
+    assert "no-such-tty" in window.errors[-1]
+    assert not run.setup.out.exists()
+    assert panel.start_button.isEnabled()
