@@ -93,7 +93,7 @@ def settle(plot: pg.PlotItem) -> None:
     view.updateMatrix()
 
 
-def wanted(event, with_steps: bool = False) -> bool:
+def wanted(event) -> bool:
     """Events worth a marker on a time axis."""
     if event.kind == "perfusion":
         return not event.text.startswith("started")
@@ -157,22 +157,22 @@ class VerticalLines(pg.GraphicsObject):
         for x, (pen, _, _, _) in zip(self._x[i0:i1], self._style[i0:i1]):
             p.setPen(pen)
             p.drawLine(QPointF(x, low), QPointF(x, high))
-        labelled = [(x, s) for x, s in zip(self._x[i0:i1], self._style[i0:i1]) if s[1]]
-        if not labelled or len(labelled) > MAX_LABELS:
+        labelled = [(x, st) for x, st in zip(self._x[i0:i1], self._style[i0:i1]) if st[1]]
+        if not labelled:
             return
         transform = p.transform()
         p.resetTransform()
         metrics = p.fontMetrics()
+        free = {True: -1e9, False: -1e9}  # the first free pixel of each row (top, bottom)
         for x, (_, label, color, top) in labelled:
             at = transform.map(QPointF(x, high if top else low))
+            if at.x() < free[top]:
+                continue  # it would overlap the label before: the line alone says enough
             y = at.y() + metrics.ascent() + 2 if top else at.y() - metrics.descent() - 2
             p.setPen(color)
             p.drawText(QPointF(at.x() + 3, y), label)
+            free[top] = at.x() + 3 + metrics.horizontalAdvance(label) + 6
         p.setTransform(transform)
-
-
-#: Labels drawn at most in view (beyond, they would overlap into a smear).
-MAX_LABELS = 60
 
 
 class Markers:

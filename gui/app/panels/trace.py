@@ -68,7 +68,6 @@ class TracePanel(QWidget):
         self._dirty = False
         # New samples arrive with every bridge tick; the view follows them at most this often.
         self._catch_up_soon = Throttle(self._catch_up, FOLLOW_MS, self)
-        self._following_range = False
         self.redraws = 0
         self.view.sigXRangeChanged.connect(self.redraw)  # in the same frame: no lag on a drag
         self.view.sigResized.connect(self._schedule)
@@ -104,20 +103,20 @@ class TracePanel(QWidget):
         return edge
 
     def _follow_now(self) -> None:
+        """The followed window ending at the latest sample (from the start while shorter)."""
         history = self.model.history
         if history is None:
             return
-        start = history.t_range[0]
-        end = self._edge()
-        width = self.window_s or max(end - start, 60.0)
-        left = max(start, end - width) if self.window_s else start
-        self._following_range = True
-        try:
-            self.view.setXRange(left / 60, max(end, left + width) / 60 if self.window_s
-                                else max(end, left + 60) / 60, padding=0.0)
-        finally:
-            self._following_range = False
-        self._schedule()  # new samples inside an unchanged range
+        start, end = history.t_range[0], self._edge()
+        if self.window_s:
+            left = max(start, end - self.window_s)
+            right = left + self.window_s
+        else:
+            left, right = start, max(end, start + 60.0)
+        before = self.redraws
+        self.view.setXRange(left / 60, right / 60, padding=0.0)
+        if self.redraws == before:  # the same range: new samples inside it
+            self._schedule()
 
     def show_all(self) -> None:
         """Zoom out to the whole session."""
