@@ -175,6 +175,40 @@ class VerticalLines(pg.GraphicsObject):
         p.setTransform(transform)
 
 
+class PointLabels(pg.GraphicsObject):
+    """Short texts centred just above data points, as ONE item drawn in pixels (a
+    ``TextItem`` each would re-transform itself during the paint and cost a second one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[tuple[float, float, str, QColor]] = []
+
+    def set_labels(self, labels: list[tuple[float, float, str, str]]) -> None:
+        self.labels = [(x, y, text, QColor(color)) for x, y, text, color in labels]
+        self.update()
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        vb = self.getViewBox()
+        return QRectF(vb.viewRect()) if vb is not None else QRectF()
+
+    def paint(self, p, *args) -> None:
+        if not self.labels:
+            return
+        transform = p.transform()
+        p.resetTransform()
+        metrics = p.fontMetrics()
+        for x, y, text, color in self.labels:
+            at = transform.map(QPointF(x, y))
+            p.setPen(color)
+            p.drawText(QPointF(at.x() - metrics.horizontalAdvance(text) / 2,
+                               at.y() - metrics.descent() - 3), text)
+        p.setTransform(transform)
+
+
 class Markers:
     """Drugs, markers, prompts and alarms (and injections, gaps) on a plot whose x axis is
     minutes, in one :class:`VerticalLines` item; added incrementally, cleared on reset.

@@ -6,8 +6,8 @@ import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy, QSpinBox
 
 #: Colours, one meaning each (also used by the plots).
 DRUG = "#c0392b"
@@ -63,6 +63,17 @@ class Throttle(QObject):
             self.pending = False
             self.fn()
             self.timer.start()
+
+
+def fixed_width(label: QLabel) -> QLabel:
+    """A label whose changing text never re-lays its panel out (nor resizes a plot beside
+    it, which would cost a repaint of the plot)."""
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
+    label.setMinimumWidth(80)
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return label
 
 
 def minutes(t: float | None) -> str:

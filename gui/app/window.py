@@ -132,6 +132,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([d["protocol"], d["trace"]], [430, 1170], Qt.Orientation.Horizontal)
         self.resizeDocks([d["protocol"], d["rig"]], [500, 440], Qt.Orientation.Vertical)
         self.resizeDocks([d["trace"], d["timecourse"]], [330, 430], Qt.Orientation.Vertical)
+        self.resizeDocks([d["timecourse"], d["chromatogram"]], [540, 630],
+                         Qt.Orientation.Horizontal)
         self.resizeDocks([d["events"]], [160], Qt.Orientation.Vertical)
 
     def showEvent(self, event) -> None:

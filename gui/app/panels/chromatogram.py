@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from raphe.gui.app.plots import VerticalLines, plot_widget, settle
-from raphe.gui.app.widgets import DRUG, SIGNAL, NoWheelComboBox, Throttle, number
+from raphe.gui.app.plots import PointLabels, VerticalLines, plot_widget, settle
+from raphe.gui.app.widgets import DRUG, SIGNAL, NoWheelComboBox, Throttle, fixed_width, number
 
 LATEST = "latest"
 #: New chromatograms redraw the panel at most this often (ms).
@@ -48,6 +48,7 @@ class ChromatogramPanel(QWidget):
         self.overlay_box.setToolTip("Draw every earlier sample's chromatogram behind this one")
         self.title = QLabel("")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        fixed_width(self.title)
         self.plot = plot_widget(("time from injection", "min"), ("ECD signal", "nA"))
         self.item = self.plot.getPlotItem()
         self._build_items()
@@ -58,8 +59,7 @@ class ChromatogramPanel(QWidget):
             bar.addWidget(QLabel("sample"))
             bar.addWidget(self.sample_box)
             bar.addWidget(self.overlay_box)
-        bar.addStretch(1)
-        bar.addWidget(self.title)
+        bar.addWidget(self.title, 1)
         layout.addLayout(bar)
         layout.addWidget(self.plot)
         self.shown = None  # the ChromatogramView drawn
@@ -131,14 +131,8 @@ class ChromatogramPanel(QWidget):
                                                       style=Qt.PenStyle.DashLine),
                                          connect="pairs")
         item.addItem(self.baselines, ignoreBounds=True)
-        self.labels: list[pg.TextItem] = []
-
-    def _label(self, i: int) -> pg.TextItem:
-        while len(self.labels) <= i:
-            label = pg.TextItem("", anchor=(0.5, 1.1))
-            self.item.addItem(label, ignoreBounds=True)
-            self.labels.append(label)
-        return self.labels[i]
+        self.names = PointLabels()
+        item.addItem(self.names, ignoreBounds=True)
 
     def redraw(self) -> None:
         view = self.current()
@@ -147,12 +141,11 @@ class ChromatogramPanel(QWidget):
         for curve in self.overlays:
             self.item.removeItem(curve)
         self.overlays.clear()
-        for label in self.labels:
-            label.setVisible(False)
         if view is None:
             self.curve.setData([], [])
             self.fill.setPath(QPainterPath())
             self.baselines.setData([], [])
+            self.names.set_labels([])
             self.title.setText("")
             return
         if self.overlay_box.isChecked():
@@ -163,6 +156,7 @@ class ChromatogramPanel(QWidget):
         self.item.setXRange(0.0, run / 60.0, padding=0.02)  # the run, whatever was drawn
         self._peaks(view)
         self.title.setText(self._title(view))
+        self.title.setToolTip(self.title.text())
         settle(self.item)
 
     def _overlay(self, view) -> None:
@@ -192,7 +186,7 @@ class ChromatogramPanel(QWidget):
         baseline dashed, the analyte's name at the apex."""
         path = QPainterPath()
         bx, by = [], []
-        named = 0
+        names = []
         for peak in view.result.peaks:
             (tb0, yb0), (tb1, yb1) = peak.baseline_start, peak.baseline_end
             mask = (view.t >= peak.start_s) & (view.t <= peak.end_s)
@@ -211,13 +205,12 @@ class ChromatogramPanel(QWidget):
             bx += [tb0 / 60, tb1 / 60]
             by += [yb0, yb1]
             if peak.name:
-                label = self._label(named)
-                named += 1
-                label.setText(peak.name, color=DRUG if peak.name == "5-HT" else "#333")
-                label.setPos(peak.rt_s / 60, float(np.nanmax(y)) if ok.any() else peak.height)
-                label.setVisible(True)
+                apex = float(np.nanmax(y)) if ok.any() else peak.height
+                names.append((peak.rt_s / 60, apex, peak.name,
+                               DRUG if peak.name == "5-HT" else "#333"))
         self.fill.setPath(path)
         self.baselines.setData(bx, by)
+        self.names.set_labels(names)
 
     def _title(self, view) -> str:
         inj = view.injection

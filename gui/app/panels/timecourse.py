@@ -30,6 +30,7 @@ from raphe.gui.app.widgets import (
     SIGNAL,
     NoWheelComboBox,
     Throttle,
+    fixed_width,
 )
 
 UNITS = ("nM", "% of baseline")
@@ -158,6 +159,7 @@ class TimeCoursePanel(QWidget):
         self.markers = Markers(self.item)
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        fixed_width(self.summary)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         if controls:
@@ -166,8 +168,7 @@ class TimeCoursePanel(QWidget):
             bar.addWidget(self.analyte_box)
             bar.addWidget(QLabel("as"))
             bar.addWidget(self.unit_box)
-            bar.addStretch(1)
-            bar.addWidget(self.summary)
+            bar.addWidget(self.summary, 1)
             layout.addLayout(bar)
         layout.addWidget(self.plot)
         layout.addWidget(self.legend)

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from raphe.gui.app.plots import Markers, plot_widget, settle
-from raphe.gui.app.widgets import SIGNAL, NoWheelComboBox, Throttle
+from raphe.gui.app.widgets import SIGNAL, NoWheelComboBox, Throttle, fixed_width
 
 #: The view follows new samples at most this often (ms): smooth, and cheap at any speed.
 FOLLOW_MS = 100
@@ -54,12 +54,12 @@ class TracePanel(QWidget):
         self.window_box.currentIndexChanged.connect(lambda _: self.set_follow(True))
         self.reading = QLabel("")
         self.reading.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        fixed_width(self.reading)
         bar = QHBoxLayout()
         bar.addWidget(self.follow_button)
         bar.addWidget(QLabel("window"))
         bar.addWidget(self.window_box)
-        bar.addStretch(1)
-        bar.addWidget(self.reading)
+        bar.addWidget(self.reading, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
