@@ -114,7 +114,7 @@ def test_time_course_shows_each_sample_in_nM_and_percent(qtbot, replayed, record
         injections = {i.sample_id: i for i in reader.injections()}
     assert panel.analyte == "5-HT" and panel.unit == UNITS[0]
     assert [p.sample_id for p in panel.points] == [r.sample_id for r in stored]
-    assert [p.y for p in panel.points] == [r.conc_nM for r in stored]
+    np.testing.assert_array_equal([p.y for p in panel.points], [r.conc_nM for r in stored])
     assert [p.x_min for p in panel.points] == [injections[r.sample_id].probe_t / 60
                                                 for r in stored]
     assert panel.item.getAxis("left").labelText == "5-HT"
@@ -127,15 +127,16 @@ def test_time_course_shows_each_sample_in_nM_and_percent(qtbot, replayed, record
     assert [p.baseline for p in panel.points] == [r.sample_id.startswith("B") for r in stored]
 
     panel.unit_box.setCurrentText(UNITS[1])
-    assert [p.y for p in panel.points] == [r.pct_baseline for r in stored]
+    np.testing.assert_array_equal([p.y for p in panel.points],
+                                  [r.pct_baseline for r in stored])
     assert panel.mean_line.value() == 100.0
     assert panel.points[-1].y > 130.0  # 5-HT up after fluoxetine
 
     panel.analyte_box.setCurrentText("DA")
     panel.unit_box.setCurrentText(UNITS[0])
     assert "not calibrated" in panel.item.getAxis("left").labelText
-    assert all(p.y == r.area for p, r in zip(
-        panel.points, [r for r in model.results if r.analyte == "DA"]))
+    np.testing.assert_array_equal([p.y for p in panel.points],
+                                  [r.area for r in model.results if r.analyte == "DA"])
 
 
 def _result(sample: str, t: float, conc: float, flags: str = "") -> SampleResult:

@@ -12,6 +12,7 @@ are orange, and a peak not found is a grey cross on the axis.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from raphe.gui.app.widgets import (
     Throttle,
     fixed_width,
 )
+from raphe.records import Injection
 
 UNITS = ("nM", "% of baseline")
 #: New results redraw the panel at most this often (ms).
@@ -90,12 +92,21 @@ def value_of(result, unit: str, is_calibrated: bool = True) -> float:
     return result.conc_nM if is_calibrated else result.area
 
 
+def _baseline_rule(tracker):
+    """``is_baseline(injection)`` of the analysis core's tracker (older cores took the
+    sample id and the injection time)."""
+    if len(inspect.signature(tracker.is_baseline).parameters) == 1:
+        return tracker.is_baseline
+    return lambda inj: tracker.is_baseline(inj.sample_id, inj.t)
+
+
 def points(model, analyte: str, unit: str) -> list[Point]:
     """The analyte's samples as plotted (dialysate samples only; standards are not)."""
     tracker = BaselineTracker(getattr(model.method, "baseline_samples", None))
     is_calibrated = calibrated(model, analyte)
     for event in model.events:
         tracker.on_event(event)
+    is_baseline = _baseline_rule(tracker)
     out = []
     for r in model.results:
         if r.analyte != analyte:
@@ -103,10 +114,12 @@ def points(model, analyte: str, unit: str) -> list[Point]:
         inj = model.injection(r.sample_id)
         if inj is not None and inj.kind != "sample":
             continue
+        if inj is None:  # its injection not (yet) seen: its time stands in
+            inj = Injection(r.inject_t, r.sample_id, math.nan)
         flags = tuple(f for f in r.flags.split(",") if f)
         level = r.conc_nM if math.isfinite(r.conc_nM) else r.area
         out.append(Point(r.sample_id, model.probe_t(r) / 60.0, value_of(r, unit, is_calibrated), flags,
-                         tracker.is_baseline(r.sample_id, r.inject_t), level))
+                         is_baseline(inj), level))
     return out
 
 
