@@ -4,6 +4,11 @@ Runs the bundled systemic-drug protocol on the simulated rig at high speed:
 equilibration, baseline samples, the drug, post-drug samples, 5-HT quantified
 as each chromatogram ends. ``--sim-dose DRUG:DOSE:ROUTE@MINUTE`` chooses the
 drug and when it is given; ``--minutes`` the length of the experiment.
+
+With a display the run opens in the window (``raphe gui``); ``--headless``, or
+no display, runs it in the terminal and saves a summary figure (PNG) beside the
+session. ``--screenshot PNG --quit-after SECONDS`` draws the window (offscreen
+if there is no display), saves it and exits.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_options(parser, method_help="analysis method (default simulated-5ht)")
     add_sim_options(parser, speed_default=150.0)
     parser.add_argument("--headless", action="store_true",
-                        help="run in the terminal and save a summary figure (PNG)")
+                        help="run in the terminal (also without a display) and save a summary "
+                             "figure (PNG) beside the session")
+    from raphe.gui.cli.commands.gui import add_window_options
+
+    add_window_options(parser)
     parser.set_defaults(method="simulated-5ht", sim_dose=None, animal="demo-rat-1",
                         operator="raphe demo", equilibrate=20.0)
 
@@ -43,6 +52,18 @@ def protocol_parameters(args: argparse.Namespace, dose) -> dict:
             "region": args.sim_region, "flow_ul_min": args.flow, "interval_min": interval,
             "equilibration_min": args.equilibrate, "baseline_samples": before,
             "post_samples": after}
+
+
+def wants_window(args: argparse.Namespace) -> bool:
+    """The window unless ``--headless``; without a display only to draw a screenshot."""
+    from raphe.errors import InputError
+    from raphe.gui.app.display import has_display
+
+    if args.headless:
+        if args.screenshot or args.quit_after is not None:
+            raise InputError("--screenshot and --quit-after draw the window: drop --headless")
+        return False
+    return has_display() or args.quit_after is not None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
                          "reverse-dialysis protocol")
     sim.doses = []  # the protocol gives the drug
     method = load_method_option(args.method)
+    if wants_window(args):
+        return run_in_window(args, protocol_parameters(args, dose), sim, out)
     console = Console(highlight=False, soft_wrap=True)
     engine = Engine(load_protocol("systemic-drug"), protocol_parameters(args, dose), Settings(
         out=out, sim=sim, method=method, operator=args.operator, animal_id=args.animal,
@@ -94,9 +117,52 @@ def run(args: argparse.Namespace) -> int:
     if outcome.exit_code != 0:
         return outcome.exit_code
     show_time_course(out, console)
+    save_figure(out, console)
     console.print(f"\nNext: raphe inspect {out}   ·   raphe export {out} --format csv"
                   f"   ·   raphe replay {out}")
     return 0
+
+
+def run_in_window(args: argparse.Namespace, parameters: dict, sim, out) -> int:
+    """The demo in the window: the protocol preset and started; the window stays open at
+    the end (or closes after ``--quit-after``)."""
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands.gui import check_window_options
+
+    check_window_options(args, "raphe demo --headless")
+    from raphe.gui.app.app import application, run_window
+    from raphe.gui.app.window import MainWindow
+
+    application()
+    window = MainWindow()
+    panel = window.protocol_panel
+    panel.set_rig(None, speed=sim.speed)
+    panel.set_method(args.method)
+    if not panel.load("systemic-drug", parameters):
+        raise InputError(panel.problem)
+    panel.out_edit.setText(str(out))
+    panel.operator.setText(args.operator)
+    panel.animal.setText(args.animal)
+    panel.notes.setText(args.notes)
+    panel.extra = {"seed": sim.seed, "auto_answer": True, "on_alarm": "continue"}
+    if window.start_run() is None:
+        raise InputError(window.errors[-1] if window.errors else "the demo could not start")
+    code = run_window(window, screenshot=args.screenshot, quit_after=args.quit_after)
+    outcome = window.run.outcome if window.run is not None else None
+    if outcome is not None and outcome.session is not None and outcome.session.exists():
+        print(f"session written: {outcome.session} ({outcome.message})")
+    return code
+
+
+def save_figure(session, console) -> None:
+    """The summary figure beside the session (the window's panels, drawn offscreen)."""
+    from raphe.gui.app.display import render_offscreen
+
+    render_offscreen()
+    from raphe.gui.app.summary import save_summary
+
+    path = save_summary(session, session.with_name(f"{session.stem}-summary.png"))
+    console.print(f"\nsummary figure: {path}")
 
 
 def show_time_course(path, console) -> None:

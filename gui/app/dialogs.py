@@ -1,0 +1,121 @@
+"""The questions the window asks: modal where an answer must come first (abort, close during
+a run, a flow change), non-modal for operator prompts (acquisition never waits on a dialog)."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from raphe.gui.app.widgets import clock
+
+ABORT, KEEP = "abort", "keep"
+
+
+def confirm_abort(parent: QWidget | None) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Warning, "Abort the run?",
+                      "Abort the run now?\n\nEvery instrument goes to its safe state (pump "
+                      "stopped, collector to drain, valve to LOAD) and the session file is "
+                      "closed complete.", parent=parent)
+    abort = box.addButton("Abort run", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(box.buttons()[-1])
+    box.exec()
+    return box.clickedButton() is abort
+
+
+def ask_close_during_run(parent: QWidget | None) -> str:
+    """``ABORT`` (safe state, then close) or ``KEEP`` (the window stays open, the run goes on)."""
+    box = QMessageBox(QMessageBox.Icon.Question, "A run is in progress",
+                      "A protocol is running. Closing the window must not leave the rig in an "
+                      "unknown state.\n\nAbort the run (instruments to their safe state, session "
+                      "closed complete) and close, or keep going?", parent=parent)
+    abort = box.addButton("Abort and close", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return ABORT if box.clickedButton() is abort else KEEP
+
+
+def confirm_flow(parent: QWidget | None, old: float | None, new: float) -> bool:
+    was = f"from {old:g} " if old else ""
+    box = QMessageBox(QMessageBox.Icon.Question, "Change the flow?",
+                      f"Change the perfusion flow {was}to {new:g} µL/min now?\n\nThe change is "
+                      "recorded in the session's audit log; samples collected across it have "
+                      "a mixed flow.", parent=parent)
+    change = box.addButton("Change flow", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is change
+
+
+def show_error(parent: QWidget | None, title: str, text: str) -> QMessageBox:
+    """A non-modal error box (the run goes on behind it)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text, parent=parent)
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+    return box
+
+
+class PromptDialog(QDialog):
+    """An operator prompt: non-modal, with the time it was raised; ``answered(id, text)``."""
+
+    answered = Signal(int, str)
+
+    def __init__(self, prompt, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.prompt = prompt
+        self.setWindowTitle("Operator: action needed")
+        self.setModal(False)
+        self.setWindowModality(Qt.WindowModality.NonModal)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        text = QLabel(prompt.text)
+        text.setWordWrap(True)
+        text.setStyleSheet("font-size: 15pt; font-weight: bold;")
+        raised = QLabel(f"Raised at {prompt.t / 60:.1f} min of the session ({clock(prompt.wall)}); "
+                        "the schedule waits, perfusion and acquisition go on.")
+        raised.setWordWrap(True)
+        self.since = QLabel("")
+        self.answer = QLineEdit("yes")
+        self.answer.selectAll()
+        buttons = QDialogButtonBox()
+        self.confirm = buttons.addButton("Confirm", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.confirm.clicked.connect(self._confirm)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(raised)
+        layout.addWidget(self.since)
+        layout.addWidget(QLabel("Answer (Enter confirms):"))
+        layout.addWidget(self.answer)
+        layout.addWidget(buttons)
+        self.answer.returnPressed.connect(self._confirm)
+        self._flash = False
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(700)
+        self._tick()
+
+    def _tick(self) -> None:
+        """A visual alert: the dialog blinks and the window asks for attention."""
+        self._flash = not self._flash
+        self.setStyleSheet("QDialog { background: #fff3b0; }" if self._flash else "")
+        waited = max(0.0, time.time() - self.prompt.wall)
+        self.since.setText(f"Waiting for {int(waited // 60)} min {int(waited % 60):02d} s")
+        if self._flash and self.parent() is not None:
+            QApplication.alert(self.parent().window(), 1000)
+
+    def _confirm(self) -> None:
+        self._timer.stop()
+        self.answered.emit(self.prompt.id, self.answer.text().strip() or "yes")
+        self.accept()

@@ -1,0 +1,230 @@
+"""A live run in the window: the protocol engine, its bridge to the GUI thread, and the
+requests the panels post to it.
+
+The engine runs the protocol on its own thread and the acquisition loop on
+another; the window only posts requests (pause, resume, abort, answer, flow,
+marker) and observes: engine events and the session's records come through one
+:class:`~raphe.gui.app.bridge.Bridge`; the cheap ``engine.status()`` snapshot is
+polled by a timer for the progress display. The requests themselves (but abort,
+which only raises a flag) are made on a worker thread, one after the other in the
+order posted, so the window never waits for an instrument even where a request
+does (a resume that restarts the pump); a refused request comes back as
+``refused(message)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from raphe.errors import InputError
+from raphe.gui.app.bridge import Bridge
+from raphe.gui.app.chromatograms import ChromatogramFeed
+from raphe.gui.app.history import LiveHistory
+from raphe.protocols.engine import Engine, Settings, State
+from raphe.protocols.rigs import SimOptions
+
+log = logging.getLogger(__name__)
+
+#: The session records the window follows during a run.
+STREAM_KINDS = ("blocks", "injections", "events", "pump", "fractions", "results")
+#: What the analysis consumes (and the chromatogram feed with it).
+ANALYSIS_KINDS = ("blocks", "injections", "events")
+ACTIVE = (State.CHECKING, State.RUNNING, State.PAUSED, State.STOPPING)
+
+
+@dataclass
+class RunSetup:
+    """Everything the protocol panel collects to start a run."""
+
+    protocol: Any  # raphe.protocols.protocol.Protocol
+    given: dict[str, Any]
+    out: Path
+    rig_file: str | None = None  # None: the simulated rig
+    speed: float = 1.0
+    seed: int = 0
+    method: str | None = None  # bundled name or file; None: record only
+    operator: str = ""
+    animal_id: str = ""
+    notes: str = ""
+    auto_answer: bool = False
+    on_alarm: str = "pause"
+
+    @property
+    def simulated(self) -> bool:
+        return self.rig_file is None
+
+    def settings(self, method: Any = None) -> Settings:
+        sim = SimOptions(speed=self.speed, seed=self.seed) if self.simulated else None
+        return Settings(out=Path(self.out), rig_file=self.rig_file, sim=sim, method=method,
+                        operator=self.operator, animal_id=self.animal_id, notes=self.notes,
+                        auto_answer=self.auto_answer, on_alarm=self.on_alarm)
+
+
+def load_method(name: str | None):
+    """The analysis method named (bundled name or file), or None to record only."""
+    if not name:
+        return None
+    from raphe.acquisition.analysis.method import load_method as load
+
+    method = load(name)
+    if not method.run_length_s:
+        raise InputError(f"method {method.name}: run_length_s is needed to quantify live "
+                         "(the length of each chromatogram)")
+    return method
+
+
+class LiveRun(QObject):
+    """One run of one protocol, shown in ``model``. Raises :class:`InputError` when the
+    protocol or the options are refused (nothing is opened then)."""
+
+    state_changed = Signal(object)  # State
+    status_changed = Signal(object)  # raphe.protocols.engine.Status
+    prompt_raised = Signal(object)  # raphe.protocols.live.Prompt
+    prompt_closed = Signal(object)
+    alarm_raised = Signal(str)
+    refused = Signal(str)  # a request the engine refused, and why
+    finished = Signal(object)  # raphe.protocols.engine.Outcome
+
+    def __init__(self, setup: RunSetup, model, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setup = setup
+        self.model = model
+        self.method = load_method(setup.method)
+        self.engine = Engine(setup.protocol, setup.given, setup.settings(self.method))
+        self.plan = self.engine.check()
+        if not self.plan.ok:
+            raise InputError(str(self.plan.errors[0]))
+        self.done = False
+        self.outcome = None
+        self.bridge = Bridge(self)
+        self.feed = ChromatogramFeed(self.method, self._chromatogram) if self.method else None
+        self.engine.subscribe(self.bridge.post_engine)
+        self.engine.subscribe_stream(self._on_stream, kinds=STREAM_KINDS)
+        self.bridge.records.connect(model.add)
+        self.bridge.engine_event.connect(self._on_engine)
+        self._poll = QTimer(self)
+        self._poll.setInterval(250)
+        self._poll.timeout.connect(self._status)
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._serve, name="raphe-gui-requests",
+                                        daemon=True)
+        self._worker.start()
+
+    # -- starting --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the run in the model and start it (returns at once; the rig opens on the
+        engine's thread)."""
+        s = self.setup
+        self.model.reset(LiveHistory(), self.method, {
+            "protocol": {"name": s.protocol.name}, "animal_id": s.animal_id,
+            "operator": s.operator, "path": str(s.out)}, live=True)
+        self.engine.start()
+        self._poll.start()
+
+    @property
+    def active(self) -> bool:
+        """The engine runs (or is stopping): closing the window must ask first."""
+        return not self.done and self.engine.state in ACTIVE
+
+    @property
+    def spec(self):
+        return self.engine.spec
+
+    # -- requests (return at once; made in order on the worker thread) ---------------------
+
+    def _post(self, fn: Callable, *args) -> None:
+        self._requests.put((fn, args))
+
+    def _serve(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except InputError as exc:
+                self.bridge.post_engine("refused", str(exc))
+            except Exception as exc:
+                log.exception("request %s", getattr(fn, "__name__", fn))
+                self.bridge.post_engine("refused", f"{type(exc).__name__}: {exc}")
+
+    def pause(self) -> None:
+        self._post(self.engine.request_pause, "operator")
+
+    def resume(self) -> None:
+        self._post(self.engine.request_resume)
+
+    def abort(self, reason: str = "by the operator") -> None:
+        """At once, not behind other requests: it only sets the engine's abort flag."""
+        self.engine.request_abort(reason)
+
+    def answer(self, prompt_id: int, text: str) -> None:
+        self._post(self.engine.answer, prompt_id, text)
+
+    def request_flow(self, rate: float) -> None:
+        """Change the flow; ``refused`` says so when the pump cannot drive the syringe at
+        ``rate`` (or the run has not started)."""
+        self._post(self.engine.request_flow, rate)
+
+    def mark(self, text: str) -> None:
+        self._post(self.engine.mark, text)
+
+    # -- observation -----------------------------------------------------------------------
+
+    def _on_stream(self, kind: str, record: Any) -> None:
+        """A session subscription's thread: hand the record over; feed the chromatograms."""
+        self.bridge.post(kind, record)
+        if self.feed is not None and kind in ANALYSIS_KINDS:
+            self.feed.feed(kind, record)
+
+    def _chromatogram(self, view) -> None:
+        self.bridge.post("chromatograms", view)
+
+    def _status(self) -> None:
+        self.status_changed.emit(self.engine.status())
+
+    def _on_engine(self, kind: str, payload: Any) -> None:
+        if kind == "state":
+            self.state_changed.emit(payload)
+        elif kind == "status":
+            self.status_changed.emit(payload)
+        elif kind == "prompt":
+            self.prompt_raised.emit(payload)
+        elif kind == "prompt_answered":
+            self.prompt_closed.emit(payload)
+        elif kind == "alarm":
+            self.alarm_raised.emit(str(payload))
+        elif kind == "refused":
+            self.refused.emit(str(payload))
+        elif kind == "done":
+            self._finish(payload)
+
+    def _finish(self, outcome) -> None:
+        if self.done:
+            return
+        if self.feed is not None and self.engine.session is not None:
+            try:
+                self.feed.finish()  # the session is closed: its subscriptions have drained
+            except Exception:
+                log.exception("closing the last chromatogram")
+        self.bridge.drain()
+        self._poll.stop()
+        self.done = True
+        self.outcome = outcome
+        self.status_changed.emit(self.engine.status())
+        self.finished.emit(outcome)
+
+    def close(self) -> None:
+        self._poll.stop()
+        self._requests.put(None)
+        self.bridge.stop()

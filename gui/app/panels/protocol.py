@@ -1,0 +1,391 @@
+"""Protocol: choose a protocol and its parameters, see the dry run, start and steer the run.
+
+A bundled protocol or a file; a form generated from its typed parameters; the
+rig (simulated, or a rig file), the analysis method and the session file. Every
+edit re-runs the dry run (milliseconds) and shows what the protocol will do or
+why it cannot run, with the script's line; Start is enabled only when it can
+run. During the run: Pause / Resume / Abort, the phase, progress and ETA, and
+a banner while an operator prompt waits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from raphe.errors import InputError
+from raphe.gui.app.live import RunSetup, load_method
+from raphe.gui.app.parameter_form import ParameterForm
+from raphe.gui.app.plan_view import plan_html
+from raphe.gui.app.widgets import ALARM, NoWheelComboBox, NoWheelSpinBox, clock, duration
+
+SIMULATED = "Simulated rig"
+NO_METHOD = "none (record only)"
+
+
+class ProtocolPanel(QWidget):
+    """See the module docstring."""
+
+    start_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    abort_requested = Signal()
+    answer_requested = Signal()  # reopen the open prompt's dialog
+
+    def __init__(self, parent: QWidget | None = None, folder: str | Path | None = None) -> None:
+        super().__init__(parent)
+        from raphe.acquisition.analysis.method import bundled_methods
+        from raphe.protocols.protocol import bundled_protocols
+
+        self.folder = Path(folder or os.getcwd())
+        self.protocol = None
+        self.plan = None
+        self.problem = ""
+        self.running = False
+        self.extra: dict = {}  # RunSetup fields a command presets (auto_answer, on_alarm, seed)
+        # -- protocol
+        self.protocol_box = NoWheelComboBox()
+        self.protocol_box.addItems(bundled_protocols())
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open a protocol file (.py) (Ctrl+Shift+O)")
+        self.description = QLabel("")
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: #444;")
+        self.form = ParameterForm()
+        # -- rig, method, session
+        self.rig_box = NoWheelComboBox()
+        self.rig_box.addItem(SIMULATED)
+        self.rig_button = QPushButton("Rig file…")
+        self.speed = NoWheelSpinBox()
+        self.speed.setRange(1.0, 1000.0)
+        self.speed.setDecimals(0)
+        self.speed.setValue(60.0)
+        self.speed.setSuffix("× real time")
+        self.speed.setToolTip("The simulated rig's clock runs this many times faster")
+        self.method_box = NoWheelComboBox()
+        self.method_box.addItems([*bundled_methods(), NO_METHOD])
+        self.method_button = QPushButton("Method…")
+        self.out_edit = QLineEdit()
+        self.out_button = QPushButton("…")
+        self.operator = QLineEdit()
+        self.animal = QLineEdit()
+        self.notes = QLineEdit()
+        # -- dry run and controls
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Start the run (Ctrl+R)")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Hold the schedule; perfusion and acquisition go on "
+                                     "(Ctrl+P)")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Resume the schedule (Ctrl+P)")
+        self.abort_button = QPushButton("Abort…")
+        self.abort_button.setToolTip("Stop now: every instrument to its safe state (asks first)")
+        self.abort_button.setStyleSheet(
+            f"QPushButton:enabled {{ color: {ALARM}; font-weight: bold; }}")
+        self.state_label = QLabel("idle")
+        self.state_label.setStyleSheet("font-weight: bold;")
+        self.phase_label = QLabel("")
+        self.step_label = QLabel("")
+        self.step_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFormat("sample %v of %m")
+        self.eta_label = QLabel("")
+        self.prompt_banner = QPushButton("")
+        self.prompt_banner.setVisible(False)
+        self.prompt_banner.setStyleSheet("background: #f7dc6f; font-weight: bold; "
+                                         "text-align: left; padding: 6px;")
+        self._layout()
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(150)
+        self._check_timer.timeout.connect(self.check)
+        self.protocol_box.currentTextChanged.connect(lambda name: self.load(name))
+        self.open_button.clicked.connect(self.open_protocol)
+        self.rig_button.clicked.connect(self.open_rig)
+        self.method_button.clicked.connect(self.open_method)
+        self.out_button.clicked.connect(self.choose_out)
+        self.rig_box.currentTextChanged.connect(self._rig_changed)
+        for signal in (self.form.changed, self.method_box.currentTextChanged,
+                       self.speed.valueChanged):
+            signal.connect(self.schedule_check)
+        self.start_button.clicked.connect(self.start_requested)
+        self.pause_button.clicked.connect(self.pause_requested)
+        self.resume_button.clicked.connect(self.resume_requested)
+        self.abort_button.clicked.connect(self.abort_requested)
+        self.prompt_banner.clicked.connect(self.answer_requested)
+        self.set_state("idle")
+        if self.protocol_box.count():
+            self.load(self.protocol_box.currentText())
+
+    def _layout(self) -> None:
+        inner = QWidget()
+        v = QVBoxLayout(inner)
+        v.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        row.addWidget(self.protocol_box, 1)
+        row.addWidget(self.open_button)
+        v.addLayout(row)
+        v.addWidget(self.description)
+        params = QGroupBox("Parameters")
+        QVBoxLayout(params).addWidget(self.form)
+        v.addWidget(params)
+        setup = QGroupBox("Rig and session")
+        form = QFormLayout(setup)
+        form.addRow("rig", self._pair(self.rig_box, self.rig_button))
+        form.addRow("clock", self.speed)
+        form.addRow("analysis", self._pair(self.method_box, self.method_button))
+        form.addRow("session file", self._pair(self.out_edit, self.out_button))
+        form.addRow("operator", self.operator)
+        form.addRow("animal ID", self.animal)
+        form.addRow("notes", self.notes)
+        v.addWidget(setup)
+        plan = QGroupBox("Dry run")
+        QVBoxLayout(plan).addWidget(self.summary)
+        v.addWidget(plan)
+        v.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        controls = QGroupBox("Run")
+        c = QVBoxLayout(controls)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.resume_button, self.abort_button):
+            buttons.addWidget(b)
+        c.addLayout(buttons)
+        status = QHBoxLayout()
+        status.addWidget(self.state_label)
+        status.addWidget(self.phase_label, 1)
+        status.addWidget(self.eta_label)
+        c.addLayout(status)
+        c.addWidget(self.progress)
+        c.addWidget(self.step_label)
+        c.addWidget(self.prompt_banner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(controls)
+        outer.addWidget(scroll, 1)
+
+    @staticmethod
+    def _pair(a: QWidget, b: QWidget) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(a, 1)
+        h.addWidget(b)
+        return w
+
+    # -- choosing --------------------------------------------------------------------------
+
+    def load(self, name_or_path: str | Path, values: dict | None = None) -> bool:
+        """Load a protocol (bundled name or file) into the form; False (and the error shown)
+        when it cannot be loaded."""
+        from raphe.protocols.protocol import load_protocol
+
+        try:
+            protocol = load_protocol(name_or_path)
+        except InputError as exc:
+            self.protocol = None
+            self.plan = None
+            self.problem = str(exc)
+            self.description.setText("")
+            self.form.set_parameters([])
+            self.summary.setText(f"<p style='color:{ALARM}'>{exc}</p>")
+            self._enable()
+            return False
+        self.protocol = protocol
+        text = str(name_or_path)
+        if self.protocol_box.findText(text) < 0:
+            self.protocol_box.blockSignals(True)
+            self.protocol_box.addItem(text)
+            self.protocol_box.blockSignals(False)
+        self.protocol_box.blockSignals(True)
+        self.protocol_box.setCurrentText(text)
+        self.protocol_box.blockSignals(False)
+        doc = protocol.doc.split("\n\n")[0].replace("\n", " ")
+        self.description.setText(f"<b>{protocol.name}</b> — {doc}")
+        self.form.set_parameters(protocol.parameters, values)
+        self.check()
+        return True
+
+    def open_protocol(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a protocol", str(self.folder),
+                                              "Protocols (*.py)")
+        if path:
+            self.load(path)
+
+    def open_rig(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a rig file", str(self.folder),
+                                              "Rig files (*.toml)")
+        if path:
+            self.set_rig(path)
+
+    def open_method(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an analysis method", str(self.folder),
+                                              "Methods (*.toml)")
+        if path:
+            self.set_method(path)
+
+    def choose_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New session file",
+                                              str(self.folder / self.default_name()),
+                                              "Sessions (*.h5)")
+        if path:
+            self.out_edit.setText(path)
+
+    def set_rig(self, rig_file: str | None, speed: float | None = None) -> None:
+        """The simulated rig (``None``) or a rig file."""
+        text = SIMULATED if rig_file is None else str(rig_file)
+        if self.rig_box.findText(text) < 0:
+            self.rig_box.addItem(text)
+        self.rig_box.setCurrentText(text)
+        if speed is not None:
+            self.speed.setValue(float(speed))
+        self._rig_changed(text)
+
+    def set_method(self, method: str | None) -> None:
+        text = method or NO_METHOD
+        if self.method_box.findText(text) < 0:
+            self.method_box.addItem(text)
+        self.method_box.setCurrentText(text)
+
+    def _rig_changed(self, text: str) -> None:
+        self.speed.setEnabled(text == SIMULATED)
+        self.schedule_check()
+
+    @property
+    def rig_file(self) -> str | None:
+        text = self.rig_box.currentText()
+        return None if text == SIMULATED else text
+
+    @property
+    def method(self) -> str | None:
+        text = self.method_box.currentText()
+        return None if text == NO_METHOD else text
+
+    def default_name(self) -> str:
+        stem = Path(self.protocol.path).stem if self.protocol else "session"
+        return time.strftime(f"{stem}-%Y%m%d-%H%M%S.h5")
+
+    # -- the dry run -----------------------------------------------------------------------
+
+    def schedule_check(self, *_) -> None:
+        self._check_timer.start()
+
+    def setup(self, out: Path | None = None) -> RunSetup:
+        """The run the panel describes (raises :class:`InputError` when it cannot start)."""
+        if self.protocol is None:
+            raise InputError(self.problem or "choose a protocol first")
+        errors = self.form.errors()
+        if errors:
+            name, message = next(iter(errors.items()))
+            raise InputError(f"parameter {name}: {message}")
+        if out is None:
+            text = self.out_edit.text().strip()
+            out = Path(text) if text else self.folder / self.default_name()
+        fields = {"seed": 0, "auto_answer": False, "on_alarm": "pause", **self.extra}
+        return RunSetup(protocol=self.protocol, given=self.form.values(), out=Path(out),
+                        rig_file=self.rig_file, speed=float(self.speed.value()),
+                        method=self.method, operator=self.operator.text().strip(),
+                        animal_id=self.animal.text().strip(), notes=self.notes.text().strip(),
+                        **fields)
+
+    def check(self):
+        """Run the dry run for the form as it is; show and return the plan (None: refused)."""
+        from raphe.protocols.engine import Engine
+
+        self.plan = None
+        self.problem = ""
+        try:
+            setup = self.setup(out=Path(os.devnull))
+            engine = Engine(setup.protocol, setup.given, setup.settings(load_method(setup.method)))
+            self.plan = engine.check()
+        except InputError as exc:
+            self.problem = str(exc)
+        if self.plan is not None:
+            speed = self.speed.value() if self.rig_file is None else None
+            self.summary.setText(plan_html(self.plan, speed))
+            if not self.plan.ok:
+                self.problem = str(self.plan.errors[0])
+        else:
+            self.summary.setText(f"<p style='color:{ALARM}'>{self.problem}</p>")
+        self._enable()
+        return self.plan
+
+    @property
+    def can_start(self) -> bool:
+        return not self.running and self.plan is not None and self.plan.ok and not self.problem
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def set_state(self, state: str) -> None:
+        """Buttons and the form follow the engine's state."""
+        self.running = state in ("checking", "running", "paused", "stopping")
+        self.state_label.setText(state)
+        color = {"running": "#1e8449", "paused": "#b9770e", "stopping": ALARM,
+                 "failed": ALARM}.get(state, "#333")
+        self.state_label.setStyleSheet(f"font-weight: bold; color: {color};")
+        self._enable(state)
+
+    def _enable(self, state: str | None = None) -> None:
+        state = state or self.state_label.text()
+        self.start_button.setEnabled(self.can_start)
+        self.pause_button.setEnabled(state == "running")
+        self.resume_button.setEnabled(state == "paused")
+        self.abort_button.setEnabled(state in ("running", "paused"))
+        for w in (self.protocol_box, self.open_button, self.form, self.rig_box, self.rig_button,
+                  self.speed, self.method_box, self.method_button, self.out_edit,
+                  self.out_button, self.operator, self.animal, self.notes):
+            w.setEnabled(not self.running)
+        if not self.running:
+            self.speed.setEnabled(self.rig_file is None)
+
+    def set_status(self, s) -> None:
+        """A ``raphe.protocols.engine.Status`` snapshot."""
+        self.phase_label.setText(f"phase {s.phase}" if s.phase else "")
+        total = max(s.samples_total, s.samples_done)
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(min(s.samples_done, max(total, 1)))
+        eta = f" · ETA {duration(s.eta_s)}" if s.eta_s is not None else ""
+        self.eta_label.setText(f"{s.t / 60:.1f} min{eta}")
+        why = "; ".join(s.paused_because)
+        self.step_label.setText(s.step + (f"\n{why}" if why else ""))
+
+    def set_prompt(self, prompt) -> None:
+        """Show (or, with None, hide) the banner of an open operator prompt."""
+        if prompt is None:
+            self.prompt_banner.setVisible(False)
+            return
+        self.prompt_banner.setText(f"⚠ Waiting for the operator since {clock(prompt.wall)} "
+                                   f"({prompt.t / 60:.1f} min): {prompt.text}  — click to answer")
+        self.prompt_banner.setVisible(True)
+
+    def finished(self, outcome) -> None:
+        ok = outcome is not None and outcome.exit_code == 0
+        text = outcome.message if outcome is not None else "stopped"
+        if outcome is not None and outcome.session is not None:
+            text += f" — session written: {outcome.session}"
+        self.step_label.setText(text)
+        self.step_label.setStyleSheet("" if ok else f"color: {ALARM};")
+        self.set_prompt(None)
+        self.out_edit.clear()  # a session is never overwritten: the next run gets a new name
+        self.check()

@@ -1,0 +1,39 @@
+"""A dry run's answer as the protocol panel shows it: what the protocol will do, and why
+it cannot run when it cannot."""
+
+from __future__ import annotations
+
+import html
+import math
+
+from raphe.gui.app.widgets import ALARM, duration
+
+
+def plan_html(plan, speed: float | None = None) -> str:
+    """Duration, samples, syringe, tubes, injections, drugs; warnings and errors with lines."""
+    esc = html.escape
+    parts = []
+    if plan.errors:
+        parts.append(f"<p style='color:{ALARM}'><b>Cannot run:</b></p><ul>"
+                     + "".join(f"<li style='color:{ALARM}'>{esc(str(e))}</li>"
+                               for e in plan.errors) + "</ul>")
+    if plan.samples or plan.duration_s:
+        real = ""
+        if speed and speed != 1.0 and math.isfinite(plan.duration_s):
+            real = f" (about {duration(plan.duration_s / speed)} at {speed:g}×)"
+        rows = [("duration", duration(plan.duration_s) + real),
+                ("samples", str(len(plan.samples))),
+                ("injections", str(plan.injections)),
+                ("tubes", str(plan.tubes)),
+                ("syringe", f"{plan.syringe_ul:.0f} µL")]
+        if plan.prompts:
+            rows.append(("operator prompts", str(plan.prompts)))
+        for d in plan.drugs:
+            rows.append(("drug", f"{esc(d.text)} at {d.t / 60:.0f} min"))
+        parts.append("<table>" + "".join(f"<tr><td style='color:#555;padding-right:8px'>{k}"
+                                         f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
+    if plan.warnings:
+        parts.append("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"
+                     + "".join(f"<li style='color:#9a7d0a'>{esc(str(w))}</li>"
+                               for w in plan.warnings) + "</ul>")
+    return "".join(parts) or "<p>Nothing to do.</p>"

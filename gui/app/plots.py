@@ -1,0 +1,251 @@
+"""pyqtgraph set-up shared by the plots: white background, labelled axes, event markers."""
+
+from __future__ import annotations
+
+import bisect
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPen
+
+from raphe.gui.app.widgets import ALARM, DRUG, INJECTION, MARKER
+
+_configured = False
+
+#: Event kinds drawn as markers, and how.
+EVENT_STYLE = {
+    "drug": (DRUG, Qt.PenStyle.SolidLine, 2),
+    "marker": (MARKER, Qt.PenStyle.DashLine, 1),
+    "prompt": (MARKER, Qt.PenStyle.DotLine, 1),
+    "alarm": (ALARM, Qt.PenStyle.DashLine, 1),
+    "perfusion": (ALARM, Qt.PenStyle.DashDotLine, 1),
+}
+
+
+def configure() -> None:
+    """Global pyqtgraph options (once)."""
+    global _configured
+    if not _configured:
+        pg.setConfigOptions(background="w", foreground="k", antialias=True)
+        _configured = True
+
+
+class Grid(pg.GraphicsObject):
+    """Light grid lines at the axes' major ticks, in one cheap item (pyqtgraph's own grid
+    extends every tick across the plot inside the axis picture, ~15 ms a paint)."""
+
+    PEN = QPen(QColor(225, 225, 225), 0)
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        super().__init__()
+        self.plot = plot
+        self.setZValue(-100)
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        vb = self.getViewBox()
+        return QRectF(vb.viewRect()) if vb is not None else QRectF()
+
+    def _ticks(self, axis: str, low: float, high: float, pixels: float) -> list[float]:
+        levels = self.plot.getAxis(axis).tickValues(low, high, max(pixels, 1.0))
+        return list(levels[0][1]) + (list(levels[1][1]) if len(levels) > 1 else []) \
+            if levels else []
+
+    def paint(self, p, *args) -> None:
+        vb = self.getViewBox()
+        if vb is None:
+            return
+        rect = vb.viewRect()
+        size = vb.size()
+        p.setRenderHint(p.RenderHint.Antialiasing, False)
+        p.setPen(self.PEN)
+        for x in self._ticks("bottom", rect.left(), rect.right(), size.width()):
+            p.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+        for y in self._ticks("left", rect.top(), rect.bottom(), size.height()):
+            p.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
+
+
+def plot_widget(x: tuple[str, str], y: tuple[str, str], grid: bool = True) -> pg.PlotWidget:
+    """A plot with labelled axes: ``x``/``y`` are (label, unit)."""
+    configure()
+    widget = pg.PlotWidget()
+    item = widget.getPlotItem()
+    item.setLabel("bottom", x[0], units=x[1])
+    item.setLabel("left", y[0], units=y[1])
+    for axis in ("bottom", "left"):
+        item.getAxis(axis).enableAutoSIPrefix(False)
+    # A fixed width: new tick labels never re-lay the plot out (a second paint each time).
+    item.getAxis("left").setWidth(62)
+    if grid:
+        item.addItem(Grid(item), ignoreBounds=True)
+    item.setMenuEnabled(False)
+    return widget
+
+
+def settle(plot: pg.PlotItem) -> None:
+    """Resolve the auto range and the view transform now, after new data, so the next paint
+    does not change them again (which would cost a second paint of every item)."""
+    view = plot.getViewBox()
+    view.updateAutoRange()
+    view.updateMatrix()
+
+
+def wanted(event) -> bool:
+    """Events worth a marker on a time axis."""
+    if event.kind == "perfusion":
+        return not event.text.startswith("started")
+    if event.kind == "alarm":
+        return "reconnected" not in event.text
+    return event.kind in EVENT_STYLE
+
+
+class VerticalLines(pg.GraphicsObject):
+    """Any number of vertical lines, shaded spans and short labels as ONE plot item.
+
+    It paints only what is in view, so hundreds of injection markers over a day cost one
+    paint per frame (an ``InfiniteLine`` each would cost a transform update per frame).
+    Add it with ``ignoreBounds=True``: it never widens the auto range. x is in data units.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clear()
+
+    def clear(self) -> None:
+        self._x: list[float] = []
+        self._style: list[tuple] = []  # (pen, label, colour, at_top)
+        self._spans: list[tuple[float, float, QBrush]] = []
+        self.update()
+
+    def add_line(self, x: float, pen, label: str = "", color: str = "#000",
+                 top: bool = True) -> None:
+        i = bisect.bisect_right(self._x, x)
+        self._x.insert(i, float(x))
+        self._style.insert(i, (pen, label, QColor(color), top))
+        self.update()
+
+    def add_span(self, x0: float, x1: float, brush: QBrush) -> None:
+        self._spans.append((float(x0), float(x1), brush))
+        self.update()
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        vb = self.getViewBox()
+        return QRectF(vb.viewRect()) if vb is not None else QRectF()
+
+    def paint(self, p, *args) -> None:
+        vb = self.getViewBox()
+        if vb is None:
+            return
+        rect = vb.viewRect()
+        left, right, low, high = rect.left(), rect.right(), rect.top(), rect.bottom()
+        p.setPen(Qt.PenStyle.NoPen)
+        for x0, x1, brush in self._spans:
+            if x1 >= left and x0 <= right:
+                p.fillRect(QRectF(QPointF(x0, low), QPointF(x1, high)), brush)
+        i0 = bisect.bisect_left(self._x, left)
+        i1 = bisect.bisect_right(self._x, right)
+        for x, (pen, _, _, _) in zip(self._x[i0:i1], self._style[i0:i1]):
+            p.setPen(pen)
+            p.drawLine(QPointF(x, low), QPointF(x, high))
+        labelled = [(x, st) for x, st in zip(self._x[i0:i1], self._style[i0:i1]) if st[1]]
+        if not labelled:
+            return
+        transform = p.transform()
+        p.resetTransform()
+        metrics = p.fontMetrics()
+        free = {True: -1e9, False: -1e9}  # the first free pixel of each row (top, bottom)
+        for x, (_, label, color, top) in labelled:
+            at = transform.map(QPointF(x, high if top else low))
+            if at.x() < free[top]:
+                continue  # it would overlap the label before: the line alone says enough
+            y = at.y() + metrics.ascent() + 2 if top else at.y() - metrics.descent() - 2
+            p.setPen(color)
+            p.drawText(QPointF(at.x() + 3, y), label)
+            free[top] = at.x() + 3 + metrics.horizontalAdvance(label) + 6
+        p.setTransform(transform)
+
+
+class PointLabels(pg.GraphicsObject):
+    """Short texts centred just above data points, as ONE item drawn in pixels (a
+    ``TextItem`` each would re-transform itself during the paint and cost a second one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[tuple[float, float, str, QColor]] = []
+
+    def set_labels(self, labels: list[tuple[float, float, str, str]]) -> None:
+        self.labels = [(x, y, text, QColor(color)) for x, y, text, color in labels]
+        self.update()
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        vb = self.getViewBox()
+        return QRectF(vb.viewRect()) if vb is not None else QRectF()
+
+    def paint(self, p, *args) -> None:
+        if not self.labels:
+            return
+        transform = p.transform()
+        p.resetTransform()
+        metrics = p.fontMetrics()
+        for x, y, text, color in self.labels:
+            at = transform.map(QPointF(x, y))
+            p.setPen(color)
+            p.drawText(QPointF(at.x() - metrics.horizontalAdvance(text) / 2,
+                               at.y() - metrics.descent() - 3), text)
+        p.setTransform(transform)
+
+
+class Markers:
+    """Drugs, markers, prompts and alarms (and injections, gaps) on a plot whose x axis is
+    minutes, in one :class:`VerticalLines` item; added incrementally, cleared on reset.
+    ``lines`` lists what is drawn: (minutes, kind, text)."""
+
+    def __init__(self, plot: pg.PlotItem, injections: bool = False, labels: bool = True) -> None:
+        self.plot = plot
+        self.injections = injections
+        self.labels = labels
+        self.item = VerticalLines()
+        self.item.setZValue(-5)
+        plot.addItem(self.item, ignoreBounds=True)
+        self.lines: list[tuple[float, str, str]] = []
+        self._events = 0
+        self._injections = 0
+
+    def clear(self) -> None:
+        self.item.clear()
+        self.lines.clear()
+        self._events = self._injections = 0
+
+    def update(self, model) -> None:
+        for event in model.events[self._events:]:
+            if event.kind == "gap":
+                self.item.add_span(event.t / 60, event.t_end / 60, pg.mkBrush(211, 84, 0, 50))
+                self.lines.append((event.t / 60, "gap", event.text))
+            elif wanted(event):
+                color, style, width = EVENT_STYLE[event.kind]
+                label = event.text if len(event.text) < 40 else event.text[:38] + "…"
+                show = self.labels and event.kind in ("drug", "marker")
+                self.item.add_line(event.t / 60, pg.mkPen(color, width=width, style=style),
+                                   label if show else "", color)
+                self.lines.append((event.t / 60, event.kind, event.text))
+        self._events = len(model.events)
+        if self.injections:
+            for inj in model.injections[self._injections:]:
+                self.item.add_line(inj.t / 60, pg.mkPen(INJECTION, width=1),
+                                   inj.sample_id if self.labels else "", INJECTION, top=False)
+                self.lines.append((inj.t / 60, "injection", inj.sample_id))
+        self._injections = len(model.injections)

@@ -1,0 +1,111 @@
+"""``raphe gui [SESSION] [--sim | --rig RIG]``: the window — run protocols, watch the live
+5-HT trace and time course, replay sessions.
+
+Qt is imported inside ``run()`` only, so ``raphe --help`` never loads it. Without
+a display the window can still be drawn offscreen for ``--screenshot PNG
+--quit-after SECONDS`` (documentation, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "gui"
+HELP = "open the window: run protocols, monitor the live trace and time course, replay sessions"
+ORDER = 4
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("window")
+    group.add_argument("--screenshot", metavar="PNG",
+                       help="save the window as PNG when --quit-after elapses")
+    group.add_argument("--quit-after", type=float, metavar="SECONDS",
+                       help="close the window after SECONDS (a run still going is aborted to "
+                            "its safe state first)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", nargs="?", metavar="SESSION",
+                        help="a recorded session to replay (.h5); also by File ▸ Open or by "
+                             "dropping it on the window")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--sim", action="store_true",
+                        help="run protocols on the simulated rig (the default)")
+    source.add_argument("--rig", metavar="RIG", help="run protocols on the rig of this rig file")
+    parser.add_argument("--protocol", metavar="PROTOCOL",
+                        help="protocol to show (bundled name or .py file)")
+    parser.add_argument("--method", metavar="METHOD",
+                        help="analysis method (bundled name or TOML file; default "
+                             "simulated-5ht on the simulated rig, none on a rig)")
+    parser.add_argument("--speed", type=float, default=60.0, metavar="N",
+                        help="simulated clock N× real time (default 60)")
+    add_window_options(parser)
+
+
+def check_window_options(args: argparse.Namespace, command: str) -> None:
+    """Refuse bad window options (before Qt loads); render offscreen when there is no
+    display but the window is only drawn for a screenshot."""
+    import math
+    from pathlib import Path
+
+    from raphe.errors import InputError
+    from raphe.gui.app.display import has_display, platform, render_offscreen
+
+    if args.quit_after is not None and not (math.isfinite(args.quit_after)
+                                            and args.quit_after > 0):
+        raise InputError(f"--quit-after must be > 0 seconds, got {args.quit_after:g}")
+    if args.screenshot:
+        if args.quit_after is None:
+            raise InputError("--screenshot needs --quit-after SECONDS (when to take it)")
+        shot = Path(args.screenshot)
+        if shot.suffix.lower() != ".png":
+            raise InputError(f"--screenshot {shot}: give a .png file")
+        if not shot.parent.is_dir():
+            raise InputError(f"--screenshot {shot}: folder {shot.parent} does not exist")
+    if not has_display():
+        if args.quit_after is None:
+            why = f"QT_QPA_PLATFORM={platform()}" if platform() else \
+                "no DISPLAY or WAYLAND_DISPLAY"
+            raise InputError(f"the window needs a display ({why}); draw it offscreen with "
+                             f"--screenshot PNG --quit-after SECONDS, or run {command} "
+                             "headless")
+        render_offscreen()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from raphe.errors import InputError
+    from raphe.gui.cli.commands._sim_options import MAX_SPEED
+
+    if args.rig and not Path(args.rig).is_file():
+        raise InputError(f"--rig {args.rig}: no such file")
+    if not 0 < args.speed <= MAX_SPEED:
+        raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
+    if args.method:
+        from raphe.gui.app.live import load_method
+
+        load_method(args.method)
+    if args.session:
+        from raphe.acquisition.reader import SessionReader
+
+        SessionReader(args.session).close()  # one clear error before any window opens
+    check_window_options(args, "raphe run")
+
+    from raphe.gui.app.app import application, run_window
+    from raphe.gui.app.window import MainWindow
+
+    application()
+    window = MainWindow()
+    panel = window.protocol_panel
+    if args.rig:
+        panel.set_rig(args.rig)
+        panel.set_method(args.method)
+    else:
+        panel.set_rig(None, speed=args.speed)
+        panel.set_method(args.method or "simulated-5ht")
+    if args.protocol and not panel.load(args.protocol):
+        raise InputError(panel.problem)
+    if args.session and window.open_session(args.session) is None:
+        raise InputError(window.errors[-1])
+    return run_window(window, screenshot=args.screenshot, quit_after=args.quit_after)
