@@ -77,7 +77,7 @@ def test_replay_of_a_missing_or_foreign_file(tmp_path):
 
 def test_demo_runs_the_whole_experiment(tmp_path):
     out = tmp_path / "demo.h5"
-    result = raphe("demo", "--out", str(out), "--minutes", "60", "--speed", "300",
+    result = raphe("demo", "--headless", "--out", str(out), "--minutes", "60", "--speed", "300",
                    "--sim-dose", "ipsapirone:1:sc@45", "--sim-region", "ventral_hippocampus")
     assert result.returncode == 0, result.stderr
     assert out.exists()
