@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -208,7 +209,9 @@ class InjectionValve(Instrument):
     def load(self) -> None: ...
 
     @abc.abstractmethod
-    def inject(self) -> None: ...
+    def inject(self, on_sent: Callable[[], None] | None = None) -> None:
+        """Switch to INJECT; ``on_sent`` is called the moment the command leaves the host
+        (the injection's time: the chromatogram's zero), before the switch is confirmed."""
 
     @abc.abstractmethod
     def position(self) -> ValvePosition: ...

@@ -219,7 +219,8 @@ class DMM34465A(Detector):
         self.running = False
         self._next_index = 0
         self._run_taken = 0
-        self._in_doubt = False
+        #: readings asked for by a ``DATA:REM?`` whose reply has not arrived (0: none)
+        self._in_doubt = 0
         self._stale = False
         self._host0 = 0.0
         self._session0 = 0.0
@@ -500,7 +501,7 @@ class DMM34465A(Detector):
         self._write("INIT")
         self.segments.append(Segment(self._next_index, t0, time.monotonic(), time.time()))
         self._run_taken = 0
-        self._in_doubt = False
+        self._in_doubt = 0
 
     def _session_now(self) -> float:
         if self._session_clock is not None:
@@ -523,13 +524,10 @@ class DMM34465A(Detector):
         if not self.running:
             return None
         with self._lock:
-            if self._in_doubt:
-                self.log.warning("readings lost in a failed transfer before index %d; re-arming",
-                                 self._next_index)
-                self._write("ABOR")
-                self._arm(self._session_now())
             t_before = self._session_now()
             points = self._parse(parse_points, self._query("DATA:POIN?"))
+            if self._in_doubt:
+                self._settle_failed_transfer(points, t_before, self._session_now())
             self._check_rate(points, t_before, self._session_now())
             if points >= MEMORY_READINGS:
                 event = self._parse(parse_points, self._query("STAT:QUES:EVEN?"))
@@ -545,15 +543,47 @@ class DMM34465A(Detector):
                 self._rearm_if_done()
                 return None
             command = f"DATA:REM? {points}"
-            self._in_doubt = True
+            self._in_doubt = points
             volts = self._parse(parse_readings, self._query(command))
             if len(volts) != points:
                 raise ProtocolError(f"{command!r} returned {len(volts)} readings", self.name)
-            self._in_doubt = False
+            self._in_doubt = 0
             block = self._block(volts)
             self._run_taken += points
             self._rearm_if_done()
             return block
+
+    def _settle_failed_transfer(self, points: int, t_before: float, t_after: float) -> None:
+        """A ``DATA:REM? n`` whose reply never came: were its n readings removed?
+
+        The instrument removed them (the link failed with the reply in flight)
+        or never saw the command (it failed before). The session clock says
+        how many readings this run has taken, bracketed by the ``DATA:POIN?``
+        just asked; whichever of 0 or n lost fits that count decides. Removed
+        readings are skipped in the index, so the time base stays exact and
+        the recorder sees a gap of their span; the readings taken meanwhile,
+        still in memory, are kept.
+        """
+        n, self._in_doubt = self._in_doubt, 0
+        segment = self.segments[-1]
+        dt = self.interval_s
+
+        def lost(t: float) -> float:
+            taken = min(self.samples_per_run, (t - segment.t0) / dt)
+            return taken - self._run_taken - points
+
+        low, high = lost(t_before), lost(t_after)
+        middle = (low + high) / 2
+        removed = (low - 1 <= n <= high + 1 and not low - 1 <= 0 <= high + 1) or (
+            abs(middle - n) < abs(middle)
+        )
+        if not removed:
+            self.log.info("a failed DATA:REM? %d had not been carried out: nothing lost", n)
+            return
+        self.log.warning("readings %d to %d were removed by a failed DATA:REM? %d: lost",
+                         self._next_index, self._next_index + n - 1, n)
+        self._next_index += n
+        self._run_taken += n
 
     def _check_rate(self, points: int, t_before: float, t_after: float) -> None:
         """Readings of this run vs the number the session clock allows, before any is stored.

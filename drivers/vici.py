@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from raphe.drivers.base import InjectionValve, ValvePosition
 from raphe.drivers.settings import REQUIRED, Setting
@@ -207,13 +208,17 @@ class VICIValve(InjectionValve):
     def load(self) -> None:
         self.move_to(ValvePosition.LOAD)
 
-    def inject(self) -> None:
-        self.move_to(ValvePosition.INJECT)
+    def inject(self, on_sent: Callable[[], None] | None = None) -> None:
+        self.move_to(ValvePosition.INJECT, on_sent)
 
-    def move_to(self, position: ValvePosition) -> None:
-        """Switch to ``position`` and return once ``CP`` reads it back."""
+    def move_to(self, position: ValvePosition,
+                on_sent: Callable[[], None] | None = None) -> None:
+        """Switch to ``position`` and return once ``CP`` reads it back; ``on_sent`` is
+        called as soon as ``GO`` is written."""
         with self.transport.transaction():
             self.send(f"GO{position.value}")
+            if on_sent is not None:
+                on_sent()
             self._confirm(lambda: self.position() == position, f"switch to {position.value}")
 
     def toggle(self) -> ValvePosition:

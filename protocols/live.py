@@ -220,10 +220,12 @@ class LiveBackend:
         valve = self.rig.valve
         sent: list[float] = []
 
+        def stamp() -> None:
+            if not sent:  # the valve switches when the command arrives
+                sent.append(self.now())
+
         def switch() -> None:
-            if not sent:
-                sent.append(self.now())  # the valve switches when the command arrives
-            valve.inject()
+            valve.inject(on_sent=stamp)
 
         self._do(switch, "valve", lambda: valve.position() is ValvePosition.INJECT,
                  f"inject {label}")

@@ -135,7 +135,8 @@ class _Run:
 class Faults:
     """Pending link faults, consumed as replies/commands go by."""
 
-    drop_next: bool = False
+    #: drop the connection at the next command starting with this (None: no drop pending)
+    drop_next: str | None = None
     garbage: list[tuple[str, bytes]] = field(default_factory=list)  # (command prefix, bytes)
     lose: int = 0
     delay_s: float = 0.0
@@ -748,9 +749,10 @@ class SimulatedDMM34465A:
     def resume(self) -> None:
         self.device.resume()
 
-    def drop_on_next_command(self) -> None:
-        """Close the connection when the next command arrives, without executing it."""
-        self.faults.drop_next = True
+    def drop_on_next_command(self, to: str = "") -> None:
+        """Close the connection when the next command (starting with ``to``) arrives,
+        without executing it."""
+        self.faults.drop_next = to.upper()
 
     def garbage_replies(self, *replies: bytes, to: str = "") -> None:
         """Replace the next replies (to commands starting with ``to``) by these bytes + "\\n"."""
@@ -802,8 +804,9 @@ class SimulatedDMM34465A:
                 raw, buf = buf.split(b"\n", 1)
                 line = raw.rstrip(b"\r").decode("ascii", "replace")
                 self.received.append(line)
-                if self.faults.drop_next:
-                    self.faults.drop_next = False
+                drop = self.faults.drop_next
+                if drop is not None and line.upper().startswith(drop):
+                    self.faults.drop_next = None
                     log.debug("dropping the connection on %r", line)
                     self.drop_connection()
                     return

@@ -46,7 +46,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("drift", "the run's baseline slope exceeds the method's drift limit", False),
     Flag("fit_mismatch", "the fitted peak model's area differs from the integrated area by "
          "more than the method allows: the shape is not what the integration assumes", False),
-    Flag("incomplete", "the run was cut short (next injection or end of the session)", True),
+    Flag("incomplete", "the run was cut short (by the next injection, over 1 % of the run "
+         "early, or by the end of the session)", True),
     Flag("gap", "detector readings were lost during this sample's run", True),
     Flag("unfilled", "the sample left the probe before perfusion first started: the fluid "
          "path was not yet filled with dialysate", True),

@@ -42,6 +42,10 @@ from raphe.records import DetectorBlock, Event, Injection, SampleResult
 
 #: A hole in the sample times longer than this many sampling intervals is lost readings.
 GAP_INTERVALS = 1.5
+#: A run cut by the next injection less than this fraction of its length before its end is
+#: whole: injections on a schedule as long as the run land a moment early or late (the valve
+#: switches when its command arrives), and the last seconds hold no peak.
+CUT_TOLERANCE = 0.01
 
 
 @dataclass
@@ -149,7 +153,8 @@ class LiveQuantifier:
     def on_injection(self, injection: Injection) -> None:
         for run in self._runs:
             if run.end_t > injection.t:
-                run.end_t, run.cut = injection.t, True
+                short = run.end_t - injection.t > CUT_TOLERANCE * self.method.run_length_s
+                run.end_t, run.cut = injection.t, run.cut or short
         self._seq += 1
         self._runs.append(_Run(self._seq, injection, injection.t + self.method.run_length_s))
         if parse_standard_kind(injection.kind) is not None:

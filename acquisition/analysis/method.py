@@ -89,6 +89,18 @@ def bundled_methods() -> list[str]:
                   if p.name.endswith(".toml"))
 
 
+def load_live_method(name_or_path: str | Path | None) -> AnalysisMethod | None:
+    """The method to quantify with as the run goes (None: record only); it must say how
+    long each chromatogram runs, since that is when a sample is cut from the stream."""
+    if not name_or_path:
+        return None
+    method = load_method(name_or_path)
+    if not method.run_length_s:
+        raise InputError(f"method {method.name}: run_length_s is needed to quantify live "
+                         "(the length of each chromatogram); add it to [method]")
+    return method
+
+
 def load_method(name_or_path: str | Path) -> AnalysisMethod:
     """A bundled method by name, or a method file by path."""
     text_name = str(name_or_path)

@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-log = logging.getLogger("raphe.gui")
+log = logging.getLogger(__name__)
 
 
 def install(report: Callable[[str, str], None]) -> Callable[[], None]:

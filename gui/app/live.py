@@ -70,15 +70,9 @@ class RunSetup:
 
 def load_method(name: str | None):
     """The analysis method named (bundled name or file), or None to record only."""
-    if not name:
-        return None
-    from raphe.acquisition.analysis.method import load_method as load
+    from raphe.acquisition.analysis.method import load_live_method
 
-    method = load(name)
-    if not method.run_length_s:
-        raise InputError(f"method {method.name}: run_length_s is needed to quantify live "
-                         "(the length of each chromatogram)")
-    return method
+    return load_live_method(name)
 
 
 class LiveRun(QObject):

@@ -30,7 +30,19 @@ def configure() -> None:
         _configured = True
 
 
-class Grid(pg.GraphicsObject):
+class ViewItem(pg.GraphicsObject):
+    """An item that paints over the whole view and repaints when the view moves."""
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        vb = self.getViewBox()
+        return QRectF(vb.viewRect()) if vb is not None else QRectF()
+
+
+class Grid(ViewItem):
     """Light grid lines at the axes' major ticks, in one cheap item (pyqtgraph's own grid
     extends every tick across the plot inside the axis picture, ~15 ms a paint)."""
 
@@ -40,14 +52,6 @@ class Grid(pg.GraphicsObject):
         super().__init__()
         self.plot = plot
         self.setZValue(-100)
-
-    def viewRangeChanged(self) -> None:
-        self.prepareGeometryChange()
-        self.update()
-
-    def boundingRect(self) -> QRectF:
-        vb = self.getViewBox()
-        return QRectF(vb.viewRect()) if vb is not None else QRectF()
 
     def _ticks(self, axis: str, low: float, high: float, pixels: float) -> list[float]:
         levels = self.plot.getAxis(axis).tickValues(low, high, max(pixels, 1.0))
@@ -102,7 +106,7 @@ def wanted(event) -> bool:
     return event.kind in EVENT_STYLE
 
 
-class VerticalLines(pg.GraphicsObject):
+class VerticalLines(ViewItem):
     """Any number of vertical lines, shaded spans and short labels as ONE plot item.
 
     It paints only what is in view, so hundreds of injection markers over a day cost one
@@ -133,14 +137,6 @@ class VerticalLines(pg.GraphicsObject):
 
     def __len__(self) -> int:
         return len(self._x)
-
-    def viewRangeChanged(self) -> None:
-        self.prepareGeometryChange()
-        self.update()
-
-    def boundingRect(self) -> QRectF:
-        vb = self.getViewBox()
-        return QRectF(vb.viewRect()) if vb is not None else QRectF()
 
     def paint(self, p, *args) -> None:
         vb = self.getViewBox()
@@ -175,7 +171,7 @@ class VerticalLines(pg.GraphicsObject):
         p.setTransform(transform)
 
 
-class PointLabels(pg.GraphicsObject):
+class PointLabels(ViewItem):
     """Short texts centred just above data points, as ONE item drawn in pixels (a
     ``TextItem`` each would re-transform itself during the paint and cost a second one)."""
 
@@ -186,14 +182,6 @@ class PointLabels(pg.GraphicsObject):
     def set_labels(self, labels: list[tuple[float, float, str, str]]) -> None:
         self.labels = [(x, y, text, QColor(color)) for x, y, text, color in labels]
         self.update()
-
-    def viewRangeChanged(self) -> None:
-        self.prepareGeometryChange()
-        self.update()
-
-    def boundingRect(self) -> QRectF:
-        vb = self.getViewBox()
-        return QRectF(vb.viewRect()) if vb is not None else QRectF()
 
     def paint(self, p, *args) -> None:
         if not self.labels:

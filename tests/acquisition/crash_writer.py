@@ -8,8 +8,12 @@ Usage: ``python crash_writer.py PATH [BLOCK_SAMPLES]``. Sample ``i`` has value
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +46,20 @@ def main() -> None:
         out.flush()
         k += 1
         time.sleep(0.005)
+
+
+def kill_mid_write(path: Path, log: Path, blocks: int = 150) -> None:
+    """Run this writer on ``path`` (its lines to ``log``) and SIGKILL it after ``blocks``."""
+    root = Path(__file__).resolve().parents[2]
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, __file__, str(path)], stdout=fh,
+                                env=dict(os.environ, PYTHONPATH=str(root)))
+    deadline = time.monotonic() + 60
+    while log.read_text().count("block") < blocks:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 if __name__ == "__main__":

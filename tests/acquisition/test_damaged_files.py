@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -24,8 +22,9 @@ import pytest
 from raphe.acquisition.session import Session
 from raphe.records import DetectorBlock, Event, Injection
 
+from crash_writer import kill_mid_write
+
 ROOT = Path(__file__).resolve().parents[2]
-WRITER = ROOT / "tests" / "acquisition" / "crash_writer.py"
 
 #: Runs the three commands on one file in one process; prints one JSON line per command.
 PROBE = """
@@ -50,15 +49,7 @@ for args in (["inspect", path, "--json"], ["recover", path, "--out", out + "/r.h
 def originals(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("originals")
     crashed, log = folder / "crashed.h5", folder / "writer.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(crashed)], stdout=fh,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 60
-    while log.read_text().count("block") < 150:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_mid_write(crashed, log)
     complete = folder / "complete.h5"
     with Session.create(complete, signal_dt=0.1, operator="fuzz") as s:
         for i in range(40):

@@ -80,7 +80,7 @@ def test_round_trip_every_table_and_metadata(tmp_path):
         got_blocks = list(r.blocks())
         same_stream([("block", b) for b in bl], [("block", b) for b in got_blocks])
         assert r.check() == {"status": "complete", "timestamps_monotonic": True,
-                             "tables_consistent": True, "problems": []}
+                             "tables_consistent": True, "problems": [], "gaps": []}
 
 
 def test_creating_over_an_existing_file_fails_and_leaves_it(tmp_path):

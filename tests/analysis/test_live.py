@@ -128,6 +128,18 @@ def test_run_cut_short_at_session_end():
     assert "incomplete" not in first.flags
 
 
+def test_a_run_cut_a_moment_before_its_end_is_whole_and_one_cut_earlier_is_not():
+    """Injections every run length land a moment early or late: 0.5 s of 900 is not short."""
+    plan = [sy.PlannedInjection(30.0, "S1", "sample", 20.0, 10.0),
+            sy.PlannedInjection(929.5, "S2", "sample", 20.0, 10.0),
+            sy.PlannedInjection(1700.0, "S3", "sample", 20.0, 10.0)]
+    _, y, injections = _session(plan=plan, duration=2700.0)
+    results = quantify_session_stream(_blocks(y, [3]), injections, [], METHOD)
+    flags = {r.sample_id: r.flags.split(",") for r in results if r.analyte == "5-HT"}
+    assert "incomplete" not in flags["S1"]  # cut 0.5 s before its end
+    assert "incomplete" in flags["S2"]  # cut 129.5 s before its end
+
+
 def test_rt_tracking_from_standards():
     # all peaks 35 s late: outside the ±25 s window, inside twice the window
     plan = [sy.PlannedInjection(30.0, "S1", "sample", 20.0, 10.0),

@@ -220,7 +220,16 @@ def test_garbage_to_points_is_a_protocol_error(sim, clock, garbage):
             dmm.read_block()
 
 
-def test_garbled_transfer_starts_a_new_segment_and_indices_stay_contiguous(sim, clock):
+def assert_times_exact(blocks, t_init: float) -> None:
+    """Each reading's value is its instrument time: its index must say the same time."""
+    for block in blocks:
+        k = (block.values / SLOPE - t_init) / block.dt
+        np.testing.assert_allclose(k, block.index0 + np.arange(len(block)), atol=0.01)
+
+
+def test_a_garbled_transfer_skips_exactly_the_readings_it_removed(sim, clock):
+    """``DATA:REM?`` was carried out and its reply garbled: those readings are gone from the
+    instrument. The index skips exactly them (a gap of their span); the run goes on."""
     with connect(sim, clock) as dmm:
         dmm.configure(0.01, 1.0)
         dmm.start(clock.now())
@@ -230,9 +239,30 @@ def test_garbled_transfer_starts_a_new_segment_and_indices_stay_contiguous(sim, 
         with pytest.raises(ProtocolError):
             dmm.read_block()
         rest = drain(dmm, lambda b: len(b) >= 2)
-        assert len(dmm.segments) == 2
+        assert len(dmm.segments) == 1  # no re-arm: what the memory holds is kept
+        t_init = sim.device.init_times[-1]
+    removed = [c for c in sim.received if c.startswith("DATA:REM?")][len(first)]
+    skipped = rest[0].index0 - (first[-1].index0 + len(first[-1]))
+    assert skipped == int(removed.split()[1]) > 0
+    assert_times_exact(first + rest, t_init)
+
+
+def test_a_transfer_the_instrument_never_saw_loses_nothing(sim, clock):
+    """The link failed as ``DATA:REM?`` was sent, before the instrument carried it out: the
+    readings are still in its memory and the stream goes on without a gap."""
+    with connect(sim, clock, timeout_s=30.0) as dmm:
+        dmm.configure(0.01, 1.0)
+        dmm.start(clock.now())
+        first = drain(dmm, lambda b: len(b) >= 1)
+        time.sleep(0.05)
+        sim.drop_on_next_command(to="DATA:REM?")
+        with pytest.raises(Disconnected):
+            dmm.read_block()
+        dmm.reconnect()
+        rest = drain(dmm, lambda b: len(b) >= 2)
+        t_init = sim.device.init_times[-1]
     assert_contiguous(first + rest)
-    assert rest[0].index0 == dmm.segments[1].index0
+    assert_times_exact(first + rest, t_init)
 
 
 def test_dropped_connection_is_disconnected_at_once_and_reconnect_resumes(sim, clock):

@@ -81,6 +81,24 @@ def test_inject_and_load_are_confirmed_by_cp(valve, sim):
     polls_until(*recorder.take_bytes(), b"GOA\r", b"\0CPA\r")
 
 
+def test_inject_says_when_go_left_before_the_switch_is_confirmed(valve, sim):
+    """The injection's time is when GOB is written, not when CP confirms it."""
+    _, recorder = sim
+    seen = []
+
+    def sent() -> None:  # the driver waits here: no CP poll can be written meanwhile
+        deadline = time.monotonic() + 2
+        while not seen[-1:] and time.monotonic() < deadline:
+            written = recorder.take_bytes()[0]
+            if written:
+                seen.append(written)
+            time.sleep(0.005)
+
+    valve.inject(on_sent=sent)
+    assert seen == [b"GOB\r"]
+    polls_until(*recorder.take_bytes(), b"", b"\0CPB\r")
+
+
 def test_cp_reports_the_old_position_until_the_switch_completes(sim):
     simulated, _ = sim
     device = simulated.device

@@ -7,22 +7,16 @@ h5py sees. The same for a recovered crashed session and a reanalysed one.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
 import pytest
 
+from crash_writer import kill_mid_write
 from tests_e2e_helpers import raphe
-
-ROOT = Path(__file__).resolve().parents[2]
-WRITER = ROOT / "tests" / "acquisition" / "crash_writer.py"
 
 pytestmark = [
     pytest.mark.slow,
@@ -84,15 +78,7 @@ def test_a_recorded_and_a_reanalysed_session_read_with_h5dump(tmp_path):
 
 def test_a_recovered_session_reads_with_h5dump(tmp_path):
     path, log = tmp_path / "crashed.h5", tmp_path / "writer.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path)], stdout=fh,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 60
-    while log.read_text().count("block") < 150:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_mid_write(path, log)
     out = tmp_path / "recovered.h5"
     result = raphe("recover", str(path), "--out", str(out))
     assert result.returncode == 0, result.stderr

@@ -80,9 +80,10 @@ def test_quantified_5ht_tracks_ground_truth_within_5_percent(recording):
     assert len(expected) == len(injections) == len(results)
     checked = 0
     for inj, res, (t_true, nM_true) in zip(injections, results, expected):
-        # The valve's switch is the chromatogram's zero; the recorder stamps it once the valve
-        # confirms, a few ms of real time later: seconds of a 300x clock.
-        assert -0.5 < inj.t - t_true < 0.02 * SPEED
+        # The valve's switch is the chromatogram's zero; the recorder stamps it when GO leaves
+        # the host, the simulator switches when it reads it: within 20 ms of real time, seconds
+        # of a 300x clock, either way on a busy machine.
+        assert abs(inj.t - t_true) < 0.02 * SPEED
         if nM_true * inj.loop_volume_uL > spec.calibration.loq_fmol:
             assert res.conc_nM == pytest.approx(nM_true, rel=0.05), res
             checked += 1

@@ -46,15 +46,9 @@ def check_out_path(out: str) -> Path:
 
 
 def load_method_option(name: str | None):
-    if not name:
-        return None
-    from raphe.acquisition.analysis.method import load_method
+    from raphe.acquisition.analysis.method import load_live_method
 
-    method = load_method(name)
-    if not method.run_length_s:
-        raise InputError(f"method {method.name}: run_length_s is needed to quantify live "
-                         "(the length of each chromatogram); add it to [method]")
-    return method
+    return load_live_method(name)
 
 
 def sim_options(args: argparse.Namespace):
