@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 200
-MINUTES = 105  # 31.5 s of real time at 200×
+MINUTES = 150  # 45 s of real time at 200×: room for the faults on a busy machine
 INTERVAL = 15  # a tube move and an injection every 4.5 s of real time
 BOUNDARY = INTERVAL * 60 / SPEED + 0.5  # wait long enough for the next command to meet it
 

@@ -1,4 +1,4 @@
-"""``raphe run protocols/library/systemic_drug.py --sim --speed 1000``: a six-hour experiment
+"""``raphe run protocols/library/systemic_drug.py --sim --speed 600``: a six-hour experiment
 in well under two minutes, with the effect each drug should have on 5-HT."""
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from tests_e2e_helpers import raphe
 
 pytestmark = pytest.mark.slow
 
+#: 1 ms of real time is 0.6 s of the experiment: on a busy machine the valve's switch and its
+#: time stamp stay well inside a peak's retention window (at 1000× they need not).
+SPEED = 600
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "library" / "systemic_drug.py"
 
 
 def run_and_inspect(tmp_path: Path, *sets: str) -> dict:
     out = tmp_path / "s.h5"
-    args = ["run", str(PROTOCOL), "--sim", "--speed", "1000", "--out", str(out)]
+    args = ["run", str(PROTOCOL), "--sim", "--speed", str(SPEED), "--out", str(out)]
     for s in sets:
         args += ["--set", s]
     result = raphe(*args, timeout=300)
@@ -51,5 +54,8 @@ def test_fluoxetine_raises_5ht(tmp_path):
 
 
 def test_vehicle_leaves_5ht_at_baseline(tmp_path):
-    pct = post_drug_5ht(run_and_inspect(tmp_path, "drug=vehicle"))
-    assert len(pct) == 12 and all(75 <= p <= 125 for p in pct), pct
+    summary = run_and_inspect(tmp_path, "drug=vehicle")
+    pct = post_drug_5ht(summary)
+    flagged = [(r["sample_id"], r["flags"]) for r in summary["results"]
+               if r["analyte"] == "5-HT" and r["flags"]]
+    assert len(pct) == 12 and all(75 <= p <= 125 for p in pct), (pct, flagged)
