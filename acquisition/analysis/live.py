@@ -42,6 +42,10 @@ from raphe.records import DetectorBlock, Event, Injection, SampleResult
 
 #: A hole in the sample times longer than this many sampling intervals is lost readings.
 GAP_INTERVALS = 1.5
+#: Signal kept before the newest sample for an injection still to come: its record follows
+#: the switch once the valve confirms it, which on a fast simulated clock and a busy machine
+#: can be minutes of the experiment.
+PRE_S = 300.0
 #: A run cut by the next injection less than this fraction of its length before its end is
 #: whole: injections on a schedule as long as the run land a moment early or late (the valve
 #: switches when its command arrives), and the last seconds hold no peak.
@@ -82,7 +86,7 @@ class LiveQuantifier:
 
     def __init__(self, method: AnalysisMethod,
                  on_result: Callable[[SampleResult], None] | None = None,
-                 pre_s: float = 60.0,
+                 pre_s: float = PRE_S,
                  on_calibration: Callable[[float, str, dict], None] | None = None) -> None:
         if not method.run_length_s:
             raise InputError(f"method {method.name}: run_length_s is needed for live analysis")
