@@ -559,7 +559,7 @@ class DMM34465A(Detector):
         The instrument removed them (the link failed with the reply in flight)
         or never saw the command (it failed before). The session clock says
         how many readings this run has taken, bracketed by the ``DATA:POIN?``
-        just asked; whichever of 0 or n lost fits that count decides. Removed
+        just asked; whichever of 0 or n lost is nearer that count decides. Removed
         readings are skipped in the index, so the time base stays exact and
         the recorder sees a gap of their span; the readings taken meanwhile,
         still in memory, are kept.
@@ -572,12 +572,7 @@ class DMM34465A(Detector):
             taken = min(self.samples_per_run, (t - segment.t0) / dt)
             return taken - self._run_taken - points
 
-        low, high = lost(t_before), lost(t_after)
-        middle = (low + high) / 2
-        removed = (low - 1 <= n <= high + 1 and not low - 1 <= 0 <= high + 1) or (
-            abs(middle - n) < abs(middle)
-        )
-        if not removed:
+        if (lost(t_before) + lost(t_after)) / 2 < n / 2:  # nearer 0 lost than n
             self.log.info("a failed DATA:REM? %d had not been carried out: nothing lost", n)
             return
         self.log.warning("readings %d to %d were removed by a failed DATA:REM? %d: lost",

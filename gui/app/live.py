@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from raphe.acquisition.analysis.method import load_live_method as load_method
 from raphe.errors import InputError
 from raphe.gui.app.bridge import Bridge
 from raphe.gui.app.chromatograms import ChromatogramFeed
@@ -66,13 +67,6 @@ class RunSetup:
         return Settings(out=Path(self.out), rig_file=self.rig_file, sim=sim, method=method,
                         operator=self.operator, animal_id=self.animal_id, notes=self.notes,
                         auto_answer=self.auto_answer, on_alarm=self.on_alarm)
-
-
-def load_method(name: str | None):
-    """The analysis method named (bundled name or file), or None to record only."""
-    from raphe.acquisition.analysis.method import load_live_method
-
-    return load_live_method(name)
 
 
 class LiveRun(QObject):
