@@ -264,14 +264,16 @@ class Engine:
             raise InputError("; ".join(str(e) for e in plan.errors))
         self._refuse_before_start(plan)
         self.control = None
+        self._finished = threading.Event()
         self._thread = threading.Thread(target=self._main, name="raphe-engine", daemon=True)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """True once the run has ended. An Event, not ``Thread.join``: a Ctrl-C that
+        interrupts a join can leave the thread looking finished while it still runs."""
         if self._thread is None:
             return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._finished.wait(timeout)
 
     def run(self) -> Outcome:
         self.start()
@@ -316,7 +318,10 @@ class Engine:
                                        results=list(self.results), alarms=list(self.alarms))
             self._set_state(State.FAILED, message)
         finally:
-            self._notify("done", self.outcome)
+            try:
+                self._notify("done", self.outcome)
+            finally:
+                self._finished.set()
 
     def _run_on(self, opened: OpenRig) -> None:
         from raphe.acquisition.recorder import Recorder

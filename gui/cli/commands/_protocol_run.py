@@ -120,8 +120,10 @@ def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
     try:
         engine.start()
         asked_pause = False
-        while not engine.wait(0.25):
-            try:
+        while True:
+            try:  # a second Ctrl-C raises anywhere here: abort, then wait for the safe state
+                if engine.wait(0.25):
+                    break
                 display.update()
                 status = engine.status()
                 if status.prompt is not None and interactive:
