@@ -86,8 +86,9 @@ class Recorder:
     ``poll_s``: how often (clock seconds) the detector is drained, but not faster
     than ``min_real_poll_s`` of real time; ``pump_every_s``: how often (clock
     seconds, at least ``min_real_pump_s`` real) the pump is polled.
-    ``listener(kind, role, text)`` is told ``fault``, ``recovered``, ``gap``,
-    ``perfusion_stopped``, ``perfusion_restored`` and ``write_error``.
+    ``listener(kind, role, text)`` is told ``fault``, ``recovered``, ``incident`` (a fault
+    the driver got over by itself), ``gap``, ``perfusion_stopped``, ``perfusion_restored``
+    and ``write_error``.
     """
 
     def __init__(self, session: Session, clock: Any, instruments: dict[str, Instrument], *,
@@ -288,6 +289,7 @@ class Recorder:
             take = getattr(instrument, "take_incidents", None)
             for text in take() if take is not None else ():
                 self._alarm(f"{role}: {text} (recovered)")
+                self._note("incident", role, text)
 
     def _run_actions(self) -> None:
         now = self.clock.now()

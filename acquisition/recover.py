@@ -10,6 +10,7 @@ renamed when done, so a half-written copy never looks like a session.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -112,17 +113,25 @@ def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryRe
         tables = {name: reader.table(name) for name in store.TABLES}
         blocks = tables["blocks"]
         # Samples stored after the last block row: their flush wrote the signal but died
-        # before the tables (a crash, a full disk). They follow the last block on.
-        tail = reader.stored_samples - n if len(blocks) else 0
+        # before the tables (a crash, a full disk). They follow the last block on; with no
+        # block row at all they start at session time 0 at the signal's nominal interval.
+        tail = reader.stored_samples - n
+        if tail > 0 and not len(blocks) and not (math.isfinite(reader.dt) and reader.dt > 0):
+            tail = 0  # no timing anywhere in the file: nothing to place the samples at
         if tail > 0:
-            last = blocks[-1]
-            seq = max(int(t["seq"].max()) for t in tables.values() if len(t)) + 1
-            t0 = float(last["t0"] + last["n"] * last["dt"])
-            extra = np.array([(seq, n, last["index0"] + last["n"], tail, t0, last["dt"])],
-                             dtype=blocks.dtype)
+            if len(blocks):
+                last = blocks[-1]
+                index0, t0, dt = last["index0"] + last["n"], float(
+                    last["t0"] + last["n"] * last["dt"]), float(last["dt"])
+                how = "as if sampled without a pause after the last block"
+            else:
+                index0, t0, dt = 0, 0.0, reader.dt
+                how = f"as sampled from session time 0 every {dt:g} s (no block row survived)"
+            seq = max((int(t["seq"].max()) for t in tables.values() if len(t)), default=-1) + 1
+            extra = np.array([(seq, n, index0, tail, t0, dt)], dtype=blocks.dtype)
             tables["blocks"] = np.concatenate((blocks, extra))
             note = Event(t0, "info", f"{tail} samples stored after the last block row were "
-                         "recovered as if sampled without a pause", "instrument")
+                         f"recovered {how}", "instrument")
             tables["events"] = np.concatenate(
                 (tables["events"], store.rows("events", [(seq + 1, *values(note))])))
         total = n + max(tail, 0)

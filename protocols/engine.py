@@ -477,25 +477,29 @@ class Engine:
 
     # -- faults ----------------------------------------------------------------------------
 
+    def _raise_alarm(self, text: str) -> None:
+        """An alarm for whoever watches the run (console, window) and for its outcome."""
+        self.alarms.append(text)
+        self._notify("alarm", text)
+
     def _on_fault(self, kind: str, role: str, text: str) -> None:
         control = self.control
         if kind == "write_error":
             return
         if kind == "fault":
-            self.alarms.append(f"{role}: {text}")
             if control is not None:
                 control.pause(f"fault {role}", f"{role} link lost, reconnecting: {text}")
             self._set_state(State.PAUSED, f"{role} fault")
-            self._notify("alarm", f"{role}: {text}")
+            self._raise_alarm(f"{role}: {text}; reconnecting")
+        elif kind == "incident":  # a fault the driver recovered from by itself (a retry)
+            self._raise_alarm(f"{role}: {text} (recovered)")
         elif kind == "recovered":
-            self.alarms.append(f"{role}: reconnected")
-            self._notify("alarm", f"{role}: reconnected")
+            self._raise_alarm(f"{role}: reconnected")
             if control is not None and control.resume(f"fault {role}"):
                 self._set_state(State.RUNNING, f"{role} back")
         elif kind == "perfusion_stopped":
             self._perfusion_lost = True
-            self.alarms.append(f"perfusion stopped: {text}")
-            self._notify("alarm", f"perfusion stopped: {text}")
+            self._raise_alarm(f"perfusion stopped: {text}")
             policy = self.settings.on_alarm
             if policy == "abort":
                 self.request_abort(f"perfusion stopped: {text}")
@@ -507,11 +511,9 @@ class Engine:
                 self._in_background(self._restart_pump, "restarting the pump")
         elif kind == "gap":
             self._gaps += 1
-            self.alarms.append(text)
-            self._notify("alarm", text)
+            self._raise_alarm(text)
         elif kind == "perfusion_restored":
-            self.alarms.append("perfusion restored")
-            self._notify("alarm", "perfusion restored")
+            self._raise_alarm("perfusion restored")
 
     def _restart_pump(self) -> None:
         """Restart infusion at the set rate (the alarm was acknowledged by being reported)."""
@@ -611,8 +613,7 @@ class Engine:
             try:
                 fn()
             except (RapheError, Stopped) as exc:
-                self.alarms.append(f"{what}: {exc}")
-                self._notify("alarm", f"{what}: {exc}")
+                self._raise_alarm(f"{what}: {exc}")
 
         threading.Thread(target=work, name="raphe-request", daemon=True).start()
 
@@ -643,8 +644,7 @@ class Engine:
             text = (f"only {free / 1e6:.1f} MB free in {folder}; this session needs about "
                     f"{need / 1e6:.1f} MB")
             log.warning(text)
-            self.alarms.append(text)
-            self._notify("alarm", text)
+            self._raise_alarm(text)
 
 
 def _issue(exc: ParameterError):

@@ -10,6 +10,7 @@ role: pump, collector, valve, detector). ``-v`` shows INFO, ``-vv`` shows DEBUG
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -21,6 +22,22 @@ class IsoFormatter(logging.Formatter):
         base = time.strftime("%Y-%m-%dT%H:%M:%S", t)
         tz = time.strftime("%z", t)
         return f"{base}.{int(record.msecs):03d}{tz[:3]}:{tz[3:]}"
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record arrives, so a run that replaced
+    stderr (a test's capture, an embedding application) never logs to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def check_log_file(path: str) -> None:
@@ -42,7 +59,7 @@ def configure(verbose: int = 0, log_file: str | None = None) -> None:
     root.setLevel(logging.DEBUG if log_file else level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    console = logging.StreamHandler()
+    console = ConsoleHandler()
     console.setLevel(level)
     console.setFormatter(IsoFormatter(FORMAT))
     root.addHandler(console)

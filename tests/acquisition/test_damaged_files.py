@@ -180,3 +180,45 @@ def test_an_export_that_cannot_start_or_fails_midway_leaves_nothing_behind(origi
         assert list(small.iterdir()) == []  # no partial signal.csv, no empty folder
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+#: A writer that dies between the signal's flush and the block table's: the file holds
+#: 1000 samples (value i at i) and only the first ``rows_left`` of its 5 block rows.
+TORN = """
+import os, sys
+import numpy as np
+from raphe.acquisition.session import Session
+from raphe.records import DetectorBlock
+path, rows_left = sys.argv[1], int(sys.argv[2])
+s = Session.create(path, signal_dt=0.1, operator="torn")
+for i in range(5):
+    s.add_block(DetectorBlock(i * 200, i * 20.0, 0.1, np.arange(i * 200, (i + 1) * 200.0)))
+s.sync()
+f = s._writer.f
+f["signals/ecd_blocks"].resize((rows_left,))
+f.flush()
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("rows_left", [0, 3])
+def test_samples_after_the_last_block_row_are_recovered_with_a_block_row(tmp_path, rows_left):
+    """The samples stored beyond the last block row (all of them when no row survived) come
+    back with a block row of their own, continuing the last one or starting at time 0."""
+    from raphe.acquisition.reader import SessionReader
+    from raphe.acquisition.recover import recover
+
+    path = tmp_path / "torn.h5"
+    subprocess.run([sys.executable, "-c", TORN, str(path), str(rows_left)], check=True,
+                   timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    report = recover(path)
+    assert report.continued == 1000 - 200 * rows_left
+    with SessionReader(report.output) as r:
+        assert r.check()["problems"] == []
+        assert r.n_samples == 1000
+        b = r.block_table
+        assert b["index0"][0] == 0 and b["t0"][0] == 0.0
+        assert np.all(b["index0"][1:] == b["index0"][:-1] + b["n"][:-1])
+        assert np.array_equal(r.stored(0, 1000)[0], np.arange(1000.0))
+        assert np.isclose(r.t_range[1], 100.0)
+        assert any("recovered" in e.text for e in r.events())

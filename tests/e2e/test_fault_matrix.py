@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,69 @@ MATRIX = {
 GAP_EXIT = 3
 
 
+class Console:
+    """The recorder's console, read as it is printed: a fault is sent only once the one
+    before it was reported and its link is back, so a busy machine never merges two faults
+    into one outage."""
+
+    def __init__(self, proc: subprocess.Popen, role: str) -> None:
+        self.proc, self.role = proc, role
+        self.lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self.threads = [threading.Thread(target=self._read, args=(name,), daemon=True)
+                        for name in self.lines]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, name: str) -> None:
+        for line in getattr(self.proc, name):
+            self.lines[name].append(line)
+
+    def alarms(self) -> list[str]:
+        return [line.split(" min ", 1)[1].strip() for line in list(self.lines["stdout"])
+                if line.lstrip().startswith("alarm") and " min " in line]
+
+    def faults(self) -> int:
+        return sum(1 for a in self.alarms() if a.startswith(f"{self.role}: ")
+                   and a.endswith(("; reconnecting", "(recovered)")))
+
+    def link_up(self) -> bool:
+        mine = [a for a in self.alarms() if a.startswith(f"{self.role}: ")]
+        down = sum(a.endswith("; reconnecting") for a in mine)
+        return down == mine.count(f"{self.role}: reconnected")
+
+    def wait(self, condition, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.proc.poll() is None, ("recorder ended", self.text())
+            assert time.monotonic() < deadline, ("waited in vain", self.alarms())
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 300.0) -> tuple[str, str]:
+        self.proc.wait(timeout=timeout)
+        for t in self.threads:
+            t.join(timeout=10)
+        return self.text(), "".join(self.lines["stderr"])
+
+    def text(self) -> str:
+        return "".join(self.lines["stdout"])
+
+
+def send(sim: subprocess.Popen, console: Console, line: str, wait: float) -> None:
+    """Send one fault line; wait ``wait`` seconds (for the commands it must meet) and, for a
+    fault that breaks a link, until it is reported and the link is back."""
+    before = console.faults()
+    sim.stdin.write(line + "\n")
+    sim.stdin.flush()
+    time.sleep(wait)
+    kind = line.split()[1]
+    if kind == "unplug":
+        console.wait(lambda: console.faults() > before)
+    elif kind == "plug":
+        console.wait(console.link_up)
+    elif kind in ("garbage", "lose"):
+        console.wait(lambda: console.faults() > before and console.link_up())
+
+
 def start_simulator(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     rig = tmp_path / "rig.toml"
     proc = subprocess.Popen(
@@ -79,12 +143,12 @@ def test_every_fault_of_an_instrument_is_recorded_and_recovered(tmp_path, role):
             assert record.poll() is None, record.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        console = Console(record, role)
         for line, wait in faults:
-            sim.stdin.write(line + "\n")
-            sim.stdin.flush()
-            time.sleep(wait)
-        stdout, stderr = record.communicate(timeout=300)
+            send(sim, console, line, wait)
+        stdout, stderr = console.finish()
     finally:
+        record.kill()
         sim.send_signal(signal.SIGINT)
         try:
             sim.communicate(timeout=30)

@@ -82,6 +82,11 @@ def test_a_run_with_a_prompt_a_marker_and_a_flow_change_then_its_replay(qtbot, w
     assert "1.5 µL/min" in dialogs.texts[-1]
     qtbot.waitUntil(lambda: window.model.pump is not None
                     and math.isclose(window.model.pump.rate_uL_min, 1.5), timeout=WAIT_MS)
+    # and back (the probe's recovery depends on the flow: the samples compare at 1 µL/min)
+    rig.flow.setValue(1.0)
+    dialogs.answer("Change flow")
+    qtbot.mouseClick(rig.flow_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: math.isclose(window.model.pump.rate_uL_min, 1.0), timeout=WAIT_MS)
 
     # the prompt answered from its dialog: the run goes on to the drug
     dialog.answer.setText("given at 14:02")
@@ -108,7 +113,7 @@ def test_a_run_with_a_prompt_a_marker_and_a_flow_change_then_its_replay(qtbot, w
         assert reader.status == "complete"
         assert reader.results() == window.model.results
         audit = " ".join(a["what"] for a in reader.audit())
-    assert "flow set to 1.5" in audit and "marker: animal groomed" in audit
+    assert "flow set to 1.5" in audit and "flow set to 1 µL/min" in audit and "marker: animal groomed" in audit
 
     # the replay shows the same results as the live run
     replay = window.open_session(out)
