@@ -3,7 +3,8 @@
 A serial port is opened with pyserial's ``exclusive=True`` (an ``flock`` on the
 device); a VISA resource has no such lock, so ``ResourceLock`` takes an
 ``flock`` on a lock file in a per-user runtime folder. Either is released by
-the kernel when the process dies, so a crash never leaves an instrument locked.
+the kernel when the process dies, so a crash never leaves an instrument locked; a
+released lock file is removed.
 A second process gets ``PortInUse`` naming the port or resource and, where it
 can be found, the process holding it.
 """
@@ -92,28 +93,40 @@ class ResourceLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                holder = os.pread(fd, 256, 0).decode(errors="replace").strip()
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                holder = ""
+                try:
+                    holder = os.pread(fd, 256, 0).decode(errors="replace").strip()
+                except OSError:
+                    holder = ""
+                os.close(fd)
+                raise PortInUse(
+                    in_use_message(self.resource, [holder] if holder else []), self.instrument
+                ) from None
+            # The holder before us removes the file as it releases it: a lock on a file no
+            # longer at ``path`` guards nothing, so open the path again.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise PortInUse(
-                in_use_message(self.resource, [holder] if holder else []), self.instrument
-            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, _describe(os.getpid()).encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
+        """Remove the lock file (while still holding it, so no one locks a removed file
+        unknowingly) and release the lock."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
         with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
+            os.unlink(self.path)
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

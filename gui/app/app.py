@@ -6,16 +6,31 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
+qt_log = logging.getLogger("raphe.gui.qt")
+
+#: Qt's own messages as log levels; what a platform plugin cannot do (the offscreen
+#: plugin of a headless run, e.g. "does not support propagateSizeHints()") is only debug.
+_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
+def _qt_message(kind: QtMsgType, context, text: str) -> None:
+    level = _QT_LEVELS.get(kind, logging.WARNING)
+    if text.startswith("This plugin does not support"):
+        level = logging.DEBUG
+    qt_log.log(level, "%s", text)
 
 
 def application() -> QApplication:
-    """The running application, or a new one."""
+    """The running application, or a new one (Qt's messages then go to the log)."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_qt_message)
         app = QApplication([sys.argv[0] if sys.argv else "raphe"])
         app.setApplicationName("Raphe")
         app.setOrganizationName("Raphe")

@@ -139,10 +139,44 @@ def test_the_dmm_resource_is_locked_against_a_second_process():
         assert dmm.identity()["model"] == "34465A"
         with pytest.raises(PortInUse):
             DMM34465A(sim.resource, timeout_s=1.0)
-    # Released on close: the next driver opens it.
+    # Released on close: the next driver opens it, and no lock file is left behind.
     with SimulatedDMM34465A(Clock(1.0)) as sim:
+        first = DMM34465A(sim.resource, timeout_s=1.0)
+        lock = first._resource_lock.path
+        assert lock.exists()
+        first.close()
+        assert not lock.exists()
         DMM34465A(sim.resource, timeout_s=1.0).close()
-        DMM34465A(sim.resource, timeout_s=1.0).close()
+        assert not lock.exists()
+
+
+def test_a_lock_file_removed_under_a_new_holder_is_taken_again(tmp_path, monkeypatch):
+    """A holder releases (and removes the lock file) just after another driver opened that
+    file: the newcomer's lock on the removed file guards nothing, so it locks the path anew
+    and a third driver is refused."""
+    import fcntl
+
+    from raphe.drivers import locks
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    resource = "TCPIP::127.0.0.1::5025::SOCKET"
+    holder, newcomer = locks.ResourceLock(resource), locks.ResourceLock(resource)
+    holder.acquire()
+    real_flock, released = fcntl.flock, []
+
+    def flock(fd, operation):
+        if operation & fcntl.LOCK_EX and not released:  # the newcomer has opened the file
+            released.append(True)
+            holder.release()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(locks.fcntl, "flock", flock)
+    newcomer.acquire()
+    assert released and newcomer.held
+    with pytest.raises(PortInUse):
+        locks.ResourceLock(resource, "detector").acquire()
+    newcomer.release()
+    assert list((tmp_path / "raphe").iterdir()) == []
 
 
 # -- one command and its reply at a time -----------------------------------------------------

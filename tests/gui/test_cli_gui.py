@@ -74,6 +74,7 @@ def test_gui_replays_a_session_and_saves_its_screenshot(tmp_path, recorded_sessi
                    tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"screenshot: {shot}" in result.stdout
+    assert result.stderr == ""  # Qt's own messages go to the log (the platform's at debug)
     image = picture(shot)
     assert image.width() >= 1200 and image.height() >= 700
     assert colours(image, image.width() // 3, image.width()) > 20  # plots drawn, not blank
