@@ -1,13 +1,15 @@
 """Identification: name peaks by retention-time window, following RT drift.
 
 A named peak is the largest-area peak within ``expected ± window``, where
-expected = method RT + the shift learnt from standards, or — for a peak with
-an ``rt_reference`` — method RT + how far its reference peak was found from
-the reference's own expected RT (relative retention). With none in the
-window, a peak within twice the window is taken but flagged ``rt_window``
-(implausible: possibly another compound); with none there either, the
-analyte is ``not_found``. A reference that is missing, saturated or itself
-outside its window makes the identification uncertain: ``rt_reference``.
+expected = method RT + the shift learnt from standards and, for a peak with
+an ``rt_reference``, + how far its reference peak was found from the
+reference's own expected RT (relative retention: a reference such as the
+solvent front also carries an injection logged a moment early or late).
+With none in the window, a peak within twice the window is taken but flagged
+``rt_window`` (implausible: possibly another compound); with none there
+either, the analyte is ``not_found``. A reference that is missing, saturated
+or itself outside its window makes the identification uncertain:
+``rt_reference``.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ def identify(peaks: list[Peak], specs: tuple[PeakSpec, ...],
             if (ref is None or ref.peak is None or ref.peak.saturated
                     or any(f in ("rt_window", "rt_reference") for f in ref.flags)):
                 ref_flags = ("rt_reference",)
-            else:
-                expected = spec.rt_s + (ref.peak.rt_s - ref.spec.rt_s)
+            else:  # where the reference was found against where it was expected
+                ref_expected = ref.spec.rt_s + shifts.get(ref.spec.name, 0.0)
+                expected += ref.peak.rt_s - ref_expected
         found, flags = None, ()
         for reach, fl in ((spec.window_s, ()), (2.0 * spec.window_s, ("rt_window",))):
             inside = [i for i, p in enumerate(peaks)
@@ -72,8 +75,8 @@ def identify(peaks: list[Peak], specs: tuple[PeakSpec, ...],
                 found = max(inside, key=lambda i: peaks[i].area)
                 flags = fl
                 break
-        if found is None:
-            out[spec.name] = Match(spec, None, ("not_found", *ref_flags), expected)
+        if found is None:  # nothing reported, so nothing whose identity is in doubt
+            out[spec.name] = Match(spec, None, ("not_found",), expected)
             continue
         taken.add(found)
         peaks[found].name = spec.name

@@ -29,6 +29,9 @@ class AnalyteResult:
     amount_fmol: float
     conc_nM: float
     flags: tuple[str, ...]
+    #: Where the peak was looked for (s from injection): method RT + learnt shift, moved
+    #: with its reference peak (the centre of its RT window).
+    expected_rt_s: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def _window_flags(found: PeakSet, t: np.ndarray, centre: float, half: float) -> 
 
 
 def _analyte(spec: PeakSpec, peak: Peak | None, flags: list[str], cal: Calibration | None,
-             volume_uL: float | None) -> AnalyteResult:
+             volume_uL: float | None, expected_rt_s: float) -> AnalyteResult:
     amount = conc = math.nan
     if peak is not None:
         if peak.saturated:
@@ -89,7 +92,7 @@ def _analyte(spec: PeakSpec, peak: Peak | None, flags: list[str], cal: Calibrati
                 flags.append("below_loq")
         if _outside(conc, spec.plausible_nM) or _outside(peak.area, spec.plausible_area):
             flags.append("out_of_range")
-    return AnalyteResult(spec.name, peak, amount, conc, order_flags(flags))
+    return AnalyteResult(spec.name, peak, amount, conc, order_flags(flags), expected_rt_s)
 
 
 def quantify(chrom: Chromatogram, method: AnalysisMethod, volume_uL: float | None = None,
@@ -119,5 +122,5 @@ def quantify(chrom: Chromatogram, method: AnalysisMethod, volume_uL: float | Non
             flags = [f for f in flags if f not in ("rt_window",)]
             flags += _window_flags(found, chrom.t, m.expected_rt_s, spec.window_s)
         cal = calibrations.get(spec.name) if calibrations is not None else spec.calibration
-        analytes[spec.name] = _analyte(spec, peak, flags, cal, volume_uL)
+        analytes[spec.name] = _analyte(spec, peak, flags, cal, volume_uL, m.expected_rt_s)
     return ChromatogramResult(found.peaks, analytes, found.drift_per_min, found.noise_sd, found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -164,17 +165,37 @@ def test_a_run_cut_a_moment_before_its_end_is_whole_and_one_cut_earlier_is_not()
 
 
 def test_rt_tracking_from_standards():
-    # all peaks 35 s late: outside the ±25 s window, inside twice the window
+    # all peaks 35 s late: outside the ±25 s window, inside twice the window; without the
+    # solvent front as a reference (as for a column's drift) the standards' shift follows it
+    method = dataclasses.replace(METHOD, peaks=tuple(
+        dataclasses.replace(p, rt_reference=None) for p in METHOD.peaks))
     plan = [sy.PlannedInjection(30.0, "S1", "sample", 20.0, 10.0),
             sy.PlannedInjection(1030.0, "STD", "standard:0.5", 20.0, 10.0),
             sy.PlannedInjection(2030.0, "S2", "sample", 20.0, 10.0)]
     _, y, injections = _session(35.0, plan, 3100.0)
     res = {r.sample_id: r for r in quantify_session_stream(_blocks(y, [100]), injections, [],
-                                                           METHOD) if r.analyte == "5-HT"}
+                                                           method) if r.analyte == "5-HT"}
     assert "rt_window" in res["S1"].flags  # before any standard: found, but flagged
     assert "rt_window" in res["STD"].flags  # the standard itself, then sets the shift
     assert res["S2"].flags == ""  # after the standard the window follows the drift
     assert res["S2"].rt_s == pytest.approx(602.6 + 35.0, abs=1.0)
+
+
+@pytest.mark.parametrize("offset_s", [-25.0, 45.0])
+def test_an_injection_logged_early_or_late_is_followed_through_the_solvent_front(offset_s):
+    """The valve switched ``offset_s`` after (or before) the logged injection: every peak,
+    the solvent front too, is that much later. The analytes' windows move with the front,
+    so nothing is lost or flagged and the areas are those of a punctual log."""
+    plan = [sy.PlannedInjection(30.0, "S1", "sample", 20.0, 10.0),
+            sy.PlannedInjection(1030.0, "S2", "sample", 20.0, 5.0)]
+    punctual, shifted = ({r.sample_id + r.analyte: r for r in quantify_session_stream(
+        _blocks(_session(shift, plan, 2100.0)[1], [100]), _session(shift, plan, 2100.0)[2],
+        [], METHOD)} for shift in (0.0, offset_s))
+    assert set(shifted) == set(punctual) and len(shifted) == 8
+    for key, r in shifted.items():
+        assert r.flags == punctual[key].flags == "", (key, r.flags)
+        assert r.rt_s == pytest.approx(punctual[key].rt_s + offset_s, abs=0.5)
+        assert r.area == pytest.approx(punctual[key].area, rel=0.03)  # the noise differs
 
 
 def test_saturation_and_not_found_flags():

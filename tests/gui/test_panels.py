@@ -187,6 +187,9 @@ def test_chromatogram_draws_the_integration_and_overlays_on_demand(qtbot, replay
     assert len(spans) == len(model.method.analytes) == 4
     five_ht = view.result.analytes["5-HT"].peak
     assert any(low < five_ht.rt_s / 60 < high for low, high, _ in spans)
+    centres = sorted((low + high) / 2 * 60 for low, high, _ in spans)  # where each was sought
+    assert centres == pytest.approx(sorted(view.result.analytes[s.name].expected_rt_s
+                                           for s in model.method.analytes))
     assert view.sample_id in panel.title.text() and "5-HT RT" in panel.title.text()
 
     panel.select("B1")

@@ -173,9 +173,12 @@ class ChromatogramPanel(QWidget):
             self.overlays.append(curve)
 
     def _windows(self, view) -> None:
-        """Each analyte's RT window (method RT + learnt shift ± window), named at the bottom."""
+        """Each analyte's RT window, where it was looked for (method RT + learnt shift, moved
+        with its reference peak) ± window, named at the bottom."""
         for spec in getattr(self.model.method, "analytes", ()) or ():
-            rt = spec.rt_s + view.shifts.get(spec.name, 0.0)
+            a = view.result.analytes.get(spec.name)
+            rt = a.expected_rt_s if a is not None and math.isfinite(a.expected_rt_s) \
+                else spec.rt_s + view.shifts.get(spec.name, 0.0)
             self.windows.add_span((rt - spec.window_s) / 60, (rt + spec.window_s) / 60,
                                   pg.mkBrush(*WINDOW_FILL))
             self.windows.add_line((rt - spec.window_s) / 60, pg.mkPen(None), spec.name,
