@@ -10,7 +10,6 @@ from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
-qt_log = logging.getLogger("raphe.gui.qt")
 
 #: Qt's own messages as log levels; what a platform plugin cannot do (the offscreen
 #: plugin of a headless run, e.g. "does not support propagateSizeHints()") is only debug.
@@ -23,7 +22,7 @@ def _qt_message(kind: QtMsgType, context, text: str) -> None:
     level = _QT_LEVELS.get(kind, logging.WARNING)
     if text.startswith("This plugin does not support"):
         level = logging.DEBUG
-    qt_log.log(level, "%s", text)
+    log.log(level, "Qt: %s", text)
 
 
 def application() -> QApplication:
