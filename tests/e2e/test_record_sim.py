@@ -76,6 +76,7 @@ def test_quantified_5ht_tracks_ground_truth_within_5_percent(recording):
     out, truth, _ = recording
     method = load_method("simulated-5ht")
     (spec,) = [p for p in method.peaks if p.name == "5-HT"]
+    (front,) = [p for p in method.peaks if p.name == spec.rt_reference]
     with SessionReader(out) as r:
         results = [x for x in r.results() if x.analyte == "5-HT"]
         injections = r.injections()
@@ -84,9 +85,10 @@ def test_quantified_5ht_tracks_ground_truth_within_5_percent(recording):
     checked = 0
     for inj, res, (t_true, nM_true) in zip(injections, results, expected):
         # The valve's switch is the chromatogram's zero; the recorder stamps it when GO leaves
-        # the host, the simulator switches when it reads it: within 20 ms of real time, seconds
-        # of a 300x clock, either way on a busy machine.
-        assert abs(inj.t - t_true) < 0.02 * SPEED
+        # the host, the simulator switches when it reads it: milliseconds of real time, but
+        # seconds of a 300x clock on a busy machine. The analytes' windows follow the solvent
+        # front, which moves with the real switch: any offset within its window is absorbed.
+        assert abs(inj.t - t_true) < front.window_s
         if nM_true * inj.loop_volume_uL > spec.calibration.loq_fmol:
             assert res.conc_nM == pytest.approx(nM_true, rel=0.05), res
             checked += 1

@@ -88,10 +88,11 @@ def test_pause_keeps_the_pump_infusing_and_holds_the_schedule(tmp_path):
     injections, fractions, events = session_tables(tmp_path / "s.h5")
     times = [i.t for i in injections]
     assert [i.sample_id for i in injections] == ["S001", "S002", "S003", "S004"]
-    assert times[0] == pytest.approx(21 * 60, abs=30)
+    # never early; late only by what a busy host adds (60 s of this clock = 0.2 s real)
+    assert 21 * 60 <= times[0] < 21 * 60 + 60
     # The sample being collected during the pause got longer by the pause: the schedule held.
     assert times[1] - times[0] >= 16 * 60 + observed["paused_for"] * 0.9
-    assert times[2] - times[1] == pytest.approx(16 * 60, abs=30)
+    assert times[2] - times[1] == pytest.approx(16 * 60, abs=60)
     assert [f.tube for f in fractions] == [1, 2, 3, 4]
     assert fractions[1].volume_uL == pytest.approx(1.25 * (fractions[1].t_end
                                                            - fractions[1].t_start) / 60)
