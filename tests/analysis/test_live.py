@@ -181,7 +181,7 @@ def test_rt_tracking_from_standards():
     assert res["S2"].rt_s == pytest.approx(602.6 + 35.0, abs=1.0)
 
 
-@pytest.mark.parametrize("offset_s", [-25.0, 45.0])
+@pytest.mark.parametrize("offset_s", [-25.0, 45.0, 90.0])
 def test_an_injection_logged_early_or_late_is_followed_through_the_solvent_front(offset_s):
     """The valve switched ``offset_s`` after (or before) the logged injection: every peak,
     the solvent front too, is that much later. The analytes' windows move with the front,
@@ -194,7 +194,7 @@ def test_an_injection_logged_early_or_late_is_followed_through_the_solvent_front
     assert set(shifted) == set(punctual) and len(shifted) == 8
     for key, r in shifted.items():
         assert r.flags == punctual[key].flags == "", (key, r.flags)
-        assert r.rt_s == pytest.approx(punctual[key].rt_s + offset_s, abs=0.5)
+        assert r.rt_s == pytest.approx(punctual[key].rt_s + offset_s, abs=1.5)
         assert r.area == pytest.approx(punctual[key].area, rel=0.03)  # the noise differs
 
 
