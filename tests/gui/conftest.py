@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gui_helpers import WAIT_MS, DialogAnswerer, short_drug_parameters
+from gui_helpers import SPEED, WAIT_MS, DialogAnswerer, short_drug_parameters
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def recorded_session(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("recorded") / "fluoxetine.h5"
     engine = Engine(load_protocol("systemic-drug"), short_drug_parameters(), Settings(
-        out=out, sim=SimOptions(speed=600), method=load_method("simulated-5ht"),
+        out=out, sim=SimOptions(speed=SPEED), method=load_method("simulated-5ht"),
         animal_id="rat-7", operator="test", auto_answer=True, on_alarm="continue"))
     outcome = engine.run()
     assert outcome.exit_code == 0, outcome.message

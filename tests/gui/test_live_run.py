@@ -17,12 +17,12 @@ from PySide6.QtCore import Qt
 from raphe.acquisition.reader import SessionReader
 from raphe.protocols.engine import EXIT_ABORTED, State
 
-from gui_helpers import DATA, WAIT_MS, short_drug_parameters
+from gui_helpers import DATA, SPEED, WAIT_MS, short_drug_parameters
 
 pytestmark = pytest.mark.slow  # simulated rig runs (on a scaled clock)
 
 
-def prepare(window, protocol, values=None, speed=600):
+def prepare(window, protocol, values=None, speed=SPEED):
     panel = window.protocol_panel
     assert panel.load(str(protocol) if not isinstance(protocol, str) else protocol, values)
     panel.set_rig(None, speed=speed)
@@ -127,7 +127,7 @@ def test_a_run_with_a_prompt_a_marker_and_a_flow_change_then_its_replay(qtbot, w
 
 
 def test_pause_resume_and_abort_from_the_buttons(qtbot, window, dialogs):
-    panel = prepare(window, "systemic-drug", short_drug_parameters(post_samples=8), speed=300)
+    panel = prepare(window, "systemic-drug", short_drug_parameters(post_samples=8))
     run = start(qtbot, window, panel)
     assert panel.pause_button.isEnabled() and not panel.resume_button.isEnabled()
     qtbot.waitUntil(lambda: window.model.pump is not None
@@ -163,7 +163,7 @@ def test_pause_resume_and_abort_from_the_buttons(qtbot, window, dialogs):
 
 
 def test_closing_the_window_mid_run_asks_first(qtbot, window, dialogs):
-    panel = prepare(window, "systemic-drug", short_drug_parameters(post_samples=8), speed=300)
+    panel = prepare(window, "systemic-drug", short_drug_parameters(post_samples=8))
     run = start(qtbot, window, panel)
 
     dialogs.answer("Keep running")

@@ -5,7 +5,7 @@ from raphe.protocols import Parameter
 metadata = {"name": "Prompted drug", "version": 1}
 
 parameters = [
-    Parameter("interval_min", 15.0, unit="min", range=(15.0, 60.0), help="sample length"),
+    Parameter("interval_min", 20.0, unit="min", range=(15.0, 60.0), help="sample length"),
     Parameter("baseline_samples", 2, range=(1, 6), help="samples before the drug"),
     Parameter("post_samples", 2, range=(1, 12), help="samples after the drug"),
 ]
