@@ -26,7 +26,12 @@ MAX_BUFFERED = 64
 
 
 class GSIOCSlave:
-    """One unit on a GSIOC bus. ``min_connect_gap_s``: real time required after ``0xFF``."""
+    """One unit on a GSIOC bus. ``min_connect_gap_s``: real time required after ``0xFF``.
+
+    The address is ignored only when it provably came too soon: the gap is taken
+    from the earliest moment the ``0xFF`` can have arrived (``arrived_after``, set
+    by the port that reads the line; None means the moment it is processed).
+    """
 
     def __init__(self, unit_id: int, min_connect_gap_s: float = 0.01) -> None:
         if not 0 <= unit_id <= 63:
@@ -37,6 +42,7 @@ class GSIOCSlave:
         self._pending: bytes = b""  # immediate reply characters not sent yet
         self._buffer: bytearray | None = None  # buffered command being received
         self._disconnect_at = float("-inf")
+        self.arrived_after: float | None = None
 
     # -- to implement -----------------------------------------------------
     def identify(self) -> str:
@@ -67,7 +73,9 @@ class GSIOCSlave:
     def _byte(self, byte: int) -> bytes:
         if byte == DISCONNECT_ALL:
             self._release()
-            self._disconnect_at = time.monotonic()
+            now = time.monotonic()
+            earliest = now if self.arrived_after is None else min(self.arrived_after, now)
+            self._disconnect_at = earliest
             return b""
         if byte >= 0x80 and self._buffer is None:
             self._release()

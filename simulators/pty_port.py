@@ -27,7 +27,14 @@ log = logging.getLogger(__name__)
 
 
 class SerialDevice(Protocol):
-    """An instrument's state machine: bytes in, bytes out."""
+    """An instrument's state machine: bytes in, bytes out.
+
+    A device whose rules depend on the time between bytes (GSIOC's wait after
+    ``0xFF``) may have an ``arrived_after`` attribute: before each ``receive`` the
+    port sets it to the last moment the line was seen empty, the earliest the
+    bytes can have arrived. A starved simulator thread reads bytes that came
+    apart in one chunk; the window keeps it from blaming the host for that.
+    """
 
     def receive(self, data: bytes) -> bytes:
         """Consume bytes from the host; return the bytes the instrument sends back."""
@@ -142,23 +149,31 @@ class PtyPort:
                 pass
 
     def _serve(self) -> None:
+        timed = hasattr(self.device, "arrived_after")
+        seen_empty = time.monotonic()  # the line held no unread byte at this moment
         while not self._stop.is_set():
             master = self._master
             if master is None:
                 time.sleep(0.01)
+                seen_empty = time.monotonic()
                 continue
             try:
                 ready, _, _ = select.select([master], [], [], 0.005)
             except (OSError, ValueError):
                 time.sleep(0.005)
                 continue
-            if ready:
+            if not ready:
+                seen_empty = time.monotonic()
+            else:
                 try:
                     data = os.read(master, 4096)
                 except OSError:
                     time.sleep(0.005)
                     continue
+                arrived_after, seen_empty = seen_empty, time.monotonic()
                 if data:
+                    if timed:
+                        self.device.arrived_after = arrived_after
                     self._send(self.device.receive(data))
             unsolicited = self.device.poll()
             if unsolicited:

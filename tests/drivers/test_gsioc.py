@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -168,6 +171,47 @@ def test_slave_state_machine_rules():
     assert slave.receive(b"S") == b"R"  # a new command abandons the pending reply
     assert slave.receive(b"\x82") == b""  # another unit addressed: this one lets go
     assert slave.receive(b"S") == b""
+
+
+def test_the_gap_after_0xff_counts_from_the_earliest_moment_it_can_have_arrived():
+    slave = Slave(unit_id=1)
+    slave.arrived_after = time.monotonic()  # the port saw the line empty just now
+    assert slave.receive(b"\xff\x81") == b""  # both came within the same instant: too soon
+    slave.arrived_after = time.monotonic() - 0.05  # read together, but may have come 50 ms apart
+    assert slave.receive(b"\xff\x81") == b"\x81"
+
+
+class Stalling(Slave):
+    """Stalls its serving thread on ``Z``, as a simulator starved of CPU does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = threading.Event()
+
+    def receive(self, data: bytes) -> bytes:
+        if data.startswith(b"Z"):
+            self.stalled.set()
+            time.sleep(0.3)
+            data = data[1:]
+        return super().receive(data)
+
+
+def test_a_stalled_simulator_answers_a_host_that_waited_after_0xff(tmp_path):
+    # The host's 0xFF, its 25 ms wait and its address all reach the line while the
+    # simulator's thread is stalled, so it reads them in one chunk: the port's window
+    # shows they may have come apart, and the unit answers as a real one would.
+    slave = Stalling()
+    port = PtyPort(slave, "gsioc", str(tmp_path)).start()
+    transport = SerialTransport(port.path, name="gsioc-test", timeout=1.0)
+    transport.open()
+    try:
+        transport.write(b"Z")
+        assert slave.stalled.wait(10)
+        GSIOCLink(transport, 1, char_timeout_s=2.0).connect(attempts=1)
+        assert slave.selected
+    finally:
+        transport.close()
+        port.close()
 
 
 def test_bad_command_text_is_refused_before_anything_is_sent(rig):

@@ -24,6 +24,16 @@ class WireLog:
     def poll(self) -> bytes:
         return self.device.poll()
 
+    @property
+    def arrived_after(self) -> float | None:
+        """Passed through to a device that times the gaps between bytes (GSIOC)."""
+        return getattr(self.device, "arrived_after", None)
+
+    @arrived_after.setter
+    def arrived_after(self, moment: float | None) -> None:
+        if hasattr(self.device, "arrived_after"):
+            self.device.arrived_after = moment
+
     def take(self) -> list[tuple[bytes, bytes]]:
         """The exchanges since the last call."""
         log, self.log = self.log, []
