@@ -28,6 +28,9 @@ def run_with_fault(tmp_path, fault, after_s: float = 1.5, minutes: float = 20.0)
     while engine.state is not State.RUNNING and engine.state is not State.FAILED:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    if engine.state is State.FAILED:
+        engine.wait(timeout=60)
+        pytest.fail(f"the run did not start: {engine.outcome and engine.outcome.message}")
     timer = threading.Timer(after_s, fault, args=(engine.opened.sim, engine))
     timer.start()
     assert engine.wait(timeout=240)
