@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 from raphe.drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
 from raphe.drivers.settings import Setting, resolve
-from raphe.errors import InputError, RapheError
+from raphe.errors import InputError, InstrumentTimeout, ProtocolError, RapheError
 
 #: driver name -> (module, class). Adding a model is one line here and one module.
 DRIVERS: dict[str, tuple[str, str]] = {
@@ -52,6 +53,11 @@ FLUIDICS: dict[str, Setting] = {
 }
 
 OPEN_ORDER = ("pump", "valve", "collector", "detector")
+#: An instrument that is there but answers late or garbled at open (a USB adapter just
+#: plugged in, an actuator waking up, a host too busy to serve a simulator) is opened again
+#: after a pause, this many times in all; a missing port or a refused setting is not retried.
+OPEN_ATTEMPTS = 3
+OPEN_RETRY_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +135,7 @@ class RigConfig:
                     if role == "detector" and session_clock is not None else {}
                 )
                 try:
-                    instrument = cls.from_settings(settings, name=role, **extra)
+                    instrument = _open_instrument(cls, settings, role, extra)
                 except RapheError as exc:
                     # Driver messages start with the instrument's name: say it once.
                     text = str(exc).removeprefix(f"{role}: ").removeprefix(f"[{role}] ")
@@ -141,6 +147,19 @@ class RigConfig:
             rig.close()
             raise
         return rig
+
+
+def _open_instrument(cls: type[Instrument], settings: dict[str, Any], role: str,
+                     extra: dict[str, Any]) -> Instrument:
+    """Open one instrument, again after a pause when it answered late or garbled."""
+    for attempt in range(1, OPEN_ATTEMPTS):
+        try:
+            return cls.from_settings(settings, name=role, **extra)
+        except (InstrumentTimeout, ProtocolError) as exc:
+            log.warning("%s (open, attempt %d of %d); trying again in %g s",
+                        exc, attempt, OPEN_ATTEMPTS, OPEN_RETRY_S)
+            time.sleep(OPEN_RETRY_S)
+    return cls.from_settings(settings, name=role, **extra)
 
 
 @dataclass

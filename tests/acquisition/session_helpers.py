@@ -62,3 +62,18 @@ def sample_records():
                     SampleResult("S002", 2.5, "5-HT", nan, 0.0, 0.0, 0.0, nan, nan, nan,
                                  "not_found")],
     }
+
+
+def held(events, t0: float, t1: float) -> float:
+    """Session seconds between ``t0`` and ``t1`` the run was held (paused), from its
+    ``state`` events: a lost link holds the schedule until it is back."""
+    total, since = 0.0, None
+    for e in sorted((e for e in events if e.kind == "state"), key=lambda e: e.t):
+        if e.text.startswith("paused") and since is None:
+            since = e.t
+        elif not e.text.startswith("paused") and since is not None:
+            total += max(0.0, min(e.t, t1) - max(since, t0))
+            since = None
+    if since is not None:
+        total += max(0.0, t1 - max(since, t0))
+    return total

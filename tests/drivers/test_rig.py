@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
 
-from raphe.drivers.rig import DRIVERS, ROLES, driver_class, driver_settings, load_rig
-from raphe.errors import InputError
+from raphe.drivers.rig import (
+    DRIVERS,
+    OPEN_ATTEMPTS,
+    ROLES,
+    driver_class,
+    driver_settings,
+    load_rig,
+)
+from raphe.errors import InputError, RapheError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rig.example.toml"
 
@@ -113,3 +122,49 @@ def test_every_driver_uses_the_one_declaration_in_its_constructor():
     # Defaults come from the declaration: nothing else holds them.
     assert NE1000("/dev/null").transport.settings["baudrate"] == driver_settings("ne1000")[
         "baudrate"].default
+
+
+def _valve_rig(tmp_path, lost_replies: int, **valve_settings):
+    """A rig file whose valve is a simulated actuator that drops its first replies."""
+    from raphe.clock import Clock
+    from raphe.simulators.vici import SimulatedVICI
+
+    simulated = SimulatedVICI(Clock(10.0), str(tmp_path)).start()
+    simulated.port.lose_replies(lost_replies)
+    table = {**simulated.rig_settings(), "timeout_s": 0.3, **valve_settings}
+    text = "[valve]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+    return simulated, load_rig(text, source="rig.toml")
+
+
+def test_an_instrument_silent_at_open_is_opened_again_after_a_pause(tmp_path, caplog):
+    simulated, config = _valve_rig(tmp_path, lost_replies=1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"):
+            rig = config.connect()
+        try:
+            assert rig.valve is not None and rig.valve.identity()["model"]
+        finally:
+            rig.close()
+    finally:
+        simulated.close()
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "no complete reply" in warning and "attempt 1 of 3" in warning, warning
+
+
+def test_an_instrument_that_never_answers_fails_after_the_last_attempt(tmp_path, caplog):
+    simulated, config = _valve_rig(tmp_path, lost_replies=1000)
+    try:
+        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"), \
+                pytest.raises(RapheError, match=r"rig.toml, line 1: \[valve\] .*no complete reply"):
+            config.connect()
+    finally:
+        simulated.close()
+    assert len(caplog.records) == OPEN_ATTEMPTS - 1
+
+
+def test_a_missing_port_is_not_retried(tmp_path, caplog):
+    text = f'[valve]\ndriver = "vici"\nport = "{tmp_path / "ttyNOTHERE"}"\nloop_volume_uL = 10\n'
+    with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"), \
+            pytest.raises(RapheError, match=r"cannot open .*ttyNOTHERE"):
+        load_rig(text, source="rig.toml").connect()
+    assert caplog.records == []
