@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from raphe.clock import Clock
 from raphe.drivers.rig import (
     DRIVERS,
     OPEN_ATTEMPTS,
@@ -17,6 +17,8 @@ from raphe.drivers.rig import (
     load_rig,
 )
 from raphe.errors import InputError, RapheError
+from raphe.simulators.rig import to_toml
+from raphe.simulators.vici import SimulatedVICI
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rig.example.toml"
 
@@ -126,14 +128,10 @@ def test_every_driver_uses_the_one_declaration_in_its_constructor():
 
 def _valve_rig(tmp_path, lost_replies: int, **valve_settings):
     """A rig file whose valve is a simulated actuator that drops its first replies."""
-    from raphe.clock import Clock
-    from raphe.simulators.vici import SimulatedVICI
-
     simulated = SimulatedVICI(Clock(10.0), str(tmp_path)).start()
     simulated.port.lose_replies(lost_replies)
     table = {**simulated.rig_settings(), "timeout_s": 0.3, **valve_settings}
-    text = "[valve]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
-    return simulated, load_rig(text, source="rig.toml")
+    return simulated, load_rig(to_toml({"valve": table}), source="rig.toml")
 
 
 def test_an_instrument_silent_at_open_is_opened_again_after_a_pause(tmp_path, caplog):
