@@ -22,12 +22,14 @@ from raphe.acquisition import store
 from raphe.acquisition.pyramid import query
 from raphe.errors import InputError
 from raphe.records import (
+    BaselineReference,
     DetectorBlock,
     Event,
     Fraction,
     Injection,
     PumpState,
     SampleResult,
+    as_json,
     columns,
 )
 
@@ -69,7 +71,8 @@ class SessionReader:
         f = self._f
         self._sig = f[store.SIGNAL]
         self._ovl = f[store.OVERLOAD]
-        self._tables = {name: f[path] for name, (path, _) in store.TABLES.items()}
+        # A table newer than the file's format version is absent: it reads as empty.
+        self._tables = {name: f[path] for name, (path, _) in store.TABLES.items() if path in f}
         pyr = f[store.PYRAMID]
         self.factor = int(pyr.attrs.get("factor", store.PYRAMID_FACTOR))
         self._levels = []
@@ -294,8 +297,12 @@ class SessionReader:
         """Raw rows of a table (with their ``seq``), as a numpy structured array."""
         if name == "blocks":
             return self.block_table
+        if name not in self._tables:
+            return np.empty(0, dtype=store.TABLES[name][1])
         with self._reading(f"table /{store.TABLES[name][0]}"):
             data = self._tables[name][:]
+        if name == "calibration" and data.dtype.names and "fit_json" in data.dtype.names:
+            self._v1_calibration = data[: store.valid_rows(data)]
         return store.conform(name, data[: store.valid_rows(data)])
 
     def records(self, name: str) -> list[Any]:
@@ -324,8 +331,28 @@ class SessionReader:
         return self.records("results")
 
     def calibration(self) -> list[dict[str, Any]]:
-        return [{"t": c.t, "analyte": c.analyte, "fit": json.loads(c.fit_json or "{}")}
-                for c in self.records("calibration")]
+        """Every calibration fit, in order: ``{"t", "analyte", "fit"}`` where ``fit`` holds
+        model, weighting, n, slope, intercept, r_squared, residual_sd, lod_fmol, loq_fmol,
+        source, error (when it could not be fitted) and ``standards``: one
+        ``{"sample_id", "conc_nM", "volume_uL", "area", "used", "reason"}`` per standard."""
+        fits = self.records("calibration")
+        old = getattr(self, "_v1_calibration", None)
+        if old is not None:  # format version 1: the fit as JSON text
+            return [{"t": float(row["t"]), "analyte": _decode(row["analyte"]),
+                     "fit": _v1_fit(_decode(row["fit_json"]))} for row in old]
+        standards = self.records("standards")
+        out = []
+        for c in fits:
+            fit = {k: v for k, v in as_json(c).items() if k not in ("t", "analyte")}
+            fit["standards"] = [
+                {k: v for k, v in as_json(s).items() if k not in ("t", "analyte")}
+                for s in standards if s.t == c.t and s.analyte == c.analyte]
+            out.append({"t": c.t, "analyte": c.analyte, "fit": fit})
+        return out
+
+    def baseline_references(self) -> list[BaselineReference]:
+        """Every % of baseline reference, in order (the last per analyte is in force)."""
+        return self.records("baseline")
 
     def audit(self) -> list[dict[str, Any]]:
         return [asdict(a) for a in self.records("audit")]
@@ -370,6 +397,21 @@ class SessionReader:
         return {"status": self.status, "timestamps_monotonic": monotonic,
                 "tables_consistent": len(problems) == order_problems, "problems": problems,
                 "gaps": gaps}
+
+
+def _v1_fit(text: str) -> dict[str, Any]:
+    """A format-version-1 fit (JSON text, possibly cut by its size limit) as a fit dict."""
+    try:
+        data = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {"error": "the stored fit was cut by the format-1 size limit and cannot be "
+                         "read", "standards": []}
+    cols = data.pop("standards_columns", ["sample_id", "conc_nM", "volume_uL", "area"])
+    data["standards"] = [dict(zip(cols, row), used=1, reason="")
+                         for row in data.get("standards", [])]
+    data["standards"] += [{"sample_id": sid, "used": 0, "reason": why}
+                          for sid, why in data.pop("skipped", [])]
+    return data
 
 
 def _guarded(method, what: str):

@@ -36,7 +36,6 @@ from raphe.acquisition.pyramid import PyramidBuilder
 from raphe.errors import InputError, RapheError
 from raphe.records import (
     AuditEntry,
-    CalibrationFit,
     DetectorBlock,
     Event,
     Fraction,
@@ -240,11 +239,18 @@ class Session:
         self._add("results", result)
 
     def add_calibration(self, t: float, analyte: str, fit: dict) -> None:
-        """A calibration fit (slope, intercept, weighting, LOD/LOQ...) as JSON."""
-        import json
+        """A calibration fit (the record of :func:`~raphe.acquisition.analysis.calibration.
+        fit_record`): one ``calibration`` row and one ``standards`` row per standard."""
+        from raphe.acquisition.analysis.calibration import fit_rows
 
-        self._add("calibration",
-                  CalibrationFit(t, analyte, json.dumps(fit, sort_keys=True, default=str)))
+        row, standards = fit_rows(t, analyte, fit)
+        self._add("calibration", row)
+        for standard in standards:
+            self._add("standards", standard)
+
+    def add(self, kind: str, record: Any) -> None:
+        """A record of any table (``kind`` its name, as in :data:`KINDS`)."""
+        self._add(kind, record)
 
     def add_audit(self, who: str, what: str, previous: str = "", t: float = float("nan")) -> None:
         """A manual action: who did what, and the value it replaced."""

@@ -31,17 +31,24 @@ from raphe import __version__
 from raphe.errors import InputError
 from raphe.records import (
     AuditEntry,
+    BaselineReference,
     CalibrationFit,
+    CalibrationStandard,
     Event,
     Fraction,
     Injection,
+    InstrumentState,
+    ProbeRecovery,
     PumpState,
     SampleResult,
+    SuitabilityTest,
     columns,
 )
 
-#: Bumped when the layout changes in a way older readers cannot read.
-FORMAT_VERSION = 1
+#: Bumped when the layout changes in a way older readers cannot read. Version 2 stores the
+#: calibration as columns (no JSON text that a size limit could cut) and adds the baseline
+#: reference, calibration standards, probe recovery, suitability and instrument tables.
+FORMAT_VERSION = 2
 #: Pyramid: each level keeps the min and max of ``PYRAMID_FACTOR`` bins of the level below.
 PYRAMID_FACTOR = 16
 PYRAMID_LEVELS = 7
@@ -69,7 +76,15 @@ RECORDS: dict[str, tuple[str, type | None]] = {
     "results": ("analysis/results", SampleResult),
     "calibration": ("analysis/calibration", CalibrationFit),
     "audit": ("audit", AuditEntry),
+    "baseline": ("analysis/baseline", BaselineReference),
+    "standards": ("analysis/calibration_standards", CalibrationStandard),
+    "recovery": ("analysis/recovery", ProbeRecovery),
+    "suitability": ("analysis/suitability", SuitabilityTest),
+    "instruments": ("instruments", InstrumentState),
 }
+#: Tables a file of an older format version may lack (read as empty): name → version added.
+SINCE: dict[str, int] = {"baseline": 2, "standards": 2, "recovery": 2, "suitability": 2,
+                         "instruments": 2}
 
 _BLOCKS_DTYPE = np.dtype([("seq", "<i8"), ("pos", "<i8"), ("index0", "<i8"), ("n", "<i8"),
                           ("t0", "<f8"), ("dt", "<f8")])
@@ -88,9 +103,16 @@ TABLES: dict[str, tuple[str, np.dtype]] = {
     for name, (path, record) in RECORDS.items()
 }
 
-#: Groups and datasets every session file has (checked when a file is opened).
+#: Groups and datasets every session file has (checked when a file is opened); tables
+#: newer than a file's format version are checked only in files of that version or later.
 REQUIRED = ("signals", SIGNAL, OVERLOAD, BLOCKS, PYRAMID, "rig", "protocol", "analysis",
-            "analysis/method") + tuple(path for path, _ in TABLES.values())
+            "analysis/method") + tuple(path for name, (path, _) in TABLES.items()
+                                       if name not in SINCE)
+
+
+def has_table(f: h5py.File, name: str) -> bool:
+    """Whether the file holds table ``name`` (a file older than the table lacks it)."""
+    return TABLES[name][0] in f
 
 
 def unit_attr(name: str) -> str:
@@ -416,6 +438,11 @@ def check(f: h5py.File, path: Path) -> None:
             raise InputError(f"session {path}: /{name} is {ds.ndim}-D {ds.dtype}, expected a "
                              f"1-D {'number' if kind == 'f' else 'integer'} array")
     for name, (hpath, _dtype) in TABLES.items():
+        if name in SINCE and version < SINCE[name] and hpath not in f:
+            continue
+        if hpath not in f:
+            raise InputError(f"session {path}: missing /{hpath} (damaged or not a Raphe "
+                             "session)")
         got = f[hpath].dtype
         need = required_columns(name)
         if got.names is None or not need <= set(got.names):

@@ -132,11 +132,22 @@ class DetectorBlock:
 #: - ``gap``: detector readings lost from ``t`` to ``t_end``;
 #: - ``perfusion``: text ``started …``, ``stopped …`` (stall, syringe empty, pump unreachable)
 #:   or ``restored …``: when the probe was (not) perfused;
+#: - ``flow``: the perfusion flow changed; text ``<old> -> <new> uL/min; <who>: <why>``
+#:   (:func:`flow_text`, read back by :func:`parse_flow`);
+#: - ``medium``: the probe was moved into a solution (text ``<name>; <c> nM 5-HT``) or back
+#:   into the animal (text ``animal``);
 #: - ``calibration``: text ``refit``: fit the calibration anew from the standards injected
 #:   since the last refit (the analysis does it once their runs have closed);
-#: - ``state``: the protocol engine's state changed (idle, checking, running, paused …).
+#: - ``suitability``: a system-suitability test was evaluated (text: passed/failed, and the
+#:   operator's decision when it failed);
+#: - ``state``: the protocol engine's state changed (idle, checking, running, paused …);
+#: - ``pause``: a span (``t`` to ``t_end``) during which the schedule was held, text the
+#:   reason; written when the pause ends (or when the run ends during it);
+#: - ``end``: how the run ended, text ``completed``, ``aborted: <who/why>``,
+#:   ``ended on fault: <what>``; a file without one was interrupted (a crash).
 EVENT_KINDS = ("drug", "marker", "phase", "prompt", "step", "alarm", "info", "range", "gap",
-               "perfusion", "calibration", "state")
+               "perfusion", "flow", "medium", "calibration", "suitability", "state", "pause",
+               "end")
 EVENT_SOURCES = ("operator", "protocol", "instrument", "simulator")
 
 
@@ -184,6 +195,9 @@ class Fraction(Row):
     sample_id: str = column(size=64)
     probe_start_s: float = column("s", default=math.nan)
     probe_end_s: float = column("s", default=math.nan)
+    #: comma-separated: ``partial`` (the tube was filling when the run ended or was aborted:
+    #: ``t_end`` is when filling stopped) … (see ``raphe.acquisition.analysis.flags``)
+    flags: str = column(size=64, default="")
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,15 +229,113 @@ class SampleResult(Row):
     probe_t: float = column("s", default=math.nan)
     #: the peak's detection code as a CDS prints it (B baseline, V valley, T tangent, S skim…)
     code: str = column(size=8, default="")
+    #: 1 for a baseline sample (the method's list, the baseline phase, or before the first
+    #: drug), whether or not its flags leave it out of the reference
+    baseline: int = column(default=0)
+    #: ``conc_nM`` ÷ the probe's in-vitro recovery: an estimate of the extracellular
+    #: concentration, NaN without a recovery (dialysate values stay the primary numbers)
+    conc_corrected_nM: float = column("nM", default=math.nan)
+
+
+@dataclass(frozen=True, eq=False)
+class BaselineReference(Row):
+    """The reference of % of baseline for one analyte, as it stood from ``t`` on.
+
+    ``mean`` and ``sd`` (sample SD) of the baseline samples that are not excluded by their
+    flags, in ``unit`` (nM when calibrated, else nA*s of peak area). A new row is written
+    each time the reference changes; ``final`` is 1 once the baseline period is over (the
+    first sample after the drug was quantified, or the session ended): from then on every
+    stored % of baseline, the baseline samples' included, is against this row.
+    """
+
+    t: float = column("s")
+    analyte: str = column(size=32)
+    mean: float = column()
+    sd: float = column()
+    n: int = column()
+    unit: str = column(size=16)
+    #: the sample ids averaged, comma-separated
+    samples: str = column(size=1024)
+    final: int = column(default=0)
 
 
 @dataclass(frozen=True, eq=False)
 class CalibrationFit(Row):
-    """A calibration fit stored in the session (slope, intercept, weighting, LOD/LOQ… as JSON)."""
+    """A calibration fit in force from ``t``: area = slope · amount (fmol) + intercept.
+
+    Its standards are rows of ``CalibrationStandard`` with the same ``t`` and ``analyte``.
+    ``error`` says why standards could not be fitted (the numbers are then NaN).
+    """
 
     t: float = column("s")
     analyte: str = column(size=32)
-    fit_json: str = column(size=2048)
+    model: str = column(size=16, default="")
+    weighting: str = column(size=16, default="")
+    n: int = column(default=0)
+    slope: float = column("nA*s/fmol", default=math.nan)
+    intercept: float = column("nA*s", default=math.nan)
+    r_squared: float = column(default=math.nan)
+    residual_sd: float = column("nA*s", default=math.nan)
+    lod_fmol: float = column("fmol", default=math.nan)
+    loq_fmol: float = column("fmol", default=math.nan)
+    #: where the standards come from: ``this session``, a method file, another session …
+    source: str = column(size=512, default="")
+    error: str = column(size=256, default="")
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationStandard(Row):
+    """One standard of the calibration fit (``t``, ``analyte``): used, or skipped and why."""
+
+    t: float = column("s")
+    analyte: str = column(size=32)
+    sample_id: str = column(size=64)
+    conc_nM: float = column("nM")
+    volume_uL: float = column("uL")
+    area: float = column("nA*s")
+    used: int = column(default=1)
+    reason: str = column(size=64, default="")
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeRecovery(Row):
+    """The probe's in-vitro recovery in force for an analyte: dialysate ÷ medium × 100."""
+
+    t: float = column("s")
+    analyte: str = column(size=32)
+    recovery_pct: float = column("%")
+    flow_uL_min: float = column("uL/min", default=math.nan)
+    n: int = column(default=0)
+    #: where it was measured: ``this session`` or the recovery session's file name
+    source: str = column(size=512, default="")
+
+
+@dataclass(frozen=True, eq=False)
+class SuitabilityTest(Row):
+    """One system-suitability test of one analyte: its value against its limit."""
+
+    t: float = column("s")
+    analyte: str = column(size=32)
+    #: ``rsd`` (replicate area RSD, %), ``r_squared``, ``lod_nM``/``loq_nM`` (S/N 3 and 10),
+    #: ``drift`` (first to last bracketing standard, %)
+    test: str = column(size=16)
+    value: float = column()
+    limit: float = column(default=math.nan)
+    unit: str = column(size=16, default="")
+    #: 1 passed, 0 failed, -1 not judged (no limit, or not enough standards)
+    passed: int = column(default=-1)
+    detail: str = column(size=256, default="")
+
+
+@dataclass(frozen=True, eq=False)
+class InstrumentState(Row):
+    """What an instrument other than the pump was set to: the valve's position, the
+    collector's tube or drain; the last rows are their final, safe states."""
+
+    t: float = column("s")
+    role: str = column(size=16)
+    state: str = column(size=32)
+    detail: str = column(size=128, default="")
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,3 +347,17 @@ class AuditEntry(Row):
     who: str = column(size=64)
     what: str = column(size=512)
     previous: str = column(size=512)
+
+
+def flow_text(old: float, new: float, who: str, why: str = "") -> str:
+    """The text of a ``flow`` event."""
+    return f"{old:g} -> {new:g} uL/min; {who}" + (f": {why}" if why else "")
+
+
+def parse_flow(text: str) -> tuple[float, float] | None:
+    """(old, new) µL/min of a ``flow`` event's text, or None when it is not one."""
+    head = text.split(";", 1)[0].replace("uL/min", "").split("->")
+    try:
+        return float(head[0]), float(head[1])
+    except (IndexError, ValueError):
+        return None

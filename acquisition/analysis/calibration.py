@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from raphe.errors import InputError
+from raphe.records import CalibrationFit, CalibrationStandard
 
 MODELS = ("linear", "origin")
 WEIGHTINGS = ("none", "1/x", "1/x2")
@@ -127,20 +128,30 @@ def parse_standard_kind(kind: str) -> float | None:
     return conc if math.isfinite(conc) and conc >= 0 else None
 
 
+def _skipped(skipped: list) -> list[tuple[str, str, float, float]]:
+    """(sample id, reason, conc, volume) of skipped standards given as (id, reason) or
+    (id, reason, conc, volume)."""
+    return [(s[0], s[1], *(s[2:4] if len(s) >= 4 else (math.nan, math.nan))) for s in skipped]
+
+
 def fit_record(analyte: str, t: float, model: str, weighting: str,
-               used: list[tuple[str, Standard]], skipped: list[tuple[str, str]]
-               ) -> tuple[Calibration | None, dict]:
+               used: list[tuple[str, Standard]], skipped: list[tuple],
+               source: str = "this session") -> tuple[Calibration | None, dict]:
     """Fit ``used`` standards (sample id, standard) and describe the fit as JSON-ready data.
 
     Returns (calibration, record); the calibration is ``None`` when the standards cannot be
-    fitted, and the record then says why (``error``). ``skipped`` lists (sample id, reason).
+    fitted, and the record then says why (``error``). ``skipped`` lists (sample id, reason)
+    or (sample id, reason, conc nM, volume µL); ``source`` says where the standards were
+    measured.
     """
     record: dict = {"analyte": analyte, "t": t, "model": model, "weighting": weighting,
-                    "n": len(used),
-                    "standards": [[sid, s.conc_nM, s.volume_uL, s.area] for sid, s in used],
-                    "standards_columns": ["sample_id", "conc_nM", "volume_uL", "area"]}
-    if skipped:
-        record["skipped"] = [[sid, why] for sid, why in skipped]
+                    "n": len(used), "source": source,
+                    "standards": [{"sample_id": sid, "conc_nM": s.conc_nM,
+                                   "volume_uL": s.volume_uL, "area": s.area, "used": 1,
+                                   "reason": ""} for sid, s in used]}
+    record["standards"] += [{"sample_id": sid, "conc_nM": conc, "volume_uL": volume,
+                             "area": math.nan, "used": 0, "reason": why}
+                            for sid, why, conc, volume in _skipped(skipped)]
     try:
         cal = fit_standards([s for _, s in used], model, weighting)
     except InputError as exc:
@@ -152,3 +163,46 @@ def fit_record(analyte: str, t: float, model: str, weighting: str,
         if isinstance(value, float) and not math.isfinite(value):
             record[key] = None
     return cal, record
+
+
+def fit_rows(t: float, analyte: str, record: dict
+             ) -> tuple[CalibrationFit, list[CalibrationStandard]]:
+    """The session rows of a fit record (:func:`fit_record`): the fit and its standards."""
+    def num(key: str) -> float:
+        value = record.get(key)
+        return math.nan if value is None else float(value)
+
+    fit = CalibrationFit(t=t, analyte=analyte, model=str(record.get("model", "")),
+                         weighting=str(record.get("weighting", "")), n=int(record.get("n", 0)),
+                         slope=num("slope"), intercept=num("intercept"),
+                         r_squared=num("r_squared"), residual_sd=num("residual_sd"),
+                         lod_fmol=num("lod_fmol"), loq_fmol=num("loq_fmol"),
+                         source=str(record.get("source", "")),
+                         error=str(record.get("error", "")))
+    standards = [CalibrationStandard(
+        t=t, analyte=analyte, sample_id=str(s.get("sample_id", "")),
+        conc_nM=math.nan if s.get("conc_nM") is None else float(s["conc_nM"]),
+        volume_uL=math.nan if s.get("volume_uL") is None else float(s["volume_uL"]),
+        area=math.nan if s.get("area") is None else float(s["area"]),
+        used=int(s.get("used", 1)), reason=str(s.get("reason", "")))
+        for s in record.get("standards", [])]
+    return fit, standards
+
+
+def calibration_of(fit: dict) -> Calibration | None:
+    """The :class:`Calibration` a stored fit dict describes (None when it has no line)."""
+    try:
+        slope, intercept = float(fit["slope"]), float(fit["intercept"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(slope) and slope > 0 and math.isfinite(intercept)):
+        return None
+
+    def num(key: str) -> float:
+        value = fit.get(key)
+        return math.nan if value is None else float(value)
+
+    return Calibration(slope=slope, intercept=intercept, model=str(fit.get("model", "linear")),
+                       weighting=str(fit.get("weighting", "none")), n=int(fit.get("n", 0)),
+                       residual_sd=num("residual_sd"), r_squared=num("r_squared"),
+                       lod_fmol=num("lod_fmol"), loq_fmol=num("loq_fmol"))

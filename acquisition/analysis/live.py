@@ -284,17 +284,18 @@ class LiveQuantifier:
                 if not spec.calibrated:
                     continue
                 used: list[tuple[str, Standard]] = []
-                skipped: list[tuple[str, str]] = []
+                skipped: list[tuple[str, str, float, float]] = []
                 for seq in refit.standards:
                     inj, areas = self._standard_areas.get(seq, (None, {}))
                     if inj is None:
                         continue
                     area, flags = areas.get(spec.name, (math.nan, ("not_found",)))
                     bad = [f for f in flags if f in fl.EXCLUDING]
-                    if bad or not math.isfinite(area):
-                        skipped.append((inj.sample_id, ",".join(bad) or "no area"))
-                        continue
                     conc = parse_standard_kind(inj.kind)
+                    if bad or not math.isfinite(area):
+                        skipped.append((inj.sample_id, ",".join(bad) or "no area", conc,
+                                        inj.loop_volume_uL))
+                        continue
                     used.append((inj.sample_id, Standard(conc, inj.loop_volume_uL, area)))
                 cal, record = fit_record(spec.name, refit.t, spec.cal_model, spec.cal_weighting,
                                          used, skipped)

@@ -46,7 +46,7 @@ def test_a_file_without_the_newer_columns_reads_with_their_defaults(tmp_path):
     path = tmp_path / "old.h5"
     f = store.create(path, signal_dt=0.5)
     old = np.dtype([(n, store.TABLES["results"][1][n]) for n in store.TABLES["results"][1].names
-                    if n not in ("probe_t", "code")])
+                    if n not in ("probe_t", "code", "baseline", "conc_corrected_nM")])
     del f["analysis/results"]
     ds = f.create_dataset("analysis/results", shape=(1,), maxshape=(None,), dtype=old)
     ds[0] = (0, b"S001", 10.0, b"5-HT", 400.0, 3.0, 0.1, 30.0, 0.5, 10.0, 100.0, b"")

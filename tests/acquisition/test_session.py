@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from raphe.acquisition import store
 from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.replay import Replay
 from raphe.acquisition.session import Session, SessionError
@@ -59,7 +60,7 @@ def test_round_trip_every_table_and_metadata(tmp_path):
         assert m["protocol"]["sha256"] == hashlib.sha256(PROTOCOL["source"].encode()).hexdigest()
         assert m["protocol"]["parameters"] == PROTOCOL["parameters"]
         assert m["method_toml"] == "[peaks]\n"
-        assert m["format_version"] == 1 and m["wall_start"] == 1.7e9
+        assert m["format_version"] == store.FORMAT_VERSION and m["wall_start"] == 1.7e9
         assert m["signal"] == {"dt": 0.1, "units": "nA", "scale_nA_per_V": 10.0}
         assert r.events()[:3] == recs["events"]
         assert r.events()[3].kind == "range" and "scale_nA_per_V=20" in r.events()[3].text

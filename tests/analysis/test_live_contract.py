@@ -170,7 +170,8 @@ def test_refit_from_session_standards_is_used_for_later_results():
     assert fit["n"] == 4 and fit["weighting"] == "1/x" and fit["model"] == "linear"
     assert fit["slope"] == pytest.approx(0.11, rel=0.03)
     assert fit["r_squared"] > 0.99 and fit["lod_fmol"] < fit["loq_fmol"]
-    assert [s[0] for s in fit["standards"]] == ["STD1", "STD2", "STD3", "STD4"]
+    assert [s["sample_id"] for s in fit["standards"] if s["used"]] == [
+        "STD1", "STD2", "STD3", "STD4"]
     assert ht["S1"].amount_fmol == pytest.approx(8.0, rel=0.05)
     assert ht["S2"].conc_nM == pytest.approx(12.0 / 20.0, rel=0.05)
     assert "uncalibrated" not in ht["S1"].flags
@@ -220,8 +221,9 @@ def test_standards_with_excluding_flags_are_left_out_of_a_refit():
     events = [gap, Event(2500.0, "calibration", "refit", "operator")]
     _, fits = _run(plan, _injections(plan), events, 3100.0)
     (_, _, fit), = [f for f in fits if f[1] == "5-HT"]
-    assert [s[0] for s in fit["standards"]] == ["STD1", "STD3"]
-    assert fit["skipped"] == [["STD2", "gap"]]
+    assert [s["sample_id"] for s in fit["standards"] if s["used"]] == ["STD1", "STD3"]
+    assert [(s["sample_id"], s["reason"]) for s in fit["standards"] if not s["used"]] == [
+        ("STD2", "gap")]
 
 
 # -- % of baseline -----------------------------------------------------------------------

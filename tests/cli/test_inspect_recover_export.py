@@ -103,7 +103,7 @@ def test_export_csv_with_units(tmp_path, capsys):
     assert results[1]["conc_nM"] == "0.25" and results[1]["pct_baseline_pct"] == "50.0"
     with open(out / "fractions.csv") as fh:
         assert next(csv.reader(fh)) == ["tube", "t_start_s", "t_end_s", "volume_uL",
-                                        "sample_id", "probe_start_s", "probe_end_s"]
+                                        "sample_id", "probe_start_s", "probe_end_s", "flags"]
     with open(out / "events.csv") as fh:
         assert list(csv.reader(fh))[1] == ["30.0", "drug", "ipsapirone 0.3 mg/kg s.c.",
                                            "operator", ""]
