@@ -1,7 +1,11 @@
 """Export a session as CSV files with units in the headers (for spreadsheets, R, MATLAB).
 
 One file per stream: ``signal.csv``, ``events.csv``, ``injections.csv``,
-``fractions.csv``, ``pump.csv`` and ``results.csv``. Existing files are never
+``fractions.csv``, ``pump.csv``, ``results.csv``, and the analysis and instrument
+tables: ``calibration.csv`` (the fits), ``calibration_standards.csv`` (their
+standards), ``baseline.csv`` (the % of baseline references), ``recovery.csv``,
+``suitability.csv`` and ``instruments.csv``. Every file's columns are its record's
+(``raphe.records``), with units in the headers. Existing files are never
 overwritten: the export fails before writing anything if one is in the way.
 """
 
@@ -16,20 +20,42 @@ from pathlib import Path
 import numpy as np
 
 from raphe.acquisition import store
+from raphe.acquisition.analysis.calibration import fit_rows
 from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
 from raphe.records import columns, values
 
 _CHUNK = 1 << 18
 
-#: The CSV files besides ``signal.csv``: the session tables, one per record class.
-TABLES = ("events", "injections", "fractions", "pump", "results")
+#: The CSV files besides ``signal.csv``: the session tables (``store.RECORDS`` names),
+#: one per record class.
+TABLES = ("events", "injections", "fractions", "pump", "results", "calibration", "standards",
+          "baseline", "recovery", "suitability", "instruments")
+#: File names that are not the table's name.
+FILE_NAMES = {"standards": "calibration_standards"}
 SIGNAL_HEADER = ["t_s", "current_nA", "overload"]
 
 
 def headers(name: str) -> list[str]:
     """CSV column names of table ``name``: its record's columns, each with its unit."""
     return [c.header for c in columns(store.RECORDS[name][1])]
+
+
+def file_name(name: str) -> str:
+    """The CSV file of table ``name`` (``signal`` included)."""
+    return f"{FILE_NAMES.get(name, name)}.csv"
+
+
+def rows(reader: SessionReader, name: str) -> list:
+    """The records of table ``name``; the calibration through :meth:`SessionReader.
+    calibration`, which also reads the fits of format-1 files."""
+    if name not in ("calibration", "standards"):
+        return reader.records(name)
+    out = []
+    for entry in reader.calibration():
+        fit, standards = fit_rows(entry["t"], entry["analyte"], entry["fit"])
+        out.extend([fit] if name == "calibration" else standards)
+    return out
 
 
 def default_dir(path: Path) -> Path:
@@ -43,7 +69,7 @@ def export_csv(path: str | Path, out_dir: str | Path | None = None) -> list[Path
         out = Path(out_dir) if out_dir is not None else default_dir(path)
         if out.exists() and not out.is_dir():
             raise InputError(f"export {path}: {out} exists and is not a folder")
-        targets = {name: out / f"{name}.csv" for name in ("signal", *TABLES)}
+        targets = {name: out / file_name(name) for name in ("signal", *TABLES)}
         for target in targets.values():
             if target.exists():
                 raise InputError(f"export {path}: {target} already exists (never overwritten; "
@@ -64,7 +90,7 @@ def export_csv(path: str | Path, out_dir: str | Path | None = None) -> list[Path
                 with open(parts[name], "x", newline="", encoding="utf-8") as fh:
                     w = csv.writer(fh)
                     w.writerow(headers(name))
-                    w.writerows([[_cell(v) for v in values(r)] for r in reader.records(name)])
+                    w.writerows([[_cell(v) for v in values(r)] for r in rows(reader, name)])
             for name, target in targets.items():
                 if target.exists():
                     raise InputError(f"export {path}: {target} appeared while exporting; "

@@ -392,6 +392,19 @@ class SessionReader:
         allseq = np.concatenate(seqs)
         if len(np.unique(allseq)) != len(allseq):
             problems.append("sequence numbers repeat across tables")
+        # The calibration reads back whole: every fit with the standards it says it used.
+        try:
+            for fit in self.calibration():
+                used = sum(1 for x in fit["fit"].get("standards", []) if x.get("used"))
+                n = fit["fit"].get("n")
+                if fit["fit"].get("error", "").startswith("the stored fit was cut"):
+                    problems.append(f"calibration of {fit['analyte']} at {fit['t']:g} s: "
+                                    f"{fit['fit']['error']}")
+                elif n is not None and used != n:
+                    problems.append(f"calibration of {fit['analyte']} at {fit['t']:g} s says "
+                                    f"{n} standards, {used} are stored")
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"calibration cannot be read back ({exc})")
         # Data lost at acquisition (the file is consistent, but readings are missing).
         gaps = [(e.t, e.t_end) for e in self.events() if e.kind == "gap"]
         return {"status": self.status, "timestamps_monotonic": monotonic,

@@ -2,20 +2,27 @@
 
 The original file is only read. With ``out``, a new session is written holding
 the same signal blocks, injections and events in the same order, the pump,
-fraction and audit rows, and the new method's results.
+fraction, instrument and audit rows, and the new method's results. The new session stores
+the method self-contained (standards inline) and, at t = 0, the calibration and
+probe recovery in force at its start.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from raphe.acquisition.analysis.live import LiveQuantifier
 from raphe.acquisition.analysis.method import AnalysisMethod, load_method, parse_method
+from raphe.acquisition.analysis.recovery import flow_warnings, session_flow
 from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.replay import Replay
 from raphe.acquisition.session import Session
 from raphe.errors import InputError
 from raphe.records import SampleResult
+
+log = logging.getLogger(__name__)
 
 
 def _to_session(session: Session):
@@ -26,27 +33,48 @@ def _to_session(session: Session):
     return lambda kind, record: add[kind](record)
 
 
-def session_method(reader: SessionReader, path: Path, method: str | None) -> AnalysisMethod:
-    """The method given by name or path, else the one stored in the session."""
+def session_method(reader: SessionReader, path: Path, method: str | None, *,
+                   calibration: str | Path | None = None,
+                   recovery: str | Path | None = None) -> AnalysisMethod:
+    """The method given by name or path, else the one stored in the session; with the
+    calibration and/or probe recovery of other sessions when they are named."""
     if method:
-        return load_method(method)
+        return load_method(method, calibration=calibration, recovery=recovery)
     text = reader.metadata.get("method_toml", "")
     if not text.strip():
         raise InputError(f"{path} stores no analysis method; give one with --method")
-    return parse_method(text, source=f"{path}:/analysis/method")
+    try:
+        return parse_method(text, source=f"{path}:/analysis/method", calibration=calibration,
+                            recovery=recovery)
+    except InputError as exc:
+        if calibration is not None or recovery is not None:
+            raise
+        raise InputError(f"{exc} (the method stored in {path.name}; give the method with "
+                         "--method, or its calibration with --calibration)") from None
 
 
 def reanalyse(path: str | Path, method: str | None = None, out: str | Path | None = None,
-              speed: float | None = None) -> list[SampleResult]:
-    """Quantify every injection of the session at ``path``; optionally write ``out``."""
+              speed: float | None = None, *, calibration: str | Path | None = None,
+              recovery: str | Path | None = None,
+              on_warning: Callable[[str], None] | None = None) -> list[SampleResult]:
+    """Quantify every injection of the session at ``path``; optionally write ``out``.
+
+    ``calibration`` / ``recovery`` name sessions whose calibration / probe recovery the
+    method uses instead of its own. ``on_warning`` receives each warning (default: the
+    log), e.g. a recovery measured at another flow than the session's.
+    """
     path = Path(path)
+    warn = on_warning or log.warning
     if out is not None:
         out = Path(out)
         if out.exists() or out.resolve() == path.resolve():
             raise InputError(f"{out} already exists; a session is never overwritten")
     with SessionReader(path) as reader:
-        analysis = session_method(reader, path, method)
-        results: list[SampleResult] = []
+        analysis = session_method(reader, path, method, calibration=calibration,
+                                  recovery=recovery)
+        if analysis.recovery:
+            for line in flow_warnings(analysis.recovery, session_flow(reader).perfused()):
+                warn(line)
         session = None
         if out is not None:
             meta = reader.metadata
@@ -59,7 +87,6 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
             )
 
         def on_result(result: SampleResult) -> None:
-            results.append(result)
             if session is not None:
                 session.add_result(result)
 
@@ -67,13 +94,22 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
             if session is not None:
                 session.add_calibration(t, analyte, fit)
 
+        def on_reference(record) -> None:
+            if session is not None:
+                session.add("baseline", record)
+
         quantifier = LiveQuantifier(analysis, on_result=on_result,
-                                    on_calibration=on_calibration)
+                                    on_calibration=on_calibration, on_reference=on_reference)
         try:
             if session is None:
                 Replay(reader, speed=speed).run(quantifier.feed)
                 quantifier.finish()
             else:
+                # What is in force from the start: the method's calibration and recovery.
+                for analyte, fit in analysis.initial_fits():
+                    session.add_calibration(0.0, analyte, fit)
+                for record in analysis.recovery.values():
+                    session.add("recovery", record)
                 analysis_feed = session.subscribe(quantifier.feed, name="analysis")
                 Replay(reader, speed=speed).run(_to_session(session))
                 analysis_feed.call(quantifier.finish)
@@ -83,12 +119,17 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
                     session.add_pump_state(row)
                 for row in reader.fractions():
                     session.add_fraction(row)
+                for row in reader.records("instruments"):
+                    session.add("instruments", row)
                 for row in reader.audit():
                     session.add_audit(row.get("who", ""), row.get("what", ""),
                                       row.get("previous", ""), row.get("t", float("nan")))
                 session.add_audit("raphe replay", f"reanalysed {path.name} with method "
                                   f"{analysis.name!r}", "")
         finally:
-            if session is not None:
-                session.close()
-    return results
+            if session is not None:  # the run ended as the original did
+                session.close(end_reason=str(reader.metadata.get("end_reason", "")),
+                              end_detail=str(reader.metadata.get("end_detail", "")))
+    # The last report of each result (a result is reported again when its % of baseline
+    # reference changes).
+    return list(quantifier.results)

@@ -468,6 +468,7 @@ class Recorder:
         self._perfusion_lost = None
 
     def _perfusion_stopped(self, reason: str) -> None:
+        reason = reason.removeprefix("pump: ")  # driver errors name their instrument already
         if self._perfusion_lost is not None or not self.perfusing:
             if not self.perfusing:
                 self._alarm(f"pump: {reason}")

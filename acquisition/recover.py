@@ -154,6 +154,12 @@ def _copy(reader: SessionReader, path: Path, tmp: Path, out: Path) -> RecoveryRe
             rows[name] = len(tables[name])
         f.attrs["complete"] = True
         f.attrs["closed"] = time.time()
+        ends = [store.attr_text(e) for e in tables["events"]["text"][
+            tables["events"]["kind"] == b"end"]] if len(tables["events"]) else []
+        reason, _, detail = (ends[-1].partition(": ") if ends else (
+            "interrupted", "", f"the writer of {path.name} stopped before closing it"))
+        f.attrs["end_reason"] = reason
+        f.attrs["end_detail"] = detail
         b = tables["blocks"]
         duration = float(b["t0"][-1] + b["n"][-1] * b["dt"][-1] - b["t0"][0]) if len(b) else 0.0
         f.attrs["duration_s"] = duration

@@ -308,10 +308,12 @@ class Session:
             except Exception:
                 log.exception("session error handler failed")
 
-    def close(self) -> None:
+    def close(self, end_reason: str = "", end_detail: str = "") -> None:
         """Drain the subscriptions, write everything queued, close the file, mark it complete.
 
         Records the subscriptions add while draining (analysis results) are still written.
+        ``end_reason`` (``completed``, ``aborted``, ``ended on fault``, ``stopped``) and
+        ``end_detail`` (who/why) say how the run ended.
         """
         with self._lock:
             if self._closed:
@@ -331,6 +333,8 @@ class Session:
                 f.attrs["complete"] = True
                 f.attrs["closed"] = time.time()
                 f.attrs["duration_s"] = self._writer.duration_s
+                f.attrs["end_reason"] = end_reason or "completed"
+                f.attrs["end_detail"] = end_detail
         except OSError as exc:
             self._error = exc
             raise SessionError(f"session {self.path}: cannot mark the file complete: "
@@ -381,6 +385,9 @@ class _Writer:
         self.lost_samples = 0
         self._written_t_end = 0.0
         self.last_seq = -1
+        #: results by (sample id, injection time, analyte): ("pending", i) or ("row", i)
+        self._results: dict[tuple, tuple[str, int]] = {}
+        self._rewrites: dict[int, tuple] = {}  # result row → its revised row
 
     def run(self) -> None:
         oldest: float | None = None  # arrival time of the oldest unwritten record
@@ -426,8 +433,30 @@ class _Writer:
             if self._t_first is None:
                 self._t_first = r.t0
             self._t_end = r.t0 + n * r.dt
+        elif kind == "results":
+            self._take_result(seq, r)
         else:
             self._pending[kind].append((seq, *values(r)))
+
+    def _take_result(self, seq: int, r: SampleResult) -> None:
+        """A result, or a revision of one taken before (its % of baseline changed): the
+        revision replaces the row in place, keeping the row's place and ``seq``, so the
+        table holds one row per sample and analyte, always the last report."""
+        key = (r.sample_id, r.inject_t, r.analyte)
+        where = self._results.get(key)
+        pending = self._pending["results"]
+        if where is None:
+            self._results[key] = ("pending", len(pending))
+            pending.append((seq, *values(r)))
+        elif where[0] == "pending":
+            pending[where[1]] = (pending[where[1]][0], *values(r))
+        else:
+            old = self._rewrites.get(where[1])
+            self._rewrites[where[1]] = ((old[0] if old else self._row_seq(where[1])),
+                                        *values(r))
+
+    def _row_seq(self, row: int) -> int:
+        return int(self.tables["results"][row]["seq"])
 
     def _room_for(self, nbytes: int) -> None:
         """Raise :class:`DiskFull` unless ``nbytes`` fit and the reserve stays free."""
@@ -460,8 +489,18 @@ class _Writer:
         # Tables after the signal, so a crash mid-flush never leaves a block row without samples.
         for name, pending in self._pending.items():
             if pending:
+                start = self.tables[name].shape[0]
                 store.append(self.tables[name], store.rows(name, pending))
+                if name == "results":
+                    for i, fields in enumerate(pending):
+                        key = (fields[1], fields[2], fields[3])  # sample_id, inject_t, analyte
+                        self._results[key] = ("row", start + i)
                 pending.clear()
+        if self._rewrites:
+            table = self.tables["results"]
+            for row, fields in sorted(self._rewrites.items()):
+                table[row] = store.rows("results", [fields])[0]
+            self._rewrites.clear()
         self.heartbeat[0] = time.time()
         self.f.flush()
         self.last_flush = time.time()

@@ -60,9 +60,42 @@ PYRAMID = "signals/ecd_pyramid"
 HEARTBEAT = "writer_heartbeat"
 
 
-def _text(n: int) -> h5py.Datatype:
-    """Fixed-length UTF-8 text of at most ``n`` bytes (SWMR-safe, MATLAB-readable)."""
+def _text(n: int) -> np.dtype:
+    """A text column's numpy type: fixed-length UTF-8 of at most ``n`` bytes.
+
+    In the file the column is one byte wider and null-terminated (:func:`_text_h5`).
+    """
     return h5py.string_dtype("utf-8", n)
+
+
+def _text_h5(n: int) -> h5py.h5t.TypeStringID:
+    """A text column's HDF5 type: ``n`` bytes of UTF-8 and room for their terminating NUL.
+
+    Fixed-length (SWMR writers cannot write variable-length data), ``H5T_STR_NULLTERM`` so
+    h5dump, MATLAB and HDFView show the text and nothing after it (``H5T_STR_NULLPAD``
+    shows every padding NUL), ``H5T_CSET_UTF8``. The extra byte keeps a text of the full
+    ``n`` bytes whole: a null-terminated field always ends with a NUL, so HDF5 (and readers
+    that trust it) would drop the last byte of a text that filled the field.
+    """
+    t = h5py.h5t.C_S1.copy()
+    t.set_size(n + 1)
+    t.set_strpad(h5py.h5t.STR_NULLTERM)
+    t.set_cset(h5py.h5t.CSET_UTF8)
+    return t
+
+
+def _file_type(dtype: np.dtype) -> h5py.Datatype:
+    """The HDF5 compound type of a table whose rows are ``dtype``: the same members in the
+    same order, packed; text members as :func:`_text_h5`. h5py reads such a table back as
+    numpy rows with ``S<n+1>`` text, which :func:`conform` turns into ``dtype``."""
+    members = [(name, _text_h5(dtype[name].itemsize) if dtype[name].kind == "S"
+                else h5py.h5t.py_create(dtype[name])) for name in dtype.names]
+    tid = h5py.h5t.create(h5py.h5t.COMPOUND, sum(m.get_size() for _, m in members))
+    offset = 0
+    for name, member in members:
+        tid.insert(name.encode(), offset, member)
+        offset += member.get_size()
+    return h5py.Datatype(tid)
 
 
 #: Table name → (HDF5 path, record class). Each row is a ``seq`` followed by the record's
@@ -263,7 +296,7 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     m.attrs["toml"] = method_toml
     for name, (hpath, dtype) in TABLES.items():
         t = f.create_dataset(hpath, shape=(0,), maxshape=(None,),
-                             chunks=(1024 if name == "blocks" else 64,), dtype=dtype)
+                             chunks=(1024 if name == "blocks" else 64,), dtype=_file_type(dtype))
         t.attrs["units"] = unit_attr(name)
     hb = f.create_dataset(HEARTBEAT, shape=(2,), dtype="<f8", data=[wall, 0.0])
     hb.attrs["units"] = ("[0]: wall time of the writer's last flush, s since 1970-01-01 UTC; "

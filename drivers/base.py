@@ -92,6 +92,11 @@ class Instrument(abc.ABC):
     def to_safe_state(self) -> None:
         """Put the instrument in its declared safe state."""
 
+    def safe_state(self) -> tuple[bool, str]:
+        """Read the instrument's state back: (whether it is in its safe state, the state as
+        text). Instruments with nothing to read back are taken to be safe."""
+        return True, "stopped"
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the port or socket. Does not change the instrument's state."""
@@ -161,6 +166,10 @@ class SyringePump(Instrument):
     def to_safe_state(self) -> None:
         self.stop()
 
+    def safe_state(self) -> tuple[bool, str]:
+        status = self.status()
+        return status is PumpStatus.STOPPED, status.value
+
 
 class FractionCollector(Instrument):
     """A fraction collector. Safe state: diverted to drain."""
@@ -188,6 +197,10 @@ class FractionCollector(Instrument):
 
     def to_safe_state(self) -> None:
         self.to_drain()
+
+    def safe_state(self) -> tuple[bool, str]:
+        tube = self.current_tube()
+        return tube is None, "drain" if tube is None else f"tube {tube}"
 
 
 class ValvePosition(enum.Enum):
@@ -222,6 +235,10 @@ class InjectionValve(Instrument):
 
     def to_safe_state(self) -> None:
         self.load()
+
+    def safe_state(self) -> tuple[bool, str]:
+        position = self.position()
+        return position is ValvePosition.LOAD, position.name
 
 
 class Detector(Instrument):

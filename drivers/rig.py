@@ -44,6 +44,8 @@ RIG: dict[str, Setting] = {
         float, 1.0, "clock speed of a simulated rig (1 for real instruments)", above=0
     ),
     "simulated": Setting(bool, False, "true when the instruments are Raphe's simulators"),
+    "method": Setting(str, "", "the analysis method runs on this rig quantify with when none "
+                      "is given: a bundled name or a TOML file (relative to the rig file)"),
 }
 
 FLUIDICS: dict[str, Setting] = {
@@ -162,6 +164,22 @@ def _open_instrument(cls: type[Instrument], settings: dict[str, Any], role: str,
     return cls.from_settings(settings, name=role, **extra)
 
 
+#: How long :meth:`Rig.make_safe` keeps trying to bring an instrument to its safe state.
+SAFE_DEADLINE_S = 10.0
+SAFE_RETRY_S = 0.5
+
+
+@dataclass(frozen=True)
+class SafeState:
+    """One instrument after :meth:`Rig.make_safe`: its state as read back, whether that is
+    its safe state, and what went wrong when it is not (or could not be read)."""
+
+    role: str
+    safe: bool
+    state: str
+    problem: str = ""
+
+
 @dataclass
 class Rig:
     """Connected role instances; any role may be absent (None)."""
@@ -203,6 +221,41 @@ class Rig:
         for problem in problems:
             log.error("safe state: %s", problem)
         return problems
+
+    def make_safe(self, deadline_s: float = SAFE_DEADLINE_S,
+                  sleep: Callable[[float], None] = time.sleep) -> list[SafeState]:
+        """Bring every instrument to its safe state and check it by reading its state back.
+
+        Each instrument is commanded, then read back; a failure (a slow or lost link) is
+        retried — reconnecting first — every ``SAFE_RETRY_S`` until ``deadline_s`` has
+        passed for it. Never raises: the report says per instrument what is safe and
+        what is not.
+        """
+        out = []
+        for role, inst in self.instruments().items():
+            deadline = time.monotonic() + deadline_s
+            problem = ""
+            while True:
+                try:
+                    inst.to_safe_state()
+                    safe, state = inst.safe_state()
+                    if safe:
+                        out.append(SafeState(role, True, state))
+                        break
+                    problem = f"still {state} after the safe command"
+                except Exception as exc:  # noqa: BLE001 - every instrument must be tried
+                    problem = _problem(role, exc).removeprefix(f"{role}: ")
+                    state = "unknown"
+                if time.monotonic() + SAFE_RETRY_S > deadline:
+                    out.append(SafeState(role, False, state, problem))
+                    log.error("safe state: %s: %s", role, problem)
+                    break
+                sleep(SAFE_RETRY_S)
+                try:
+                    inst.reconnect()
+                except Exception as exc:  # noqa: BLE001 - tried again until the deadline
+                    log.info("safe state: %s: reconnect failed: %s", role, exc)
+        return out
 
     def close(self) -> list[str]:
         """Close every instrument (detector first); return the problems met (never raises)."""

@@ -35,7 +35,7 @@ class VirtualBackend:
     def step(self, kind: str, text: str, line: int | None, t: float) -> None:
         pass
 
-    def event(self, kind: str, text: str) -> float:
+    def event(self, kind: str, text: str, source: str = "protocol") -> float:
         return self.t
 
     def pump_infuse(self, rate_uL_min: float) -> None:
@@ -70,6 +70,9 @@ class VirtualBackend:
 
     def medium(self, name: str, conc_nM: float | None, text: str) -> float:
         return self.t
+
+    def suitability(self, limits: Any, ask: bool) -> bool:
+        return True
 
 
 def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,

@@ -45,7 +45,7 @@ from raphe.protocols.protocol import Protocol
 from raphe.protocols.rigapi import ProtocolRig
 from raphe.protocols.rigs import OpenRig, RigSpec, SimOptions, open_rig, spec_for
 from raphe.protocols.run import Run, Stopped
-from raphe.records import Event, SampleResult
+from raphe.records import Event, InstrumentState, PumpState, SampleResult
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ class Engine:
         self.control: Control | None = None
         self.outcome: Outcome | None = None
         self.results: list[SampleResult] = []
+        #: calibration fits written in the session, as ``SessionReader.calibration()`` has them
+        self.fits: list[dict] = []
         self.alarms: list[str] = []
         self.on_state: Callable[[State], None] | None = None
         self._subscribers: list[Callable[[str, Any], None]] = []
@@ -359,21 +361,40 @@ class Engine:
             session.subscribe(callback, kinds, name="display")
         if s.method is not None:
             from raphe.acquisition.analysis.live import LiveQuantifier
+            from raphe.acquisition.analysis.percent_of_baseline import result_key
+
+            index: dict[tuple, int] = {}
 
             def on_result(result: SampleResult) -> None:
-                self.results.append(result)
+                key = result_key(result)  # a revision replaces the result it revises
+                with self._lock:
+                    if key in index:
+                        self.results[index[key]] = result
+                    else:
+                        index[key] = len(self.results)
+                        self.results.append(result)
                 session.add_result(result)
                 self._notify("result", result)
 
-            self._quantifier = LiveQuantifier(s.method, on_result=on_result,
-                                              on_calibration=session.add_calibration)
+            def on_calibration(t: float, analyte: str, fit: dict) -> None:
+                self.fits.append({"t": t, "analyte": analyte, "fit": fit})
+                session.add_calibration(t, analyte, fit)
+
+            for analyte, fit in _initial_fits(s.method):
+                on_calibration(0.0, analyte, fit)
+            for record in _recoveries(s.method):
+                session.add("recovery", record)
+            self._quantifier = LiveQuantifier(
+                s.method, on_result=on_result, on_calibration=on_calibration,
+                on_reference=lambda r: session.add("baseline", r),
+                on_chromatogram=lambda c: self._notify("chromatogram", c))
             self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
         # Session time 0 is now: everything slow (imports, files) is done above.
         raw_t0 = opened.clock.now()
         self._clock = clock = opened.clock.shifted(raw_t0)
         if opened.sim is not None:
             opened.sim.begin_session(raw_t0)
-        self.control = control = Control(clock)
+        self.control = control = Control(clock, on_span=self._pause_span)
         self.recorder = recorder = recorder_cls(session, clock, rig.instruments(),
                                                 listener=self._on_fault)
         for event in sorted(s.scheduled, key=lambda e: e.t):
@@ -381,6 +402,7 @@ class Engine:
         self.backend = backend = LiveBackend(
             session=session, recorder=recorder, rig=rig, control=control, clock=clock,
             sim=opened.sim, raw_t0=raw_t0, auto_answer=s.auto_answer, notify=self._notify)
+        backend.analysis_inputs = self._analysis_inputs if self._quantifier else None
         run = Run(self.protocol, self.params, opened.spec, backend,
                   run_length_s=getattr(s.method, "run_length_s", None),
                   method_name=getattr(s.method, "name", ""))
@@ -413,6 +435,32 @@ class Engine:
             clock.sleep_until(min(end, clock.now() + 0.5 * getattr(clock, "speed", 1.0)),
                               control.abort)
 
+    def _analysis_inputs(self, wait_s: float = 30.0) -> tuple[list, list, list]:
+        """Injections, results and fits of the live analysis once no standard's run is open
+        (waiting at most ``wait_s`` real seconds; abort interrupts)."""
+        from raphe.acquisition.analysis.calibration import parse_standard_kind
+
+        q, control = self._quantifier, self.control
+        deadline = time.monotonic() + wait_s
+        while any(parse_standard_kind(i.kind) is not None for i in q.open_runs):
+            if time.monotonic() > deadline or (control is not None and control.abort.is_set()):
+                break
+            time.sleep(0.05)
+        injections = [inj for inj, _ in list(q.chromatograms)] + q.open_runs
+        with self._lock:
+            results = list(self.results)
+        return injections, results, list(self.fits)
+
+    def _pause_span(self, start: float, end: float, reasons: list[str]) -> None:
+        """A pause ended: its span is an event (drawn on the trace, listed by inspect)."""
+        session = self.session
+        if session is None or session.closed or session.error is not None:
+            return
+        try:
+            session.add_event(Event(start, "pause", "; ".join(reasons), "protocol", end))
+        except RapheError:
+            pass
+
     def session_dt(self) -> float:
         return float(getattr(self._opened.rig.detector, "interval_s", None) or 0.1)
 
@@ -424,34 +472,39 @@ class Engine:
         if self._quantifier is not None and self._analysis is not None and session.error is None:
             self._analysis.call(self._quantifier.finish)
             session.unsubscribe(self._analysis)
-        problems = opened.rig.to_safe_state()
-        for problem in problems:
-            self.alarms.append(f"safe state: {problem}")
-            log.error("safe state: %s", problem)
-            if session.error is None:
-                session.add_event(Event(self.session_time(), "alarm",
-                                        f"safe state: {problem}", "instrument"))
+        unsafe = self._make_safe(session, opened.rig)
         control = self.control
         aborted = control is not None and control.abort.is_set()
         final = State.DONE
         if self._write_error is not None:
             code, message = EXIT_WRITE_ERROR, self._write_error_message(session)
-            final = State.FAILED
+            final, end = State.FAILED, ("ended on fault", message)
         elif failure is not None:
             reason = str(failure) if isinstance(failure, RapheError) else \
                 f"{type(failure).__name__}: {failure}"
             code, message, final = EXIT_ABORTED, f"stopped by an error: {reason}", State.FAILED
+            end = ("ended on fault", reason)
             self._event("alarm", message, "protocol")
         elif aborted and not (self.settings.stop_is_normal and self._stop_requested):
             code, message = EXIT_ABORTED, f"aborted: {control.abort_reason}"
+            end = ("aborted", control.abort_reason)
         elif self._perfusion_lost or self._gaps:
             code, message = EXIT_AFFECTED, "completed; faults affected samples (see alarms)"
+            end = ("completed", "faults affected samples (see alarms)")
         else:
             code, message = EXIT_OK, "completed" if not aborted else "stopped"
+            end = (message, "")
+        if unsafe:
+            message += f"; NOT in the safe state: {'; '.join(unsafe)}"
+            if code == EXIT_OK:
+                code = EXIT_AFFECTED
         if session.error is None:
+            if control is not None:
+                control.end_span()
+            self._event("end", end[0] + (f": {end[1]}" if end[1] else ""), "protocol")
             self._set_state(final, message)
             try:
-                session.close()
+                session.close(end_reason=end[0], end_detail=end[1])
             except RapheError as exc:
                 code, message, final = EXIT_WRITE_ERROR, str(exc), State.FAILED
         else:
@@ -466,6 +519,32 @@ class Engine:
                                injections=run.plan.injections if run else 0,
                                alarms=list(self.alarms))
         self._set_state(final, message)
+
+    def _make_safe(self, session: Any, rig: Any) -> list[str]:
+        """Every instrument to its safe state, checked by reading it back; each final state
+        is a row of its table (the pump's in ``pump``, the others' in ``instruments``).
+        Returns what is not safe, one text per instrument."""
+        report = rig.make_safe()
+        t = self.session_time()
+        unsafe = []
+        for item in report:
+            if not item.safe:
+                text = f"{item.role}: {item.problem or item.state}"
+                unsafe.append(text)
+                self._raise_alarm(f"safe state: {text}")
+                self._event("alarm", f"safe state: {text}", "instrument")
+            if session.error is not None or session.closed:
+                continue
+            try:
+                if item.role == "pump":
+                    session.add_pump_state(_final_pump_state(rig.pump, t, item))
+                else:
+                    detail = "safe" if item.safe else f"NOT safe: {item.problem}"
+                    session.add("instruments", InstrumentState(t, item.role, item.state,
+                                                               detail))
+            except RapheError:
+                pass
+        return unsafe
 
     def _write_error_message(self, session: Any) -> str:
         last = session.last_flush
@@ -520,7 +599,7 @@ class Engine:
         run, backend = self.run_state, self.backend
         if run is None or backend is None or run.set_rate is None or not run.perfusing:
             return
-        backend.pump_infuse(run.set_rate)
+        run.change_flow(run.set_rate, "raphe", "pump restarted after perfusion stopped")
 
     def _on_write_error(self, exc: BaseException) -> None:
         self._write_error = exc
@@ -581,24 +660,19 @@ class Engine:
         backend = self.backend
         return backend is not None and backend.answer(prompt_id, text, who)
 
-    def request_flow(self, rate_uL_min: float, who: str = "operator") -> None:
+    def request_flow(self, rate_uL_min: float, who: str = "operator",
+                     why: str = "changed during the run") -> None:
         """Change the perfusion flow (checked against the syringe at once, raising
-        :class:`InputError`; applied by the acquisition loop, recorded in the audit). Returns
-        without waiting for the pump."""
+        :class:`InputError`; applied through the run, which records a ``flow`` event, and
+        in the audit). Returns without waiting for the pump."""
         run, backend = self.run_state, self.backend
         if run is None or backend is None:
             raise InputError("the run has not started")
-        limits = run.spec.rate_limits_uL_min
-        if not rate_uL_min > 0 or (limits and not limits[0] <= rate_uL_min <= limits[1]):
-            raise InputError(f"flow {rate_uL_min:g} µL/min is outside what the pump drives "
-                             f"this syringe at" + (f" ({limits[0]:.3g}–{limits[1]:.4g} µL/min)"
-                                                   if limits else ""))
+        run.check_flow(rate_uL_min)
 
         def change() -> None:
             previous = run.set_rate
-            backend.pump_infuse(rate_uL_min)
-            run.set_rate = rate_uL_min
-            run.flows.append(type(run.flows[-1])(backend.now(), rate_uL_min))
+            run.change_flow(rate_uL_min, who, why)
             self.session.add_audit(who, f"flow set to {rate_uL_min:g} µL/min",
                                    f"{previous:g} µL/min" if previous else "",
                                    self.session_time())
@@ -645,6 +719,26 @@ class Engine:
                     f"{need / 1e6:.1f} MB")
             log.warning(text)
             self._raise_alarm(text)
+
+
+def _final_pump_state(pump: Any, t: float, item: Any) -> PumpState:
+    """The pump's last row: as read back after the safe state (unknown when it cannot be)."""
+    try:
+        infused, _ = pump.dispensed_uL()
+        return PumpState(t, pump.rate_uL_min(), infused, item.state)
+    except Exception:  # noqa: BLE001 - the pump may be gone: its state is unknown
+        return PumpState(t, math.nan, math.nan, item.state if item.safe else "unknown")
+
+
+def _initial_fits(method: Any) -> list[tuple[str, dict]]:
+    """The calibrations a method brings into the session (standards from elsewhere)."""
+    fits = getattr(method, "initial_fits", None)
+    return list(fits()) if callable(fits) else []
+
+
+def _recoveries(method: Any) -> list[Any]:
+    """The probe recoveries a method applies (``ProbeRecovery`` records)."""
+    return list((getattr(method, "recovery", None) or {}).values())
 
 
 def _issue(exc: ParameterError):

@@ -28,7 +28,7 @@ from raphe.drivers.base import PumpStatus, ValvePosition
 from raphe.errors import InputError
 from raphe.protocols.plan import Sample
 from raphe.protocols.run import INJECT_HOLD_S, Stopped
-from raphe.records import Event, Fraction, Injection
+from raphe.records import Event, Fraction, Injection, InstrumentState
 
 
 @dataclass
@@ -50,13 +50,17 @@ class Control:
     paused since.
     """
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Any,
+                 on_span: Callable[[float, float, list[str]], None] | None = None) -> None:
         self.clock = clock
         self.abort = threading.Event()
         self.abort_reason = ""
         self._changed = threading.Condition()
         self._pauses: dict[str, str] = {}  # cause → reason; the run is paused while any
         self._paused_since: float | None = None
+        self._span_reasons: list[str] = []  # every reason of the pause in progress
+        #: called with (start, end, reasons) when a pause ends: the span the schedule held
+        self.on_span = on_span
         self.offset = 0.0
 
     @property
@@ -78,21 +82,40 @@ class Control:
             self._pauses[cause] = reason
             if first:
                 self._paused_since = self.clock.now()
+                self._span_reasons = []
+            if reason not in self._span_reasons:
+                self._span_reasons.append(reason)
             self._changed.notify_all()
             return first
 
     def resume(self, cause: str | None = None) -> bool:
         """Lift ``cause`` (or every cause); True if the run is no longer paused."""
+        span = None
         with self._changed:
             if cause is None:
                 self._pauses.clear()
             else:
                 self._pauses.pop(cause, None)
             if not self._pauses and self._paused_since is not None:
-                self.offset += max(0.0, self.clock.now() - self._paused_since)
+                now = self.clock.now()
+                self.offset += max(0.0, now - self._paused_since)
+                span = (self._paused_since, now, list(self._span_reasons))
                 self._paused_since = None
             self._changed.notify_all()
-            return not self._pauses
+            resumed = not self._pauses
+        if span is not None and self.on_span is not None:
+            self.on_span(*span)
+        return resumed
+
+    def end_span(self) -> None:
+        """The run ends during a pause: the span ends now (recorded, the pause kept)."""
+        with self._changed:
+            if self._paused_since is None:
+                return
+            span = (self._paused_since, self.clock.now(), list(self._span_reasons))
+        on_span, self.on_span = self.on_span, None  # nothing is recorded after the end
+        if on_span is not None:
+            on_span(*span)
 
     def request_abort(self, reason: str) -> None:
         with self._changed:
@@ -158,6 +181,9 @@ class LiveBackend:
         self.loop_volume_uL = float(getattr(rig.valve, "loop_volume_uL", 0.0) or 0.0) \
             if rig.valve is not None else 0.0
         self._rd_dose: Any = None
+        #: What the live analysis has quantified, once the standards' runs have closed:
+        #: () → (injections, results, calibration fits), or None without an analysis.
+        self.analysis_inputs: Callable[[], tuple[list, list, list] | None] | None = None
 
     # -- time and records ------------------------------------------------------------------
 
@@ -207,14 +233,20 @@ class LiveBackend:
         self._do(pump.stop, "pump", lambda: pump.status() is PumpStatus.STOPPED, "stop the pump")
         self.recorder.perfusion_ended()
 
+    def instrument_state(self, role: str, state: str, detail: str = "") -> None:
+        """Record what an instrument (not the pump: it has its own table) was set to."""
+        self.session.add("instruments", InstrumentState(self.now(), role, state, detail))
+
     def collector_tube(self, tube: int) -> None:
         c = self.rig.collector
         self._do(lambda: c.go_to_tube(tube), "collector", lambda: c.current_tube() == tube,
                  f"move to tube {tube}")
+        self.instrument_state("collector", f"tube {tube}")
 
     def collector_drain(self) -> None:
         c = self.rig.collector
         self._do(c.to_drain, "collector", lambda: c.current_tube() is None, "divert to drain")
+        self.instrument_state("collector", "drain")
 
     def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
         valve = self.rig.valve
@@ -232,7 +264,13 @@ class LiveBackend:
         t = sent[0]
         self.session.add_injection(Injection(t, label, self.loop_volume_uL, "B", kind,
                                              probe[0], probe[1]))
-        self.recorder.at(t + INJECT_HOLD_S, valve.load, "valve",
+        self.session.add("instruments", InstrumentState(t, "valve", "INJECT", label))
+
+        def back_to_load() -> None:
+            valve.load()
+            self.instrument_state("valve", "LOAD", f"after {label}")
+
+        self.recorder.at(t + INJECT_HOLD_S, back_to_load, "valve",
                          lambda: valve.position() is ValvePosition.LOAD, "return to LOAD")
         self.notify("injection", label)
         return t
@@ -240,7 +278,8 @@ class LiveBackend:
     def fraction(self, sample: Sample) -> None:
         self.session.add_fraction(Fraction(sample.tube, sample.t_start, sample.t_end,
                                            sample.volume_uL, sample.label,
-                                           sample.probe_start_s, sample.probe_end_s))
+                                           sample.probe_start_s, sample.probe_end_s,
+                                           sample.flags))
 
     # -- the operator's hands --------------------------------------------------------------
 
@@ -290,14 +329,44 @@ class LiveBackend:
                 raise InputError("the simulated animal cannot hold the probe in a solution")
             set_medium(None if name.strip().lower() == "animal" else (conc_nM or 0.0),
                        self._world_time(self.now()))
-            return self.event("step", text, "simulator")
+            return self.event("medium", _medium_text(name, conc_nM), "simulator")
         self._confirm(f"Move the probe into {name}"
                       + (f" ({conc_nM:g} nM 5-HT)" if conc_nM is not None else "")
                       + ", then confirm")
-        return self.event("step", text, "operator")
+        return self.event("medium", _medium_text(name, conc_nM), "operator")
 
     def prompt(self, text: str) -> str:
         return self._confirm(text)
+
+    def suitability(self, limits: Any, ask: bool) -> bool:
+        """Evaluate system suitability on what the analysis quantified; store the tests; on
+        a failure (when ``ask``) the operator continues or aborts, recorded either way."""
+        from raphe.acquisition.analysis import suitability as sst
+
+        inputs = self.analysis_inputs() if self.analysis_inputs is not None else None
+        if inputs is None:
+            self.event("suitability", "not evaluated: the run quantifies nothing (no analysis "
+                       "method)")
+            return True
+        injections, results, fits = inputs
+        rows = sst.evaluate(injections, results, fits, self.now(), limits)
+        for row in rows:
+            self.session.add("suitability", row)
+        ok = sst.passed(rows)
+        text = sst.summary(rows)
+        self.event("suitability", ("passed: " if ok else "FAILED: ") + text)
+        self.notify("suitability", rows)
+        if ok or not ask:
+            return ok
+        answer = self._confirm(f"System suitability FAILED ({text}). Press Enter (or type "
+                               "'continue') to go on, or type 'abort' to stop the run")
+        if answer.strip().lower().startswith(("abort", "stop", "no")):
+            self.event("suitability", f"failed; the operator aborted ({answer!r})", "operator")
+            self.control.request_abort("system suitability failed; aborted by the operator")
+            raise Stopped("system suitability failed")
+        self.event("suitability", f"failed; the operator chose to continue ({answer!r})",
+                   "operator")
+        return False
 
     def _confirm(self, text: str) -> str:
         """Raise a prompt and wait for its answer (acquisition goes on); abort interrupts."""
@@ -342,3 +411,10 @@ class LiveBackend:
     def open_prompt(self) -> Prompt | None:
         with self._prompt_lock:
             return next((p for p in self.prompts if not p.done.is_set()), None)
+
+
+def _medium_text(name: str, conc_nM: float | None) -> str:
+    """The text of a ``medium`` event: ``animal``, or ``<name>; <c> nM 5-HT``."""
+    if name.strip().lower() == "animal":
+        return "animal"
+    return name + (f"; {conc_nM:g} nM 5-HT" if conc_nM is not None else "")

@@ -29,6 +29,8 @@ class Sample:
     #: The window starts before the fluid path was filled with dialysate (not a baseline).
     unfilled: bool = False
     line: int | None = None
+    #: Fraction flags: ``partial`` when the tube was still filling as the run ended.
+    flags: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

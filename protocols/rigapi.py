@@ -109,6 +109,18 @@ class ProtocolRig:
         return self._run.dispatch("inject", "inject" + (f" {label}" if label else ""),
                                   lambda: self._run.inject(label))
 
+    def suitability(self, rsd_max: float = 3.0, r2_min: float = 0.998, drift_max: float = 10.0,
+                    *, ask: bool = True) -> bool:
+        """System suitability of the standards injected so far (replicate area RSD %,
+        calibration r², LOD/LOQ at S/N 3 and 10, drift of bracketing standards %), once
+        their chromatograms have run; stored in the session. When a test fails and ``ask``,
+        the run pauses and the operator continues or aborts (recorded either way). True
+        when every judged test passed."""
+        return self._run.dispatch(
+            "suitability", f"system suitability (RSD ≤ {rsd_max:g} %, R² ≥ {r2_min:g}, "
+            f"drift ≤ {drift_max:g} %)",
+            lambda: self._run.suitability(rsd_max, r2_min, drift_max, ask))
+
     def inject_standard(self, conc_nM: Any, label: str | None = None) -> float:
         """Inject a standard of ``conc_nM`` nM (loaded by the operator, or by the simulator)."""
         return self._run.dispatch("standard", f"inject standard {conc_nM} nM",

@@ -14,6 +14,7 @@ backend's clock (what happened: later than planned after a pause).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol as ProtocolFile
 from raphe.protocols.protocol import caller_line, error_line
 from raphe.protocols.rigs import RigSpec
+from raphe.records import flow_text
 
 ROUTE_TEXT = {"ip": "i.p.", "sc": "s.c.", "rd": "by reverse dialysis"}
 
@@ -66,7 +68,7 @@ class Backend(Protocol):
     def now(self) -> float: ...
     def sleep_until(self, t: float) -> None: ...
     def step(self, kind: str, text: str, line: int | None, t: float) -> None: ...
-    def event(self, kind: str, text: str) -> float: ...
+    def event(self, kind: str, text: str, source: str = "protocol") -> float: ...
     def pump_infuse(self, rate_uL_min: float) -> None: ...
     def pump_stop(self) -> None: ...
     def collector_tube(self, tube: int) -> None: ...
@@ -78,11 +80,12 @@ class Backend(Protocol):
     def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float: ...
     def prompt(self, text: str) -> str: ...
     def medium(self, name: str, conc_nM: float | None, text: str) -> float: ...
+    def suitability(self, limits: Any, ask: bool) -> bool: ...
 
 
 @dataclass
 class Flow:
-    """A change of the commanded flow at backend time ``t``."""
+    """A change of the commanded flow at backend time ``t`` (0: stopped)."""
 
     t: float
     rate_uL_min: float
@@ -105,13 +108,16 @@ class Run:
         self.plan = Plan(protocol=protocol.name, parameters=dict(params),
                          run_length_s=run_length_s)
         self.t = 0.0  # schedule time, s
+        #: The commanded flow over time: written only by :meth:`change_flow`.
         self.flows: list[Flow] = [Flow(-math.inf, 0.0)]
         self.set_rate: float | None = None
         self.perfusing = False
         self.perfusion_start: float | None = None
+        self._flow_lock = threading.RLock()
         self.syringe_used = 0.0
         self.last_inject_t: float | None = None  # schedule time
         self.last_inject_at: float | None = None  # backend time
+        self.last_standard_t: float | None = None  # schedule time
         self.phase = ""
         self.line: int | None = None
         self.step_count = 0
@@ -236,13 +242,6 @@ class Run:
                       f"{_hours(self.t + seconds)}): use a larger syringe or a lower flow")
         self.syringe_used += need
 
-    def flow_at(self, t: float) -> float:
-        rate = 0.0
-        for change in self.flows:
-            if change.t <= t:
-                rate = change.rate_uL_min
-        return rate
-
     def probe_time(self, t: float) -> float:
         """When the fluid at the outlet at backend time ``t`` left the probe.
 
@@ -274,36 +273,56 @@ class Run:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def infuse(self, rate: Any = None) -> None:
+    def check_flow(self, rate: float) -> None:
+        """Raise :class:`InputError` unless the pump can drive the syringe at ``rate``."""
+        if not rate > 0:
+            raise InputError(f"flow rate must be > 0 µL/min, got {rate:g} (use pump.stop() to "
+                             "stop)")
+        limits = self.spec.rate_limits_uL_min
+        if limits is not None and not limits[0] <= rate <= limits[1]:
+            raise InputError(f"flow {rate:g} µL/min is outside what the pump drives this "
+                             f"syringe ({self.spec.syringe_diameter_mm:g} mm) at: "
+                             f"{limits[0]:.3g}–{limits[1]:.4g} µL/min")
+
+    def change_flow(self, rate: float, who: str = "protocol", why: str = "") -> None:
+        """Set the perfusion flow (0 stops the pump): the one writer of the flow state.
+
+        Checked, applied on the pump, kept in :attr:`flows` and recorded as a ``flow``
+        event naming ``who`` and ``why`` — whether the protocol, the operator or Raphe
+        (a restart after a stall) asks.
+        """
         if "pump" not in self.spec.roles:
             self.fail("the rig has no [pump]")
+        if rate != 0:
+            self.check_flow(rate)
+        with self._flow_lock:
+            old = self.flows[-1].rate_uL_min
+            if rate > 0:
+                self.backend.pump_infuse(rate)
+            else:
+                self.backend.pump_stop()
+            now = self.backend.now()
+            self.flows.append(Flow(now, rate))
+            if rate > 0:
+                self.set_rate = rate
+                if not self.perfusing and self.perfusion_start is None:
+                    self.perfusion_start = now
+            self.perfusing = rate > 0
+            source = "operator" if who not in ("protocol", "raphe") else (
+                "protocol" if who == "protocol" else "instrument")
+            self.backend.event("flow", flow_text(old, rate, who, why), source)
+
+    def infuse(self, rate: Any = None) -> None:
         if rate is None:
             if self.set_rate is None:
                 self.fail("pump.infuse() needs a rate the first time, e.g. pump.infuse(1.0)")
             value = self.set_rate
         else:
             value = flow_uL_min(rate)
-        if not value > 0:
-            self.fail(f"flow rate must be > 0 µL/min, got {value:g} (use pump.stop() to stop)")
-        limits = self.spec.rate_limits_uL_min
-        if limits is not None and not limits[0] <= value <= limits[1]:
-            self.fail(f"flow {value:g} µL/min is outside what the pump drives this syringe "
-                      f"({self.spec.syringe_diameter_mm:g} mm) at: {limits[0]:.3g}–"
-                      f"{limits[1]:.4g} µL/min")
-        self.backend.pump_infuse(value)
-        now = self.backend.now()
-        self.set_rate = value
-        self.flows.append(Flow(now, value))
-        if not self.perfusing and self.perfusion_start is None:
-            self.perfusion_start = now
-        self.perfusing = True
+        self.change_flow(value, "protocol")
 
     def stop_pump(self) -> None:
-        if "pump" not in self.spec.roles:
-            self.fail("the rig has no [pump]")
-        self.backend.pump_stop()
-        self.flows.append(Flow(self.backend.now(), 0.0))
-        self.perfusing = False
+        self.change_flow(0.0, "protocol")
 
     def wait(self, seconds: float) -> None:
         if not (math.isfinite(seconds) and seconds > 0):
@@ -356,7 +375,12 @@ class Run:
         start = self.backend.now()
         if tube_no is not None:
             self.backend.collector_tube(tube_no)
-        self.advance(seconds)
+        try:
+            self.advance(seconds)
+        except Stopped:
+            if tube_no is not None:  # the tube was filling: it holds what came until now
+                self._partial(label, tube_no, start)
+            raise
         end = self.backend.now()
         probe = self.window(start, end)
         sample = Sample(label=label, t_start=start, t_end=end, probe_start_s=probe[0],
@@ -403,6 +427,7 @@ class Run:
         self._check_spacing(self.t, label)
         self._operator_step()
         self.backend.load_standard(conc, label)
+        self.last_standard_t = self.t
         t = self._inject(label, f"standard:{conc:g}", (math.nan, math.nan))
         self.plan.samples.append(Sample(label=label, t_start=t, t_end=t, probe_start_s=math.nan,
                                         probe_end_s=math.nan, phase=self.phase, inject_t=t,
@@ -480,6 +505,28 @@ class Run:
         self.plan.prompts += 1
         return self.backend.prompt(str(text))
 
+    def suitability(self, rsd_max: float, r2_min: float, drift_max: float, ask: bool) -> bool:
+        """The system-suitability test of the standards injected so far, once their
+        chromatograms have run; a failure asks the operator to continue or abort (when
+        ``ask``; abort stops the run). True when every judged test passed."""
+        from raphe.acquisition.analysis.suitability import Limits
+
+        try:
+            limits = Limits(float(rsd_max), float(r2_min), float(drift_max))
+        except (TypeError, ValueError) as exc:
+            self.fail(f"suitability limits: {exc}")
+        standards = [s for s in self.plan.samples if s.kind.startswith("standard")]
+        if not standards:
+            self.fail("rig.suitability needs standards injected before it "
+                      "(rig.inject_standard)")
+        if self.run_length_s and self.last_standard_t is not None:
+            end = self.last_standard_t + self.run_length_s
+            if end > self.t:  # the last standard's chromatogram runs to its end first
+                self.advance(end - self.t)
+        if ask:
+            self.plan.prompts += 1  # a failing test asks the operator
+        return self.backend.suitability(limits, ask)
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _operator_step(self) -> None:
@@ -530,6 +577,16 @@ class Run:
             if b > a:
                 volume += change.rate_uL_min * (b - a) / 60.0
         return volume
+
+    def _partial(self, label: str, tube: int, start: float) -> None:
+        """Record the fraction of a tube that was filling when the run stopped."""
+        end = self.backend.now()
+        probe = self.window(start, end)
+        self.backend.fraction(Sample(label=label, t_start=start, t_end=end,
+                                     probe_start_s=probe[0], probe_end_s=probe[1],
+                                     phase=self.phase, tube=tube,
+                                     volume_uL=self._volume(start, end), line=self.line,
+                                     unfilled=self._unfilled(probe[0]), flags="partial"))
 
     def _unfilled(self, probe_start: float) -> bool:
         return (self.perfusion_start is None or not math.isfinite(probe_start)

@@ -33,7 +33,12 @@ _LOAD = {"load", "a", "valveposition.load"}
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """What one injection really put on the column (5-HT unless a mapping)."""
+    """What one injection really put on the column (5-HT unless a mapping).
+
+    ``nM``/``conc_nM`` is what the loop held; ``fmol``/``amount_fmol`` what went on the
+    column: the loop's amount times ``volume_factor``, the injected over the nominal
+    volume (the simulated injection precision, ``HPLCParams.injection_cv``).
+    """
 
     index: int
     t_inject: float
@@ -47,6 +52,7 @@ class GroundTruth:
     #: When the loop's fluid left the probe (NaN for standards or blank perfusate).
     probe_t_start: float
     probe_t_end: float
+    volume_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -216,18 +222,18 @@ class SimulatedWorld:
         if self._pending_standard is not None:
             conc, self._pending_standard = self._pending_standard, None
             record = self.hplc.inject_standard(t, conc, self.loop_volume_uL, label=sample_id)
-            amounts = dict(record.amounts_fmol)
             kind, t0, t1 = record.kind, math.nan, math.nan
         else:
             content: SampleContent = self.fluidics.loop_content(t, self.loop_volume_uL)
-            self.hplc.inject(t, content, label=sample_id)
-            conc, amounts = dict(content.conc_nM), dict(content.amount_fmol)
+            record = self.hplc.inject(t, content, label=sample_id)
+            conc = dict(content.conc_nM)
             kind, t0, t1 = "sample", content.probe_t_start, content.probe_t_end
+        amounts = dict(record.amounts_fmol)
         truth = GroundTruth(
             index=index, t_inject=t, kind=kind, sample_id=sample_id or f"#{index}",
             loop_volume_uL=self.loop_volume_uL, nM=conc.get("5-HT", 0.0),
             fmol=amounts.get("5-HT", 0.0), conc_nM=conc, amount_fmol=amounts,
-            probe_t_start=t0, probe_t_end=t1,
+            probe_t_start=t0, probe_t_end=t1, volume_factor=record.volume_factor,
         )
         self.ground_truth.append(truth)
         self._write({"event": "injection", **asdict(truth)})

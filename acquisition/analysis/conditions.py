@@ -1,7 +1,8 @@
-"""What happened to a sample outside its chromatogram: perfusion and lost readings.
+"""What happened to a sample outside its chromatogram: perfusion, flow and lost readings.
 
-Both logs are fed the session's events in stream order and answer, for one
-injection, which flags it earns (``unfilled``, ``perfusion_stopped``, ``gap``).
+The logs are fed the session's events in stream order and answer, for one
+injection, which flags it earns (``unfilled``, ``perfusion_stopped``,
+``flow_changed``, ``gap``).
 A run's result is emitted after its run window has closed, by which time
 every event that can concern it has been seen, so live and replayed
 decisions agree.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from raphe.records import Event
+from raphe.records import Event, parse_flow
 
 _INF = math.inf
 
@@ -93,3 +94,57 @@ class GapLog:
         """Whether readings were lost anywhere in the run window [start, end]."""
         return any((a < end and b > start) if b > a else start <= a <= end
                    for a, b in self.spans)
+
+
+class FlowLog:
+    """The commanded perfusion flow over time, from ``flow`` events.
+
+    A sample is ``flow_changed`` when the flow changed inside its probe-time window, or
+    when the flow it was collected at differs from the flow of the first baseline
+    sample (probe recovery depends on flow, so its values are not comparable). The first
+    start of perfusion is not a change (samples before it are ``unfilled``), nor is a
+    restart at the same rate (``perfusion_stopped`` covers the stop).
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[float, float]] = []  # (t, new rate), real changes only
+        self.rate = 0.0
+        self.started = False
+        self.reference: float | None = None  # the baseline samples' flow
+
+    def on_event(self, event: Event) -> None:
+        if event.kind != "flow":
+            return
+        rates = parse_flow(event.text)
+        if rates is None:
+            return
+        _old, new = rates
+        if not self.started:
+            self.started = new > 0
+            self.rate = new
+            self.changes.append((event.t, new))
+            return
+        if new != self.rate:
+            self.changes.append((event.t, new))
+            self.rate = new
+
+    def rate_at(self, t: float) -> float | None:
+        """The commanded flow at ``t`` (None before any flow event)."""
+        rate = None
+        for start, new in self.changes:
+            if start <= t:
+                rate = new
+        return rate
+
+    def flags(self, probe_start: float, probe_end: float, baseline: bool) -> tuple[str, ...]:
+        """``flow_changed`` for a probe-time window (none when unknown or no flow events);
+        the first baseline sample sets the reference flow."""
+        if not self.changes or not (math.isfinite(probe_start) and math.isfinite(probe_end)):
+            return ()
+        inside = any(probe_start < t < probe_end for t, _ in self.changes[1:])
+        rate = self.rate_at(probe_end)
+        if baseline and self.reference is None and rate is not None and not inside:
+            self.reference = rate
+        differs = (self.reference is not None and rate is not None
+                   and not math.isclose(rate, self.reference, rel_tol=1e-6))
+        return ("flow_changed",) if inside or differs else ()

@@ -53,6 +53,9 @@ FLAGS: tuple[Flag, ...] = (
          "path was not yet filled with dialysate", True),
     Flag("perfusion_stopped", "perfusion was lost (stall, syringe empty, pump unreachable) "
          "while this sample left the probe", True),
+    Flag("flow_changed", "the perfusion flow changed while this sample left the probe, or it "
+         "was collected at another flow than the baseline samples: probe recovery depends on "
+         "flow, so its value is not comparable with the baseline", True),
     Flag("uncalibrated", "no calibration for this analyte yet (no standards fitted): no "
          "amount or concentration", False),
 )

@@ -1,16 +1,26 @@
 """LiveQuantifier: the one analysis path, fed live or from a recorded session.
 
-Sample times come from the detector's sample index against the first block
-(t = t0_first + (index − index0_first)·dt), so the segment cut for an
-injection — every sample with inject_t ≤ t ≤ inject_t + run length — does
-not depend on how the stream was split into blocks. A run closes when a
+Sample times come from the detector's sample index against the block that
+anchors it (t = t0_anchor + (index − index0_anchor)·dt), so the segment cut
+for an injection — every sample with inject_t ≤ t ≤ inject_t + run length —
+does not depend on how the stream was split into blocks. A block re-anchors
+the time base when its index does not follow on, or when its recorded ``t0``
+disagrees with its index by more than half an interval (readings were lost and
+re-timed by the detector): the analysis then times every sample as the file
+does, and a forward jump is lost readings (``gap``). A run closes when a
 block reaches its end time, or early at the next injection (flag
 ``incomplete``), or at ``finish()`` (also ``incomplete``). Only the signal
 still needed by open runs, plus ``pre_s`` seconds, is kept.
 
 Besides the chromatogram, a result carries what the stream said about its
 sample: lost readings in its run (``gap``), perfusion not running while it
-left the probe (``unfilled``, ``perfusion_stopped``), and its probe time.
+left the probe (``unfilled``, ``perfusion_stopped``), a flow change
+(``flow_changed``), its probe time, and whether it is a baseline sample. Its %
+of baseline comes from :mod:`percent_of_baseline`: a result is reported again
+(the same sample and analyte, a new % of baseline) each time the reference
+changes, so consumers keep the last report of each. Each closed chromatogram
+is also published whole (:class:`ClosedRun`: trace, integration, results) for
+whoever draws it.
 A ``calibration`` event (text ``refit``) refits every calibrated analyte
 from the standards injected since the previous refit, once their runs have
 closed; later results use the new fit. Everything is decided in stream
@@ -26,7 +36,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from raphe.acquisition.analysis import flags as fl
-from raphe.acquisition.analysis.baseline_pct import BaselineTracker
 from raphe.acquisition.analysis.calibration import (
     Calibration,
     Standard,
@@ -34,14 +43,18 @@ from raphe.acquisition.analysis.calibration import (
     parse_standard_kind,
 )
 from raphe.acquisition.analysis.chromatogram import Chromatogram
-from raphe.acquisition.analysis.conditions import GapLog, PerfusionLog
+from raphe.acquisition.analysis.conditions import FlowLog, GapLog, PerfusionLog
 from raphe.acquisition.analysis.method import AnalysisMethod
+from raphe.acquisition.analysis.percent_of_baseline import PercentOfBaseline, result_key
 from raphe.acquisition.analysis.quantify import ChromatogramResult, quantify
 from raphe.errors import InputError
-from raphe.records import DetectorBlock, Event, Injection, SampleResult
+from raphe.records import BaselineReference, DetectorBlock, Event, Injection, SampleResult
 
 #: A hole in the sample times longer than this many sampling intervals is lost readings.
 GAP_INTERVALS = 1.5
+#: A block whose time differs from its index's by more than this many intervals is timed
+#: from its own ``t0`` (the time the file holds), not from the first block's.
+ANCHOR_TOLERANCE = 0.5
 #: Signal kept before the newest sample for an injection still to come: its record follows
 #: the switch once the valve confirms it, which on a fast simulated clock and a busy machine
 #: can be many minutes of the experiment (12 min seen at 300×). 20 min at 10 Hz is 96 kB.
@@ -50,6 +63,35 @@ PRE_S = 1200.0
 #: whole: injections on a schedule as long as the run land a moment early or late (the valve
 #: switches when its command arrives), and the last seconds hold no peak.
 CUT_TOLERANCE = 0.01
+
+
+@dataclass
+class ClosedRun:
+    """One injection's chromatogram as the analysis closed it: the trace it integrated
+    (time from the injection, s; signal, nA), the integration of every peak, the RT
+    shifts in force, the analytes' results as first reported, and whether the sample is a
+    baseline sample. What the window and the status page draw."""
+
+    injection: Injection
+    t: np.ndarray
+    values: np.ndarray
+    result: ChromatogramResult
+    shifts: dict[str, float] = field(default_factory=dict)
+    results: tuple[SampleResult, ...] = ()
+    baseline: bool = False
+
+    @property
+    def sample_id(self) -> str:
+        return self.injection.sample_id
+
+    @property
+    def inject_t(self) -> float:
+        return self.injection.t
+
+    @property
+    def end_t(self) -> float:
+        """Session time the run closed (its last sample)."""
+        return self.injection.t + (float(self.t[-1]) if len(self.t) else 0.0)
 
 
 @dataclass
@@ -79,22 +121,33 @@ class LiveQuantifier:
     """Consumes the stream (:meth:`feed`) and emits each sample's results when its run
     window closes.
 
-    ``on_result`` receives every ``SampleResult``; ``on_calibration(t, analyte, fit)``
-    every refit (``fit`` is JSON-ready: slope, intercept, weighting, r², LOD/LOQ, n,
-    standards, or ``error`` when the standards could not be fitted).
+    ``on_result`` receives every ``SampleResult`` and every revision of one (same
+    sample, injection time and analyte; a new % of baseline); ``on_calibration(t,
+    analyte, fit)`` every refit (``fit`` is JSON-ready: slope, intercept, weighting, r²,
+    LOD/LOQ, n, standards, or ``error`` when the standards could not be fitted);
+    ``on_reference`` every change of a % of baseline reference; ``on_chromatogram`` every
+    closed run (:class:`ClosedRun`).
     """
 
     def __init__(self, method: AnalysisMethod,
                  on_result: Callable[[SampleResult], None] | None = None,
                  pre_s: float = PRE_S,
-                 on_calibration: Callable[[float, str, dict], None] | None = None) -> None:
+                 on_calibration: Callable[[float, str, dict], None] | None = None,
+                 on_reference: Callable[[BaselineReference], None] | None = None,
+                 on_chromatogram: Callable[[ClosedRun], None] | None = None) -> None:
         if not method.run_length_s:
             raise InputError(f"method {method.name}: run_length_s is needed for live analysis")
         self.method = method
         self.on_result = on_result
         self.on_calibration = on_calibration
+        self.on_reference = on_reference
+        self.on_chromatogram = on_chromatogram
         self.pre_s = pre_s
+        #: The last report of every result, in the order first reported.
         self.results: list[SampleResult] = []
+        self._index: dict[tuple, int] = {}
+        #: Every change of a % of baseline reference, in order.
+        self.references: list[BaselineReference] = []
         #: Full per-injection results (all peaks), in emission order.
         self.chromatograms: list[tuple[Injection, ChromatogramResult]] = []
         #: Every refit, in order: (t, analyte, fit record).
@@ -102,9 +155,15 @@ class LiveQuantifier:
         self.shifts: dict[str, float] = {}
         self.calibrations: dict[str, Calibration | None] = {
             p.name: p.calibration for p in method.peaks if p.calibrated}
-        self.baseline = BaselineTracker(method.baseline_samples)
+        self.percent = PercentOfBaseline(method.baseline_samples, emit=self._emit,
+                                         on_reference=self._reference)
         self.perfusion = PerfusionLog()
+        self.flow = FlowLog()
         self.gaps = GapLog()
+        #: analyte → probe recovery (%) applied to ``conc_corrected_nM``
+        self.recovery: dict[str, float] = {
+            name: rec.recovery_pct for name, rec in (getattr(method, "recovery", None)
+                                                     or {}).items()}
         self._runs: list[_Run] = []
         self._seq = 0
         self._standard_areas: dict[int, tuple[Injection, dict[str, tuple[float, tuple]]]] = {}
@@ -115,6 +174,11 @@ class LiveQuantifier:
         self._anchor: tuple[int, float, float] | None = None  # index0, t0, dt
         self._last_t = -math.inf
         self._next_index: int | None = None
+
+    @property
+    def open_runs(self) -> list[Injection]:
+        """Injections whose chromatogram has not closed yet (a snapshot, any thread)."""
+        return [run.injection for run in list(self._runs)]
 
     @property
     def buffered_samples(self) -> int:
@@ -137,9 +201,12 @@ class LiveQuantifier:
         if n == 0:
             return
         if (self._anchor is None or block.dt != self._anchor[2]
-                or block.index0 != self._next_index):
-            # first block, new rate, or a restart/jump in the sample index: time from this
-            # block; a jump forward in time means readings were lost
+                or block.index0 != self._next_index
+                or abs(block.t0 - self._anchor_time(block.index0)) > ANCHOR_TOLERANCE * block.dt):
+            # first block, new rate, a restart/jump in the sample index, or a block whose
+            # recorded time disagrees with the index (the detector re-timed its readings
+            # after losing some): time from this block, as the file has it; a jump forward
+            # in time means readings were lost
             if self._anchor is not None and block.t0 > self._last_t + GAP_INTERVALS * block.dt:
                 self.gaps.add(self._last_t, block.t0)
             self._anchor = (block.index0, block.t0, block.dt)
@@ -154,6 +221,10 @@ class LiveQuantifier:
         self._close_ready()
         self._trim()
 
+    def _anchor_time(self, index: int) -> float:
+        i0, t0, dt = self._anchor
+        return t0 + (index - i0) * dt
+
     def on_injection(self, injection: Injection) -> None:
         for run in self._runs:
             if run.end_t > injection.t:
@@ -166,8 +237,9 @@ class LiveQuantifier:
         self._close_ready()
 
     def on_event(self, event: Event) -> None:
-        self.baseline.on_event(event)
+        self.percent.on_event(event)
         self.perfusion.on_event(event)
+        self.flow.on_event(event)
         self.gaps.on_event(event)
         if event.kind == "calibration" and event.text.strip().lower().startswith("refit"):
             self._refits.append(_Refit(event.t, self._since_refit))
@@ -180,6 +252,25 @@ class LiveQuantifier:
             self._close(run, incomplete=True)
         self._runs.clear()
         self._chunks.clear()
+        if math.isfinite(self._last_t):
+            self.percent.finalize(self._last_t)
+
+    def _emit(self, result: SampleResult) -> None:
+        """Report a result (or a revision of one reported before)."""
+        key = result_key(result)
+        i = self._index.get(key)
+        if i is None:
+            self._index[key] = len(self.results)
+            self.results.append(result)
+        else:
+            self.results[i] = result
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _reference(self, record: BaselineReference) -> None:
+        self.references.append(record)
+        if self.on_reference is not None:
+            self.on_reference(record)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -212,8 +303,9 @@ class LiveQuantifier:
         return np.concatenate(parts_t), np.concatenate(parts_v)
 
     def _stream_flags(self, inj: Injection, end_t: float, times: np.ndarray,
-                      incomplete: bool) -> tuple[str, ...]:
-        """Flags the stream gives a sample: incomplete, gap, unfilled, perfusion_stopped."""
+                      incomplete: bool, baseline: bool) -> tuple[str, ...]:
+        """Flags the stream gives a sample: incomplete, gap, unfilled, perfusion_stopped,
+        flow_changed."""
         out = ["incomplete"] if incomplete else []
         holes = False
         if len(times) > 1 and self._anchor is not None:
@@ -221,12 +313,17 @@ class LiveQuantifier:
         if holes or self.gaps.overlaps(inj.t, end_t):
             out.append("gap")
         out += self.perfusion.flags(inj.probe_start_s, inj.probe_end_s)
+        if inj.kind == "sample":
+            out += self.flow.flags(inj.probe_start_s, inj.probe_end_s, baseline)
         return tuple(out)
 
     def _close(self, run: _Run, incomplete: bool) -> None:
         inj = run.injection
         times, values = self._segment(inj.t, run.end_t)
-        extra = self._stream_flags(inj, run.end_t, times, incomplete)
+        dialysate = inj.kind == "sample"
+        baseline = dialysate and self.percent.is_baseline(inj)
+        extra = self._stream_flags(inj, run.end_t, times, incomplete, baseline)
+        shifts = dict(self.shifts)
         if len(times) >= 10 and not np.isnan(values).all():
             chrom = Chromatogram(t=times - inj.t, values=values, units=self.method.units,
                                  metadata={"sample_id": inj.sample_id})
@@ -237,29 +334,34 @@ class LiveQuantifier:
         self.chromatograms.append((inj, result))
         self._closed.add(run.seq)
         areas: dict[str, tuple[float, tuple]] = {}
+        first: list[tuple] = []
         for spec in self.method.analytes:
             a = result.analytes.get(spec.name)
             peak = a.peak if a else None
             flags = a.flags if a else fl.order_flags(("not_found", *extra))
             conc = a.conc_nM if a else math.nan
             amount = a.amount_fmol if a else math.nan
-            pct = math.nan
-            if inj.kind == "sample" and peak is not None:
-                value = conc if spec.calibrated else peak.area
-                pct = self.baseline.percent(spec.name, inj, value, fl.excludes(flags))
+            recovery = self.recovery.get(spec.name)
             res = SampleResult(
                 sample_id=inj.sample_id, inject_t=inj.t, analyte=spec.name,
                 rt_s=float(peak.rt_s) if peak else math.nan,
                 area=float(peak.area) if peak else math.nan,
                 height=float(peak.height) if peak else math.nan,
                 sn=float(peak.sn) if peak else math.nan,
-                conc_nM=float(conc), amount_fmol=float(amount), pct_baseline=float(pct),
+                conc_nM=float(conc), amount_fmol=float(amount), pct_baseline=math.nan,
                 flags=",".join(flags), probe_t=float(inj.probe_t),
-                code=peak.code if peak else "",
+                code=peak.code if peak else "", baseline=int(baseline),
+                conc_corrected_nM=float(conc) / (recovery / 100.0)
+                if recovery and math.isfinite(conc) else math.nan,
             )
-            self.results.append(res)
-            if self.on_result is not None:
-                self.on_result(res)
+            first.append(result_key(res))
+            if dialysate:
+                calibrated = spec.calibrated
+                value = (conc if calibrated else peak.area) if peak is not None else math.nan
+                self.percent.report(res, inj, float(value), "nM" if calibrated else "nA*s",
+                                    fl.excludes(flags), run.end_t)
+            else:
+                self._emit(res)
             areas[spec.name] = (res.area, flags)
         standard = parse_standard_kind(inj.kind) is not None
         if standard:
@@ -274,6 +376,11 @@ class LiveQuantifier:
                 a = result.analytes.get(spec.name)
                 if a and a.peak is not None:  # a standard holds the analyte: follow it
                     self.shifts[spec.name] = a.peak.rt_s - spec.rt_s
+        if self.on_chromatogram is not None:
+            reported = tuple(self.results[self._index[k]] for k in first)
+            self.on_chromatogram(ClosedRun(inj, (times - inj.t).astype(np.float32),
+                                           values.astype(np.float32), result, shifts,
+                                           reported, baseline))
         self._apply_refits()
 
     def _apply_refits(self) -> None:
@@ -310,10 +417,12 @@ class LiveQuantifier:
 
 def replay(items: Iterable[DetectorBlock | Injection | Event], method: AnalysisMethod,
            on_result: Callable[[SampleResult], None] | None = None,
-           on_calibration: Callable[[float, str, dict], None] | None = None
+           on_calibration: Callable[[float, str, dict], None] | None = None,
+           on_chromatogram: Callable[[ClosedRun], None] | None = None
            ) -> LiveQuantifier:
     """Feed a recorded stream, in order, through a fresh ``LiveQuantifier``; then finish."""
-    q = LiveQuantifier(method, on_result, on_calibration=on_calibration)
+    q = LiveQuantifier(method, on_result, on_calibration=on_calibration,
+                       on_chromatogram=on_chromatogram)
     for item in items:
         if isinstance(item, DetectorBlock):
             q.on_block(item)

@@ -27,17 +27,17 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from raphe.acquisition.analysis.method import load_live_method as load_method
 from raphe.errors import InputError
 from raphe.gui.app.bridge import Bridge
-from raphe.gui.app.chromatograms import ChromatogramFeed
 from raphe.gui.app.history import LiveHistory
 from raphe.protocols.engine import Engine, Settings, State
 from raphe.protocols.rigs import SimOptions
 
 log = logging.getLogger(__name__)
 
-#: The session records the window follows during a run.
-STREAM_KINDS = ("blocks", "injections", "events", "pump", "fractions", "results")
-#: What the analysis consumes (and the chromatogram feed with it).
-ANALYSIS_KINDS = ("blocks", "injections", "events")
+#: The session records the window follows during a run. The window analyses nothing
+#: itself: results, references and each closed chromatogram come from the engine's one
+#: live analysis.
+STREAM_KINDS = ("blocks", "injections", "events", "pump", "fractions", "results", "baseline",
+                "calibration", "suitability")
 ACTIVE = (State.CHECKING, State.RUNNING, State.PAUSED, State.STOPPING)
 
 
@@ -93,7 +93,7 @@ class LiveRun(QObject):
         self.done = False
         self.outcome = None
         self.bridge = Bridge(self)
-        self.feed = ChromatogramFeed(self.method, self._chromatogram) if self.method else None
+        self.engine.subscribe(self._on_engine_thread)
         self.engine.subscribe(self.bridge.post_engine)
         self.engine.subscribe_stream(self._on_stream, kinds=STREAM_KINDS)
         self.bridge.records.connect(model.add)
@@ -170,13 +170,13 @@ class LiveRun(QObject):
     # -- observation -----------------------------------------------------------------------
 
     def _on_stream(self, kind: str, record: Any) -> None:
-        """A session subscription's thread: hand the record over; feed the chromatograms."""
+        """A session subscription's thread: hand the record over."""
         self.bridge.post(kind, record)
-        if self.feed is not None and kind in ANALYSIS_KINDS:
-            self.feed.feed(kind, record)
 
-    def _chromatogram(self, view) -> None:
-        self.bridge.post("chromatograms", view)
+    def _on_engine_thread(self, kind: str, payload: Any) -> None:
+        """The engine's threads: a closed chromatogram goes with the records, in order."""
+        if kind == "chromatogram":
+            self.bridge.post("chromatograms", payload)
 
     def _status(self) -> None:
         self.status_changed.emit(self.engine.status())
@@ -200,11 +200,6 @@ class LiveRun(QObject):
     def _finish(self, outcome) -> None:
         if self.done:
             return
-        if self.feed is not None and self.engine.session is not None:
-            try:
-                self.feed.finish()  # the session is closed: its subscriptions have drained
-            except Exception:
-                log.exception("closing the last chromatogram")
         self.bridge.drain()
         self._poll.stop()
         self.done = True

@@ -15,7 +15,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from raphe.records import Event, Fraction, Injection, PumpState, SampleResult
+from raphe.acquisition.analysis.percent_of_baseline import result_key
+from raphe.records import (
+    BaselineReference,
+    CalibrationFit,
+    Event,
+    Fraction,
+    Injection,
+    PumpState,
+    SampleResult,
+    SuitabilityTest,
+)
 
 
 class SessionModel(QObject):
@@ -36,10 +46,17 @@ class SessionModel(QObject):
         self.events: list[Event] = []
         #: wall time each event reached the window (live runs), None in a replay
         self.event_walls: list[float | None] = []
+        #: the last report of every result (a revision replaces the result it revises)
         self.results: list[SampleResult] = []
+        self._result_index: dict[tuple, int] = {}
         self.fractions: list[Fraction] = []
         self.pump: PumpState | None = None
-        self.chromatograms: list[Any] = []  # raphe.gui.app.chromatograms.ChromatogramView
+        #: closed runs as the analysis published them (raphe.acquisition.analysis.live.ClosedRun)
+        self.chromatograms: list[Any] = []
+        #: every change of a % of baseline reference (the last per analyte is in force)
+        self.references: list[BaselineReference] = []
+        self.calibrations: list[CalibrationFit] = []
+        self.suitability: list[SuitabilityTest] = []
         self.now = 0.0
         self.limit: float | None = None  # a replay's play cursor (session time)
         self._by_sample: dict[str, Injection] = {}
@@ -69,6 +86,10 @@ class SessionModel(QObject):
     def injection(self, sample_id: str) -> Injection | None:
         return self._by_sample.get(sample_id)
 
+    def reference(self, analyte: str) -> BaselineReference | None:
+        """The % of baseline reference in force for ``analyte`` (None before there is one)."""
+        return next((r for r in reversed(self.references) if r.analyte == analyte), None)
+
     def probe_t(self, result: SampleResult) -> float:
         """When the sample's dialysate left the probe (s): the result's, its injection's
         probe window, else its injection time."""
@@ -95,7 +116,19 @@ class SessionModel(QObject):
                 self.events.append(record)
                 self.event_walls.append(wall)
             elif kind == "results":
-                self.results.append(record)
+                key = result_key(record)
+                i = self._result_index.get(key)
+                if i is None:
+                    self._result_index[key] = len(self.results)
+                    self.results.append(record)
+                else:
+                    self.results[i] = record
+            elif kind == "baseline":
+                self.references.append(record)
+            elif kind == "calibration":
+                self.calibrations.append(record)
+            elif kind == "suitability":
+                self.suitability.append(record)
             elif kind == "fractions":
                 self.fractions.append(record)
             elif kind == "pump":

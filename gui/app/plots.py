@@ -8,7 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPen
 
-from raphe.gui.app.widgets import ALARM, DRUG, INJECTION, MARKER
+from raphe.gui.app.widgets import ALARM, DRUG, FLOW, INJECTION, MARKER, PAUSE_SPAN
+from raphe.records import parse_flow
 
 _configured = False
 
@@ -19,6 +20,7 @@ EVENT_STYLE = {
     "prompt": (MARKER, Qt.PenStyle.DotLine, 1),
     "alarm": (ALARM, Qt.PenStyle.DashLine, 1),
     "perfusion": (ALARM, Qt.PenStyle.DashDotLine, 1),
+    "flow": (FLOW, Qt.PenStyle.SolidLine, 1),
 }
 
 
@@ -103,7 +105,19 @@ def wanted(event) -> bool:
         return not event.text.startswith("started")
     if event.kind == "alarm":
         return "reconnected" not in event.text
+    if event.kind == "flow":  # a change of the flow; the first start is not one
+        rates = parse_flow(event.text)
+        return rates is not None and rates[0] > 0 and rates[0] != rates[1]
     return event.kind in EVENT_STYLE
+
+
+def label_of(event) -> str:
+    """The short text drawn beside an event's line."""
+    if event.kind == "flow":
+        rates = parse_flow(event.text)
+        if rates is not None:
+            return f"{rates[0]:g}→{rates[1]:g} µL/min"
+    return event.text if len(event.text) < 40 else event.text[:38] + "…"
 
 
 class VerticalLines(ViewItem):
@@ -198,9 +212,9 @@ class PointLabels(ViewItem):
 
 
 class Markers:
-    """Drugs, markers, prompts and alarms (and injections, gaps) on a plot whose x axis is
-    minutes, in one :class:`VerticalLines` item; added incrementally, cleared on reset.
-    ``lines`` lists what is drawn: (minutes, kind, text)."""
+    """Drugs, markers, prompts, alarms, flow changes (and injections, gaps, pauses) on a
+    plot whose x axis is minutes, in one :class:`VerticalLines` item; added incrementally,
+    cleared on reset. ``lines`` lists what is drawn: (minutes, kind, text)."""
 
     def __init__(self, plot: pg.PlotItem, injections: bool = False, labels: bool = True) -> None:
         self.plot = plot
@@ -223,10 +237,13 @@ class Markers:
             if event.kind == "gap":
                 self.item.add_span(event.t / 60, event.t_end / 60, pg.mkBrush(211, 84, 0, 50))
                 self.lines.append((event.t / 60, "gap", event.text))
+            elif event.kind == "pause" and event.t_end == event.t_end:
+                self.item.add_span(event.t / 60, event.t_end / 60, pg.mkBrush(*PAUSE_SPAN))
+                self.lines.append((event.t / 60, "pause", event.text))
             elif wanted(event):
                 color, style, width = EVENT_STYLE[event.kind]
-                label = event.text if len(event.text) < 40 else event.text[:38] + "…"
-                show = self.labels and event.kind in ("drug", "marker")
+                label = label_of(event)
+                show = self.labels and event.kind in ("drug", "marker", "flow")
                 self.item.add_line(event.t / 60, pg.mkPen(color, width=width, style=style),
                                    label if show else "", color)
                 self.lines.append((event.t / 60, event.kind, event.text))

@@ -7,8 +7,10 @@ when its chromatogram ended), so playing moves a cursor and the panels show
 the session as it was at that moment; scrubbing back re-shows the records up
 to the cursor. The chromatograms and their integration come from the same
 analysis core fed with the recorded stream
-(:class:`~raphe.acquisition.replay.Replay` → :class:`ChromatogramFeed`) on a
-worker thread. Reanalysis writes a new session file, never the original.
+(:class:`~raphe.acquisition.replay.Replay` →
+:class:`~raphe.acquisition.analysis.live.LiveQuantifier`, which publishes each
+closed run as the live analysis did) on a worker thread. Reanalysis writes a
+new session file, never the original.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
 from raphe.gui.app.bridge import Bridge
-from raphe.gui.app.chromatograms import ChromatogramFeed
 from raphe.gui.app.history import FileHistory
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,14 @@ class ReplaySession(QObject):
         rows += [(f.t_end, "fractions", f) for f in r.fractions()]
         rows += [(p.t, "pump", p) for p in r.pump()]
         rows += [(min(res.inject_t + run, self.t_end), "results", res) for res in r.results()]
-        self._items = sorted((t, i, kind, rec) for i, (t, kind, rec) in enumerate(rows))
+        rows += [(ref.t if ref.t == ref.t else self.t_end, "baseline", ref)
+                 for ref in r.baseline_references()]
+        rows += [(c.t, "calibration", c) for c in r.records("calibration")]
+        rows += [(x.t, "suitability", x) for x in r.records("suitability")]
+        # What was recorded after the last sample (the instruments' final states, the end of
+        # the run) shows at the end of the replay.
+        self._items = sorted((min(t, self.t_end), i, kind, rec)
+                             for i, (t, kind, rec) in enumerate(rows))
 
     # -- the cursor ------------------------------------------------------------------------
 
@@ -159,15 +167,16 @@ class ReplaySession(QObject):
     # -- the analysis pass (worker thread) -------------------------------------------------
 
     def _analyse(self) -> None:
+        from raphe.acquisition.analysis.live import LiveQuantifier
         from raphe.acquisition.replay import Replay
 
         try:
             with SessionReader(self.path) as reader:
-                feed = ChromatogramFeed(self.method,
-                                        lambda v: self.bridge.post("chromatograms", v))
-                Replay(reader).run(feed.feed, stop_event=self._stop)
+                quantifier = LiveQuantifier(
+                    self.method, on_chromatogram=lambda c: self.bridge.post("chromatograms", c))
+                Replay(reader).run(quantifier.feed, stop_event=self._stop)
                 if not self._stop.is_set():
-                    feed.finish()
+                    quantifier.finish()
             self.bridge.post_engine("analysed")
         except Exception as exc:
             log.exception("replay analysis")

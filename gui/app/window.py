@@ -1,6 +1,6 @@
 """The main window: dockable panels over one session — a live run or a replay.
 
-Panels: Protocol, Rig, Live trace, Chromatogram, Time course, Events, Replay.
+Panels: Protocol, Rig, Live trace, Chromatogram, Time course, Events, QC, Replay.
 Their layout is remembered (``QSettings``) and can be reset (View ▸ Reset
 layout). Closing the window during a run asks whether to abort (every
 instrument to its safe state, the session closed complete) or keep going; the
@@ -24,6 +24,7 @@ from raphe.gui.app.model import SessionModel
 from raphe.gui.app.panels.chromatogram import ChromatogramPanel
 from raphe.gui.app.panels.events import EventsPanel
 from raphe.gui.app.panels.protocol import ProtocolPanel
+from raphe.gui.app.panels.quality import QualityPanel
 from raphe.gui.app.panels.replay import ReanalyseDialog, ReplayPanel
 from raphe.gui.app.panels.rig import RigPanel
 from raphe.gui.app.panels.timecourse import TimeCoursePanel
@@ -34,7 +35,7 @@ from raphe.protocols.engine import State
 log = logging.getLogger(__name__)
 
 #: Bump when the docks change, so an old saved layout is not applied.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 SESSION_SUFFIXES = (".h5", ".hdf5")
 
 #: (keys, what) — the Help menu and docs/gui.md list these.
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.chromatogram_panel = ChromatogramPanel(self.model)
         self.timecourse_panel = TimeCoursePanel(self.model)
         self.events_panel = EventsPanel(self.model)
+        self.quality_panel = QualityPanel(self.model)
         self.replay_panel = ReplayPanel()
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
@@ -118,11 +120,13 @@ class MainWindow(QMainWindow):
         course = self._dock("timecourse", "Time course", self.timecourse_panel, right)
         chrom = self._dock("chromatogram", "Chromatogram", self.chromatogram_panel, right)
         events = self._dock("events", "Events", self.events_panel, bottom)
+        qc = self._dock("qc", "QC", self.quality_panel, bottom)
         replay = self._dock("replay", "Replay", self.replay_panel, bottom)
         self.splitDockWidget(protocol, rig, Qt.Orientation.Vertical)
         self.splitDockWidget(trace, course, Qt.Orientation.Vertical)
         self.splitDockWidget(course, chrom, Qt.Orientation.Horizontal)
-        self.tabifyDockWidget(events, replay)
+        self.tabifyDockWidget(events, qc)
+        self.tabifyDockWidget(qc, replay)
         events.raise_()
         self.resize(1600, 1000)
         self._default_sizes()

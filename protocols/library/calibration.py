@@ -5,7 +5,9 @@ Each standard (5-HT in aCSF, at the concentrations listed, each injected
 operator, who confirms, on a real rig — and injected, one chromatogram run
 apart. The analysis then fits the calibration anew from these standards
 (weighting and model as the method says), stores the fit (slope, intercept,
-LOD, LOQ) in the session, and quantifies every later sample with it.
+LOD, LOQ) in the session, and quantifies every later sample with it. Last, the
+system-suitability test of the series is stored and printed: replicate area RSD
+per level, the fit's R², LOD/LOQ at S/N 3 and 10 (docs/analysis-method.md).
 """
 
 from raphe.protocols import Parameter
@@ -15,7 +17,11 @@ metadata = {"name": "Calibration", "version": 1}
 parameters = [
     Parameter("concentrations_nM", "0.1, 0.3, 1, 3",
               help="standard concentrations, nM, separated by commas"),
-    Parameter("replicates", 2, range=(1, 5), help="injections of each standard"),
+    Parameter("replicates", 3, range=(1, 5),
+              help="injections of each standard (3 or more: a replicate RSD to trust)"),
+    Parameter("rsd_max_pct", 3.0, unit="%", range=(0.1, 50.0),
+              help="suitability: largest replicate area RSD accepted"),
+    Parameter("r2_min", 0.998, range=(0.5, 1.0), help="suitability: smallest R² accepted"),
 ]
 
 
@@ -33,3 +39,4 @@ def run(rig, params):
             first = False
     rig.refit_calibration()
     rig.wait((rig.run_length_min or 15.0) + 1)
+    rig.suitability(rsd_max=params.rsd_max_pct, r2_min=params.r2_min, ask=False)

@@ -300,7 +300,7 @@ def test_a_pump_alarm_stops_perfusion_and_its_recovery_restores_it(tmp_path):
     assert faults == ["perfusion_stopped", "perfusion_restored"]
     with SessionReader(path) as r:
         perfusion = [e.text for e in r.events() if e.kind == "perfusion"]
-        assert perfusion == ["started", "stopped: pump: alarm A?S: motor stalled", "restored"]
+        assert perfusion == ["started", "stopped: alarm A?S: motor stalled", "restored"]
 
 
 def test_an_action_failing_on_a_link_fault_is_completed_once_after_the_reconnect(tmp_path):

@@ -13,10 +13,10 @@ import pytest
 
 from raphe.acquisition.analysis import flags as fl
 from raphe.acquisition.analysis import synthetic as sy
-from raphe.acquisition.analysis.baseline_pct import BaselineTracker
 from raphe.acquisition.analysis.live import LiveQuantifier, merge_stream, replay
 from raphe.acquisition.analysis.method import load_method, parse_method
-from raphe.records import DetectorBlock, Event, Injection
+from raphe.acquisition.analysis.percent_of_baseline import BaselineRule, PercentOfBaseline
+from raphe.records import DetectorBlock, Event, Injection, SampleResult
 
 DT = 0.1
 METHOD = load_method("simulated-5ht")
@@ -89,11 +89,13 @@ def test_unfilled_and_perfusion_stopped_flags():
     assert fl.parse(ht["S1"].flags) == ("unfilled",)
     assert ht["S2"].flags == "" and ht["S4"].flags == ""
     assert fl.parse(ht["S3"].flags) == ("perfusion_stopped",)
-    # excluded: no %, and not in the baseline mean (S2 is the first baseline sample)
+    # excluded: no %, and not in the baseline mean (S2 and S4 form the baseline)
     assert math.isnan(ht["S1"].pct_baseline) and math.isnan(ht["S3"].pct_baseline)
-    assert ht["S2"].pct_baseline == 100.0
-    mean = (ht["S2"].conc_nM + ht["S4"].conc_nM) / 2  # the baseline samples seen so far
+    mean = (ht["S2"].conc_nM + ht["S4"].conc_nM) / 2
+    assert ht["S2"].pct_baseline == pytest.approx(100 * ht["S2"].conc_nM / mean)
     assert ht["S4"].pct_baseline == pytest.approx(100 * ht["S4"].conc_nM / mean)
+    (ref,) = {(r.mean, r.n, r.samples, r.final) for r in q.references[-1:]}
+    assert ref == (pytest.approx(mean), 2, "S2,S4", 1)  # final at the end of the session
     # every analyte of the sample carries the flag, and the area is still measured
     assert all("perfusion_stopped" in r.flags for r in q.results if r.sample_id == "S3")
     assert math.isfinite(ht["S3"].area)
@@ -233,7 +235,7 @@ def _inj(sample_id, t, window=(math.nan, math.nan)):
 
 
 def test_baseline_by_probe_window_against_the_first_drug():
-    b = BaselineTracker()
+    b = BaselineRule()
     b.on_event(Event(3000.0, "drug", "fluoxetine 10 mg/kg i.p."))
     assert b.is_baseline(_inj("A", 3200.0, (2000.0, 2900.0)))  # left the probe before the drug
     assert not b.is_baseline(_inj("B", 3200.0, (2500.0, 3100.0)))  # reaches past it
@@ -242,7 +244,7 @@ def test_baseline_by_probe_window_against_the_first_drug():
 
 
 def test_baseline_by_the_phase_the_sample_was_collected_in():
-    b = BaselineTracker()
+    b = BaselineRule()
     b.on_event(Event(0.0, "phase", "equilibration"))
     b.on_event(Event(1000.0, "phase", "baseline"))
     b.on_event(Event(3000.0, "phase", "post-drug"))
@@ -254,17 +256,35 @@ def test_baseline_by_the_phase_the_sample_was_collected_in():
     assert b.is_baseline(_inj("B", 3050.0, (1500.0, 2900.0)))  # injected after: still baseline
     assert not b.is_baseline(_inj("C", 3300.0, (2800.0, 3200.0)))  # reaches past the drug
     assert b.is_baseline(_inj("D", 1200.0))  # window unknown: phase at injection
-    explicit = BaselineTracker(("C",))
+    explicit = BaselineRule(("C",))
     assert explicit.is_baseline(_inj("C", 3300.0, (2800.0, 3200.0)))
     assert not explicit.is_baseline(_inj("B", 3050.0, (1500.0, 2900.0)))
 
 
-def test_excluded_results_add_nothing_to_the_baseline():
-    b = BaselineTracker()
-    assert b.percent("5-HT", _inj("A", 10.0), 2.0) == 100.0
-    assert math.isnan(b.percent("5-HT", _inj("B", 20.0), 100.0, excluded=True))
-    assert b.baseline_mean("5-HT") == 2.0
-    assert b.percent("5-HT", _inj("C", 30.0), 4.0) == pytest.approx(100 * 4 / 3)
+def _result(sample_id, t):
+    return SampleResult(sample_id, t, "5-HT", 300.0, 1.0, 0.1, 20.0, math.nan, math.nan,
+                        math.nan, "")
+
+
+def test_every_sample_is_against_the_whole_baseline_and_excluded_ones_add_nothing():
+    reported, references = {}, []
+    p = PercentOfBaseline(emit=lambda r: reported.__setitem__(r.sample_id, r),
+                          on_reference=references.append)
+    p.report(_result("A", 10.0), _inj("A", 10.0), 2.0, "nM", False, 100.0)
+    assert reported["A"].pct_baseline == 100.0 and reported["A"].baseline == 1
+    p.report(_result("B", 20.0), _inj("B", 20.0), 100.0, "nM", True, 200.0)  # excluded
+    assert math.isnan(reported["B"].pct_baseline) and reported["B"].baseline == 1
+    p.report(_result("C", 30.0), _inj("C", 30.0), 4.0, "nM", False, 300.0)
+    # A is revised against the mean of A and C: the baseline averages 100 %
+    assert reported["A"].pct_baseline == pytest.approx(100 * 2 / 3)
+    assert reported["C"].pct_baseline == pytest.approx(100 * 4 / 3)
+    ref = references[-1]
+    assert (ref.mean, ref.n, ref.samples, ref.final) == (3.0, 2, "A,C", 0)
+    assert ref.sd == pytest.approx(math.sqrt(2.0))
+    p.on_event(Event(400.0, "drug", "fluoxetine"))
+    p.report(_result("D", 500.0), _inj("D", 500.0), 6.0, "nM", False, 600.0)
+    assert reported["D"].pct_baseline == pytest.approx(200.0) and reported["D"].baseline == 0
+    assert references[-1].final == 1 and references[-1].mean == 3.0
 
 
 def test_live_decisions_equal_replay_when_events_arrive_mid_run():

@@ -12,17 +12,8 @@ import pytest
 from raphe.acquisition.session import Session
 from raphe.records import DetectorBlock
 
+from tests_e2e_helpers import one_line_error as one_line
 from tests_e2e_helpers import raphe
-
-
-def one_line(result, *fragments: str) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout[-500:], result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def digest(path: Path) -> str:

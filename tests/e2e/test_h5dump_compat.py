@@ -2,7 +2,8 @@
 
 A short simulated session is recorded with ``raphe record --sim``; h5dump (Debian's
 hdf5-tools, HDF5 1.10) must read every dataset in it, tables included, with the rows
-h5py sees. The same for a recovered crashed session and a reanalysed one.
+h5py sees. The same for a recovered crashed session and a reanalysed one. Text shows
+as the text and nothing after it: no padding NULs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import h5py
 import pytest
+
+from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.session import Session
+from raphe.records import Event, Fraction, Injection
 
 from crash_writer import kill_mid_write
 from tests_e2e_helpers import raphe
@@ -44,11 +49,71 @@ def h5dump_rows(path: Path, dataset: str) -> int:
     return int(match.group(1))
 
 
+#: An octal escape of h5dump: a byte >= 0x80 is a negative (signed) char printed as a
+#: 32-bit octal number (``\37777777702`` is 0xC2), a control byte as ``\000``.
+_ESCAPE = re.compile(r"\\(37777777[0-7]{3}|[0-7]{3})")
+
+
+def h5dump_text(path: Path, dataset: str) -> tuple[str, list[str]]:
+    """h5dump's output for ``dataset`` and every string value in its data, decoded: h5dump's
+    octal escapes turned back into bytes, read as UTF-8."""
+    result = subprocess.run(["h5dump", "-w", "0", "-d", dataset, str(path)],
+                            capture_output=True, timeout=120, check=False)
+    out = result.stdout.decode("utf-8")
+    assert result.returncode == 0, f"h5dump -d {dataset}: {result.stderr!r}"
+    data = out[out.index("DATA {"):].split('ATTRIBUTE "units"')[0]
+    values = []
+    for quoted in re.findall(r'^\s*"(.*)",?$', data, re.MULTILINE):
+        raw = bytearray()
+        pos = 0
+        for m in _ESCAPE.finditer(quoted):
+            raw += quoted[pos:m.start()].encode("ascii")
+            raw.append(int(m.group(1), 8) & 0xFF)
+            pos = m.end()
+        raw += quoted[pos:].encode("ascii")
+        values.append(raw.decode("utf-8"))
+    return out, values
+
+
+def test_h5dump_shows_each_text_and_nothing_after_it(tmp_path):
+    path = tmp_path / "text.h5"
+    label64 = "rat17-PFC-" + "0123456789" * 5 + "abcd"  # 64 bytes: fills str64
+    micro = "a" + "µ" * 32                                 # 65 bytes: cut to 63, never mid-µ
+    events = [Event(1.0, "flow", "1 -> 1.5 µL/min; operator: Dr. Müller", "operator"),
+              Event(2.0, "drug", "ipsapirone 0.3 mg/kg s.c.", "protocol"),
+              Event(3.0, "medium", "aCSF; 5 nM 5-HT", "operator"),
+              Event(4.0, "end", "completed", "protocol")]
+    with Session.create(path, signal_dt=0.1) as s:
+        for e in events:
+            s.add_event(e)
+        s.add_injection(Injection(2.5, label64, 20.0))
+        s.add_fraction(Fraction(1, 0.0, 5.0, 7.5, micro))
+    with SessionReader(path) as r:
+        assert r.events() == events
+
+    out, texts = h5dump_text(path, "/events")
+    assert "\\000" not in out, out
+    assert "STRPAD H5T_STR_NULLTERM" in out and "CSET H5T_CSET_UTF8" in out
+    assert "STRPAD H5T_STR_NULLPAD" not in out
+    assert '"ipsapirone 0.3 mg/kg s.c.",' in out and '"aCSF; 5 nM 5-HT",' in out
+    # Non-ASCII bytes are h5dump's octal escapes; the ASCII around them is verbatim.
+    assert 'L/min; operator: Dr. M' in out and 'ller",' in out
+    assert texts == [v for e in events for v in (e.kind, e.text, e.source)]
+
+    out, texts = h5dump_text(path, "/injections")
+    assert "\\000" not in out and f'"{label64}",' in out
+    assert texts[0] == label64
+    out, texts = h5dump_text(path, "/fractions")
+    assert "\\000" not in out
+    assert texts == ["a" + "µ" * 31, ""]
+
+
 def assert_h5dump_reads_everything(path: Path) -> None:
     found = datasets(path)
-    for table in ("/events", "/injections", "/fractions", "/pump", "/audit",
-                  "/analysis/results", "/analysis/calibration", "/signals/ecd_blocks",
-                  "/signals/ecd"):
+    for table in ("/events", "/injections", "/fractions", "/pump", "/audit", "/instruments",
+                  "/analysis/results", "/analysis/calibration", "/analysis/baseline",
+                  "/analysis/calibration_standards", "/analysis/recovery",
+                  "/analysis/suitability", "/signals/ecd_blocks", "/signals/ecd"):
         assert table in found, table
     for name, rows in found.items():
         assert h5dump_rows(path, name) == rows, name

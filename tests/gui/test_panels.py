@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
+from raphe.acquisition.analysis import flags as fl
 from raphe.acquisition.analysis.method import load_method
 from raphe.acquisition.reader import SessionReader
 from raphe.gui.app.history import LiveHistory
@@ -22,7 +23,14 @@ from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
 from raphe.gui.app.replay import ReplaySession
 from raphe.gui.app.widgets import ALARM, OK
-from raphe.records import DetectorBlock, Event, Injection, PumpState, SampleResult
+from raphe.records import (
+    BaselineReference,
+    DetectorBlock,
+    Event,
+    Injection,
+    PumpState,
+    SampleResult,
+)
 
 from gui_helpers import WAIT_MS, DialogAnswerer
 
@@ -118,18 +126,30 @@ def test_time_course_shows_each_sample_in_nM_and_percent(qtbot, replayed, record
     assert [p.x_min for p in panel.points] == [injections[r.sample_id].probe_t / 60
                                                 for r in stored]
     assert panel.item.getAxis("left").labelText == "5-HT"
-    # the baseline band: mean ± SD of the baseline samples (before the drug)
-    base = [r.conc_nM for r in stored if r.sample_id.startswith("B")]
+    # the baseline band: mean ± SD of the baseline samples (before the drug) that no flag
+    # leaves out, as the analysis stored it
+    base = [r.conc_nM for r in stored if r.sample_id.startswith("B")
+            and not fl.excludes(fl.parse(r.flags))]
     assert panel.band.isVisible()
     low, high = panel.band.getRegion()
     assert (low + high) / 2 == pytest.approx(np.mean(base))
-    assert high - low == pytest.approx(2 * np.std(base, ddof=1))
+    sd = np.std(base, ddof=1) if len(base) > 1 else 0.0
+    assert high - low == pytest.approx(2 * sd)
     assert [p.baseline for p in panel.points] == [r.sample_id.startswith("B") for r in stored]
+    assert f"(n = {len(base)}, final)" in panel.summary.text()
 
     panel.unit_box.setCurrentText(UNITS[1])
-    np.testing.assert_array_equal([p.y for p in panel.points],
-                                  [r.pct_baseline for r in stored])
+    # what the analysis stored; an excluded sample (no stored %) is drawn at its value
+    # against the reference
+    mean = np.mean(base)
+    np.testing.assert_allclose(
+        [p.y for p in panel.points],
+        [r.pct_baseline if np.isfinite(r.pct_baseline) else 100 * r.conc_nM / mean
+         for r in stored])
     assert panel.mean_line.value() == 100.0
+    # the baseline samples that count average 100 %
+    assert np.mean([p.y for p in panel.points if p.baseline and not p.excluded]) == \
+        pytest.approx(100.0)
     assert panel.points[-1].y > 130.0  # 5-HT up after fluoxetine
 
     panel.analyte_box.setCurrentText("DA")
@@ -150,19 +170,55 @@ def test_flagged_points_look_different(qtbot):
     panel = show(qtbot, TimeCoursePanel(model))
     records = []
     for i, (flags, conc) in enumerate([("", 0.6), ("below_loq", 0.05), ("incomplete", 0.7),
-                                       ("not_found", math.nan)]):
+                                       ("not_found", math.nan), ("drift", 0.65)]):
         t = 1200.0 * (i + 1)
         records.append(("injections", Injection(t, f"S{i}", 20.0, probe_start_s=t - 1200,
                                                 probe_end_s=t - 300)))
         records.append(("results", _result(f"S{i}", t, conc, flags)))
     model.add(records)
     spots = {s.data().sample_id: s for s in panel.scatter.points()}
-    assert set(spots) == {"S0", "S1", "S2"}
+    assert set(spots) == {"S0", "S1", "S2", "S4"}
     assert spots["S0"].brush().style() != Qt.BrushStyle.NoBrush
     assert spots["S1"].brush().style() == Qt.BrushStyle.NoBrush  # hollow below the LOQ
-    assert spots["S2"].brush().color().name() == ALARM  # flagged
+    assert spots["S4"].brush().color().name() == ALARM  # qualified by a flag: filled orange
+    # left out of % of baseline: hollow orange, its flag's own shape, off the line
+    assert spots["S2"].pen().color().name() == ALARM and spots["S2"].symbol() == "p"
+    assert spots["S2"].brush().color().name() == "#ffffff"
+    _, line_y = panel.line.getData()
+    assert np.isnan(line_y[2])
     x, y = panel.missing.getData()
     assert list(y) == [0.0] and x[0] == pytest.approx((3600.0 + 4500.0) / 2 / 60)
+    # the legend lists every flag the results hold, each with its meaning on hover
+    for name in ("below_loq", "incomplete", "not_found", "drift"):
+        assert fl.BY_NAME[name].meaning in panel.legend.entries[name].toolTip()
+
+
+def test_a_stalled_sample_is_drawn_marked_in_both_units(qtbot):
+    """A sample flagged perfusion_stopped stays on the plot in nM and in % of baseline
+    (where it has no stored value): its own symbol, and the legend says what it means."""
+    model = SessionModel()
+    model.reset(None, load_method("simulated-5ht"))
+    panel = show(qtbot, TimeCoursePanel(model))
+    records = []
+    for i, (flags, conc, pct) in enumerate([("", 0.5, 100.0), ("perfusion_stopped", 0.3, math.nan),
+                                            ("", 0.6, 120.0)]):
+        t = 1200.0 * (i + 1)
+        records.append(("injections", Injection(t, f"S{i}", 20.0, probe_start_s=t - 1200,
+                                                probe_end_s=t - 300)))
+        r = _result(f"S{i}", t, conc, flags)
+        records.append(("results", SampleResult(**{**r.__dict__, "pct_baseline": pct,
+                                                   "baseline": int(i == 0)})))
+    records.append(("baseline", BaselineReference(1500.0, "5-HT", 0.5, math.nan, 1, "nM", "S0",
+                                                  1)))
+    model.add(records)
+    for unit, expected in ((UNITS[0], 0.3), (UNITS[1], 60.0)):
+        panel.unit_box.setCurrentText(unit)
+        spots = {s.data().sample_id: s for s in panel.scatter.points()}
+        stalled = spots["S1"]
+        assert stalled.symbol() == "t" and stalled.pen().color().name() == ALARM
+        assert stalled.pos().y() == pytest.approx(expected)
+        assert "left out of % of baseline" in panel.legend.entries["perfusion_stopped"].toolTip()
+    assert "(n = 1, final)" in panel.summary.text()
 
 
 # -- chromatogram --------------------------------------------------------------------------

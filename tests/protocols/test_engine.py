@@ -106,7 +106,12 @@ def test_pause_keeps_the_pump_infusing_and_holds_the_schedule(tmp_path):
 
 def test_abort_leaves_every_simulated_instrument_in_its_safe_state(tmp_path):
     engine = engine_for(tmp_path)
-    when(engine, "injection", lambda e: e.request_abort("test abort"))
+
+    def abort_mid_sample(e: Engine) -> None:
+        time.sleep(1.0)  # 5 min of clock time into the second sample
+        e.request_abort("test abort")
+
+    when(engine, "injection", abort_mid_sample)
     sims = {}
     engine.subscribe(lambda k, p: sims.setdefault("sim", engine.opened.sim)
                      if k == "injection" else None)
@@ -117,9 +122,23 @@ def test_abort_leaves_every_simulated_instrument_in_its_safe_state(tmp_path):
     assert sim.valve.device.position() == "A"  # LOAD
     assert sim.collector.device.position() == 0  # the drain
     assert not sim.detector.device.running if hasattr(sim.detector, "device") else True
-    injections, _, events = session_tables(tmp_path / "s.h5")
+    injections, fractions, events = session_tables(tmp_path / "s.h5")
     assert len(injections) == 1
     assert [e.text for e in events if e.kind == "state"][-1].startswith("done: aborted")
+    # the tube that was filling when the run was aborted is in the file, flagged partial
+    assert [(f.tube, f.flags) for f in fractions] == [(1, ""), (2, "partial")]
+    partial = fractions[-1]
+    assert partial.sample_id == "S002" and partial.t_end - partial.t_start < 16 * 60
+    assert partial.volume_uL == pytest.approx(1.25 * (partial.t_end - partial.t_start) / 60)
+    # how the run ended, and each instrument's final, safe state
+    with SessionReader(tmp_path / "s.h5") as r:
+        meta = r.metadata
+        assert (meta["end_reason"], meta["end_detail"]) == ("aborted", "test abort")
+        assert [e.text for e in r.events() if e.kind == "end"] == ["aborted: test abort"]
+        assert r.pump()[-1].status == "stopped"
+        final = {x.role: (x.state, x.detail) for x in r.records("instruments")}
+        assert final == {"valve": ("LOAD", "safe"), "collector": ("drain", "safe"),
+                         "detector": ("stopped", "safe")}
 
 
 @pytest.mark.parametrize("role", ["pump", "valve", "collector", "detector"])
@@ -200,15 +219,34 @@ def test_yes_answers_prompts_on_the_simulated_rig_only(tmp_path):
         engine_for(tmp_path, PROMPTING, auto_answer=True, sim=None, rig_file=str(rig)).start()
 
 
-def test_a_flow_change_during_the_run_is_applied_and_audited(tmp_path):
-    engine = engine_for(tmp_path)
+def test_a_flow_change_during_the_run_is_applied_audited_recorded_and_flagged(tmp_path):
+    from raphe.acquisition.analysis.method import load_method
+    from raphe.acquisition.export import export_csv
+
+    engine = engine_for(tmp_path, method=load_method("simulated-5ht"))
     when(engine, "injection", lambda e: e.request_flow(2.0))
     outcome = finish(engine)
-    assert outcome.exit_code == EXIT_OK
+    assert outcome.exit_code == EXIT_OK, outcome.message
     with SessionReader(tmp_path / "s.h5") as r:
         assert any(a["what"] == "flow set to 2 µL/min" and a["previous"] == "1.25 µL/min"
                    for a in r.audit())
         assert r.pump()[-1].rate_uL_min == pytest.approx(2.0)
         fractions = r.fractions()
+        flows = [e for e in r.events() if e.kind == "flow"]
+        injections = r.injections()
+        flagged = {x.sample_id for x in r.results() if "flow_changed" in x.flags}
     assert fractions[-1].volume_uL == pytest.approx(
         2.0 * (fractions[-1].t_end - fractions[-1].t_start) / 60, rel=0.02)
+    # every change is an event naming who: the protocol's start, then the operator's
+    assert [(f.text, f.source) for f in flows] == [
+        ("0 -> 1.25 uL/min; protocol", "protocol"),
+        ("1.25 -> 2 uL/min; operator: changed during the run", "operator")]
+    # the sample whose probe window spans the change, and those after it (another flow than
+    # the baseline's), are flagged; the first is not
+    change = flows[-1].t
+    spans = {i.sample_id for i in injections if i.probe_start_s < change < i.probe_end_s}
+    assert spans and spans <= flagged and "S001" not in flagged
+    assert flagged == {i.sample_id for i in injections if i.probe_end_s > change}
+    files = export_csv(tmp_path / "s.h5", tmp_path / "csv")
+    events_csv = next(f for f in files if f.name == "events.csv").read_text()
+    assert "1.25 -> 2 uL/min; operator: changed during the run" in events_csv

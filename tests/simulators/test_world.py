@@ -14,7 +14,7 @@ from raphe.simulators.drugs import Dose, parse_dose_spec, parse_regimen_spec
 from raphe.simulators.hplc import HPLCParams
 from raphe.simulators.world import SimulatedWorld
 
-QUIET = replace(HPLCParams(), white_noise_pA=0.0, pink_noise_pA=0.0, clean=True)
+QUIET = replace(HPLCParams(), white_noise_pA=0.0, pink_noise_pA=0.0, injection_cv=0.0, clean=True)
 
 
 class Position(enum.Enum):  # shaped like raphe.drivers.base.ValvePosition

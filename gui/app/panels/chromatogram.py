@@ -1,6 +1,6 @@
 """Chromatogram: the latest run with its integration, earlier runs overlaid on demand.
 
-Drawn from a :class:`~raphe.gui.app.chromatograms.ChromatogramView`: the
+Drawn from a :class:`~raphe.acquisition.analysis.live.ClosedRun`: the
 signal against time from injection; each analyte's retention-time window (the
 method's RT plus the shift learnt from standards, ± its window) as a shaded
 band named at the top; each integrated peak's straight baseline from its start
@@ -62,7 +62,7 @@ class ChromatogramPanel(QWidget):
         bar.addWidget(self.title, 1)
         layout.addLayout(bar)
         layout.addWidget(self.plot)
-        self.shown = None  # the ChromatogramView drawn
+        self.shown = None  # the ClosedRun drawn
         self._redraw_soon = Throttle(self.redraw, REDRAW_MS, self)
         self.sample_box.currentIndexChanged.connect(lambda _: self.redraw())
         self.overlay_box.toggled.connect(lambda _: self.redraw())

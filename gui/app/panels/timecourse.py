@@ -1,51 +1,68 @@
 """Time course: one analyte per sample, in nM or % of baseline, against probe time.
 
 Each point is a sample at the midpoint of its probe-time window (when its
-dialysate left the probe). The baseline band is the mean ± SD of the baseline
-samples — chosen by the analysis core's own rule
-(:class:`~raphe.acquisition.analysis.baseline_pct.BaselineTracker`: the method's
-list, else the ``baseline`` phase, else before the first drug). Drugs and
-markers are vertical lines. Points below the LOQ (or LOD) are hollow, points
-with another flag (incomplete run, drift, saturation, outside the RT window)
-are orange, and a peak not found is a grey cross on the axis.
+dialysate left the probe). The panel decides nothing: which samples form the
+baseline, the reference (mean ± SD, n, provisional or final) and every % of
+baseline come from the analysis core (results' ``baseline`` column, the
+session's ``baseline`` reference records). Every flag has a look: a sample
+that a flag leaves out of % of baseline stays on the plot in both units, as a
+hollow orange symbol of its own shape per flag (at its would-be % against the
+reference in the % view), off the line; a peak not found is a grey cross on
+the axis; a point below the LOQ (or LOD) is hollow blue; a point with a flag
+that qualifies it (drift, fit mismatch, no calibration) is filled orange. The
+legend lists every flag the session's results hold, with its documented
+meaning on hover. Drugs, flow changes and markers are vertical lines; pauses
+and lost readings shaded spans.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from raphe.acquisition.analysis.baseline_pct import BaselineTracker
+from raphe.acquisition.analysis import flags as fl
+from raphe.acquisition.analysis.percent_of_baseline import percent
 from raphe.gui.app.plots import Markers, plot_widget, settle
 from raphe.gui.app.widgets import (
     ALARM,
     BASELINE_BAND,
     DRUG,
+    FLOW,
     INJECTION,
+    PAUSE_SPAN,
     SIGNAL,
     NoWheelComboBox,
     Throttle,
     fixed_width,
 )
-from raphe.records import Injection
 
 UNITS = ("nM", "% of baseline")
 #: New results redraw the panel at most this often (ms).
 REDRAW_MS = 250
 LOW = ("below_loq", "below_lod")
-LEGEND = (f"<span style='color:{SIGNAL}'>●</span> quantified &nbsp; "
-          f"<span style='color:{SIGNAL}'>○</span> below LOQ &nbsp; "
-          f"<span style='color:{ALARM}'>●</span> flagged (incomplete run, drift, saturated, "
-          "RT window) &nbsp; <span style='color:#888'>×</span> peak not found &nbsp; "
-          "<span style='background:#ddd'>&nbsp;&nbsp;&nbsp;</span> baseline mean ± SD &nbsp; "
-          f"<span style='color:{DRUG}'>|</span> drug")
-OTHER = ("incomplete", "drift", "saturated", "rt_window")
+MISSING = ("not_found", "no_noise")
+#: The shape of a sample left out of % of baseline, by the flag that leaves it out (the
+#: first in registry order when it has several); pyqtgraph symbol and its character.
+EXCLUDED_LOOK: dict[str, tuple[str, str]] = {
+    "perfusion_stopped": ("t", "▽"),
+    "unfilled": ("t1", "△"),
+    "flow_changed": ("s", "□"),
+    "gap": ("d", "◇"),
+    "incomplete": ("p", "⬠"),
+    "saturated": ("star", "☆"),
+    "baseline_step": ("h", "⬡"),
+    "implausible": ("t2", "▷"),
+    "rt_window": ("t2", "▷"),
+    "out_of_range": ("t2", "▷"),
+    "rt_reference": ("t2", "▷"),
+}
+DEFAULT_EXCLUDED = ("t3", "◁")
+MISSING_LOOK = ("x", "×")
 
 
 @dataclass
@@ -54,7 +71,7 @@ class Point:
 
     sample_id: str
     x_min: float  # probe time, minutes
-    y: float  # NaN when there is no value (peak not found, baseline not known yet)
+    y: float  # NaN when there is no value to draw (peak not found, no reference yet)
     flags: tuple[str, ...]
     baseline: bool
     level: float = math.nan  # concentration (area when not calibrated): the baseline's unit
@@ -64,12 +81,28 @@ class Point:
         return any(f in LOW for f in self.flags)
 
     @property
-    def flagged(self) -> bool:
-        return any(f in OTHER for f in self.flags)
+    def missing(self) -> bool:
+        """No peak to report: drawn as a cross on the axis."""
+        return any(f in MISSING for f in self.flags) or not math.isfinite(self.level)
 
     @property
-    def missing(self) -> bool:
-        return "not_found" in self.flags or not math.isfinite(self.y)
+    def excluded(self) -> bool:
+        """Left out of % of baseline by a flag (drawn, marked, off the line)."""
+        return fl.excludes(self.flags)
+
+    @property
+    def flagged(self) -> bool:
+        """Qualified by a flag that does not exclude it (drift, fit mismatch …)."""
+        return not self.excluded and any(f not in LOW for f in self.flags)
+
+    def look(self) -> tuple[str, str]:
+        """(pyqtgraph symbol, legend character) of this point."""
+        if self.missing:
+            return MISSING_LOOK
+        if self.excluded:
+            first = next(f for f in self.flags if f in fl.EXCLUDING)
+            return EXCLUDED_LOOK.get(first, DEFAULT_EXCLUDED)
+        return ("o", "○" if self.low else "●")
 
 
 def calibrated(model, analyte: str) -> bool:
@@ -86,27 +119,10 @@ def axis_label(model, analyte: str, unit: str) -> tuple[str, str]:
     return analyte, unit
 
 
-def value_of(result, unit: str, is_calibrated: bool = True) -> float:
-    if unit == UNITS[1]:
-        return result.pct_baseline
-    return result.conc_nM if is_calibrated else result.area
-
-
-def _baseline_rule(tracker):
-    """``is_baseline(injection)`` of the analysis core's tracker (older cores took the
-    sample id and the injection time)."""
-    if len(inspect.signature(tracker.is_baseline).parameters) == 1:
-        return tracker.is_baseline
-    return lambda inj: tracker.is_baseline(inj.sample_id, inj.t)
-
-
 def points(model, analyte: str, unit: str) -> list[Point]:
     """The analyte's samples as plotted (dialysate samples only; standards are not)."""
-    tracker = BaselineTracker(getattr(model.method, "baseline_samples", None))
     is_calibrated = calibrated(model, analyte)
-    for event in model.events:
-        tracker.on_event(event)
-    is_baseline = _baseline_rule(tracker)
+    ref = model.reference(analyte)
     out = []
     for r in model.results:
         if r.analyte != analyte:
@@ -114,29 +130,99 @@ def points(model, analyte: str, unit: str) -> list[Point]:
         inj = model.injection(r.sample_id)
         if inj is not None and inj.kind != "sample":
             continue
-        if inj is None:  # its injection not (yet) seen: its time stands in
-            inj = Injection(r.inject_t, r.sample_id, math.nan)
-        flags = tuple(f for f in r.flags.split(",") if f)
+        flags = fl.parse(r.flags)
         level = r.conc_nM if math.isfinite(r.conc_nM) else r.area
-        out.append(Point(r.sample_id, model.probe_t(r) / 60.0, value_of(r, unit, is_calibrated), flags,
-                         is_baseline(inj), level))
+        if unit == UNITS[0]:
+            y = r.conc_nM if is_calibrated else r.area
+        elif math.isfinite(r.pct_baseline):
+            y = r.pct_baseline
+        else:  # left out of % of baseline: where it would be against the reference
+            y = percent(level, ref.mean) if ref is not None else math.nan
+        out.append(Point(r.sample_id, model.probe_t(r) / 60.0, y, flags, bool(r.baseline),
+                         level))
     return out
 
 
-def baseline_band(pts: list[Point], unit: str) -> tuple[float, float, float] | None:
-    """(mean, low, high) of the baseline samples in ``unit``: mean ± SD of their
-    concentrations (areas when not calibrated); None before there are any."""
-    values = [p.level for p in pts if p.baseline and "not_found" not in p.flags
-              and math.isfinite(p.level)]
-    if not values:
+def baseline_band(model, analyte: str, unit: str) -> tuple[float, float, float] | None:
+    """(mean, low, high) in ``unit``: the analysis' reference, mean ± SD of the baseline
+    samples; None before there is one."""
+    ref = model.reference(analyte)
+    if ref is None or not ref.n or not math.isfinite(ref.mean):
         return None
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    sd = ref.sd if math.isfinite(ref.sd) else 0.0
     if unit == UNITS[1]:
-        if mean == 0:
+        if ref.mean == 0:
             return None
-        return 100.0, 100.0 * (1 - sd / mean), 100.0 * (1 + sd / mean)
-    return mean, mean - sd, mean + sd
+        return 100.0, 100.0 * (1 - sd / ref.mean), 100.0 * (1 + sd / ref.mean)
+    return ref.mean, ref.mean - sd, ref.mean + sd
+
+
+def reference_text(model, analyte: str) -> str:
+    """The reference in words, for the panel's summary line."""
+    ref = model.reference(analyte)
+    if ref is None or not ref.n:
+        return "baseline: not yet known"
+    unit = "nM" if ref.unit == "nM" else "nA·s"
+    sd = f" ± {ref.sd:.3g}" if math.isfinite(ref.sd) else ""
+    state = "final" if ref.final else "provisional"
+    return f"baseline {ref.mean:.3g}{sd} {unit} (n = {ref.n}, {state})"
+
+
+class FlagLegend(QWidget):
+    """What each look means: the point kinds drawn, every flag the session holds (its
+    meaning on hover), the baseline band and the lines."""
+
+    COLUMNS = 4
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(2, 0, 2, 0)
+        self.grid.setHorizontalSpacing(14)
+        self.grid.setVerticalSpacing(1)
+        self.entries: dict[str, QLabel] = {}
+        self._shown: tuple[str, ...] | None = None
+
+    def show_flags(self, flags: tuple[str, ...]) -> None:
+        if flags == self._shown:
+            return
+        self._shown = flags
+        while self.grid.count():
+            item = self.grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.entries = {}
+        rows = [("quantified", f"<span style='color:{SIGNAL}'>●</span> quantified",
+                 "a value used for % of baseline")]
+        for name in flags:
+            meaning = fl.BY_NAME[name].meaning if name in fl.BY_NAME else name
+            if name in MISSING:
+                text = f"<span style='color:{INJECTION}'>{MISSING_LOOK[1]}</span> {name}"
+            elif name in LOW:
+                text = f"<span style='color:{SIGNAL}'>○</span> {name.replace('_', ' ')}"
+            elif name in fl.EXCLUDING:
+                mark = EXCLUDED_LOOK.get(name, DEFAULT_EXCLUDED)[1]
+                text = f"<span style='color:{ALARM}'>{mark}</span> {name}"
+                meaning += " — left out of % of baseline"
+            else:
+                text = f"<span style='color:{ALARM}'>●</span> {name}"
+            rows.append((name, text, meaning))
+        rows += [("baseline", ("<span style='background:#ddd'>&nbsp;&nbsp;&nbsp;</span> "
+                               "baseline mean ± SD"),
+                  ("the reference of % of baseline: mean ± SD of the baseline samples no "
+                   "flag leaves out")),
+                 ("drug", f"<span style='color:{DRUG}'>|</span> drug", "a drug given"),
+                 ("flow", f"<span style='color:{FLOW}'>|</span> flow change",
+                  "the perfusion flow changed"),
+                 ("pause", ("<span style='background:rgba({},{},{},0.35)'>&nbsp;&nbsp;"
+                            "&nbsp;</span> paused").format(*PAUSE_SPAN[:3]),
+                  "the schedule was held")]
+        for i, (name, text, tip) in enumerate(rows):
+            label = QLabel(text)
+            label.setTextFormat(Qt.TextFormat.RichText)
+            label.setToolTip(tip)
+            self.grid.addWidget(label, i // self.COLUMNS, i % self.COLUMNS)
+            self.entries[name] = label
 
 
 class TimeCoursePanel(QWidget):
@@ -164,11 +250,10 @@ class TimeCoursePanel(QWidget):
         self.scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip)
         self.item.addItem(self.scatter)
         self.missing = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen(INJECTION),
-                                          brush=pg.mkBrush(INJECTION))
+                                          brush=pg.mkBrush(INJECTION), hoverable=True,
+                                          tip=self._tip)
         self.item.addItem(self.missing)
-        self.legend = QLabel(LEGEND)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
-        self.legend.setWordWrap(True)
+        self.legend = FlagLegend()
         self.markers = Markers(self.item)
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -186,7 +271,6 @@ class TimeCoursePanel(QWidget):
         layout.addWidget(self.plot)
         layout.addWidget(self.legend)
         self.points: list[Point] = []
-        self._events_seen = 0
         self._redraw_soon = Throttle(self.redraw, REDRAW_MS, self)
         self.analyte_box.currentTextChanged.connect(lambda _: self.redraw())
         self.unit_box.currentTextChanged.connect(lambda _: self.redraw())
@@ -219,19 +303,12 @@ class TimeCoursePanel(QWidget):
             self.markers.clear()
         if kinds & {"reset", "results"}:
             self._fill_analytes()
-        if "reset" in kinds:
-            self._events_seen = 0
         if kinds & {"reset", "events"}:
             self.markers.update(self.model)
         if "reset" in kinds:
             self.redraw()
-        elif "results" in kinds or ("events" in kinds and self._baseline_events()):
+        elif kinds & {"results", "baseline"}:
             self._redraw_soon() if self.model.live else self.redraw()
-
-    def _baseline_events(self) -> bool:
-        """Whether new events can change which samples are the baseline (drug, phase)."""
-        seen, self._events_seen = self._events_seen, len(self.model.events)
-        return any(e.kind in ("drug", "phase") for e in self.model.events[seen:])
 
     def redraw(self) -> None:
         analyte, unit = self.analyte, self.unit
@@ -239,33 +316,55 @@ class TimeCoursePanel(QWidget):
         self.item.setLabel("left", label, units=units)
         pts = points(self.model, analyte, unit)
         self.points = pts
-        shown = [p for p in pts if not p.missing]
-        x = np.array([p.x_min for p in shown])
-        y = np.array([p.y for p in shown])
-        self.line.setData(x, y)
+        drawn = [p for p in pts if not p.missing and math.isfinite(p.y)]
+        used = [p for p in drawn if not p.excluded]
+        # The line joins the values used; an excluded sample breaks it (drawn, not joined).
+        line = [(p.x_min, p.y if not p.excluded else math.nan) for p in drawn]
+        self.line.setData(np.array([x for x, _ in line]), np.array([y for _, y in line]))
         spots = []
-        for p in shown:
-            color = ALARM if p.flagged else SIGNAL
-            spots.append({"pos": (p.x_min, p.y), "data": p, "size": 10, "symbol": "o",
-                          "pen": pg.mkPen(color, width=1.8),
-                          "brush": pg.mkBrush(None) if p.low else pg.mkBrush(color)})
+        for p in drawn:
+            symbol, _ = p.look()
+            if p.excluded:
+                pen, brush = pg.mkPen(ALARM, width=1.8), pg.mkBrush("w")
+            elif p.flagged:
+                pen, brush = pg.mkPen(ALARM, width=1.8), pg.mkBrush(ALARM)
+            else:
+                pen = pg.mkPen(SIGNAL, width=1.8)
+                brush = pg.mkBrush(None) if p.low else pg.mkBrush(SIGNAL)
+            spots.append({"pos": (p.x_min, p.y), "data": p, "size": 11 if p.excluded else 10,
+                          "symbol": symbol, "pen": pen, "brush": brush})
         self.scatter.setData(spots)
-        gone = [p for p in pts if p.missing and "not_found" in p.flags]
+        gone = [p for p in pts if p.missing]
         self.missing.setData([p.x_min for p in gone], [0.0] * len(gone), data=gone)
-        band = baseline_band(pts, unit)
+        band = baseline_band(self.model, analyte, unit)
         self.band.setVisible(band is not None)
         self.mean_line.setVisible(band is not None)
         if band is not None:
             mean, low, high = band
             self.band.setRegion((low, high))
             self.mean_line.setPos(mean)
-        last = shown[-1] if shown else None
-        self.summary.setText("" if last is None else
-                             f"last: {last.sample_id} {last.y:.3g} {units}")
+        held = sorted({f for r in self.model.results if r.analyte == analyte
+                       for f in fl.parse(r.flags)},
+                      key=lambda f: [x.name for x in fl.FLAGS].index(f)
+                      if f in fl.BY_NAME else 99)
+        self.legend.show_flags(tuple(held))
+        last = used[-1] if used else None
+        text = reference_text(self.model, analyte)
+        if last is not None:
+            text = f"last: {last.sample_id} {last.y:.3g} {units}   {text}"
+        self.summary.setText(text)
         settle(self.item)
 
     def _tip(self, x: float, y: float, data) -> str:
         p: Point = data
-        flags = f"\nflags: {', '.join(p.flags)}" if p.flags else ""
         units = axis_label(self.model, self.analyte, self.unit)[1]
-        return f"{p.sample_id}  {x:.1f} min\n{y:.3g} {units}{flags}"
+        lines = [f"{p.sample_id}  {x:.1f} min" + ("  (baseline sample)" if p.baseline else "")]
+        if p.missing:
+            lines.append("no value")
+        else:
+            lines.append(f"{y:.3g} {units}")
+        if p.excluded:
+            lines.append("left out of % of baseline" + (
+                " (drawn at its value against the reference)" if self.unit == UNITS[1] else ""))
+        lines += fl.describe(p.flags)
+        return "\n".join(lines)

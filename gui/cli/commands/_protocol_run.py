@@ -24,15 +24,31 @@ def format_result(r) -> str:
     pct = "     n/a" if math.isnan(r.pct_baseline) else f"{r.pct_baseline:7.1f}%"
     rt = "   n/a" if math.isnan(r.rt_s) else f"{r.rt_s:6.1f}"
     flags = f"  [{r.flags}]" if r.flags else ""
+    corrected = getattr(r, "conc_corrected_nM", math.nan)
+    extra = f"  {corrected:.3f} nM recovery-corrected" if math.isfinite(corrected) else ""
     return (f"{r.sample_id:>10}  {r.inject_t / 60:7.1f}  {r.analyte:>6}  {rt}  {conc}  {amount}"
-            f"  {pct}{flags}")
+            f"  {pct}{flags}{extra}")
 
 
 RESULT_HEADER = "    sample  inj min  analyte  RT s   conc nM  amt fmol  % basal  flags"
 
 
-def add_session_options(parser: argparse.ArgumentParser, *, method_help: str) -> None:
+def add_session_options(parser: argparse.ArgumentParser, *, method_help: str,
+                        analysis: bool = False) -> None:
+    """The session's options; with ``analysis`` also ``--no-analysis``, ``--calibration``
+    and ``--recovery`` (``raphe run`` and ``raphe record``)."""
     parser.add_argument("--method", metavar="METHOD", help=method_help)
+    if analysis:
+        parser.add_argument("--no-analysis", action="store_true",
+                            help="record only: no chromatogram is quantified")
+        parser.add_argument("--calibration", metavar="SESSION",
+                            help="take the calibration from this session (the last good fit "
+                                 "of each analyte the method calibrates); stored in the new "
+                                 "session with its standards")
+        parser.add_argument("--recovery", metavar="SESSION",
+                            help="apply the probe recovery measured in this probe-recovery "
+                                 "session: recovery-corrected concentrations beside the "
+                                 "dialysate ones")
     parser.add_argument("--operator", default="", help="who runs the experiment")
     parser.add_argument("--animal", default="", help="animal ID")
     parser.add_argument("--notes", default="", help="free text stored in the session")
@@ -45,10 +61,91 @@ def check_out_path(out: str) -> Path:
     return new_file(out, "session")
 
 
-def load_method_option(name: str | None):
+def load_method_option(name: str | None, *, calibration: str | None = None,
+                       recovery: str | None = None):
     from raphe.acquisition.analysis.method import load_live_method
 
-    return load_live_method(name)
+    return load_live_method(name, calibration=calibration, recovery=recovery)
+
+
+#: The simulated rig's own assay: its default method.
+SIMULATED_METHOD = "simulated-5ht"
+
+
+def rig_default_method(rig_file: str) -> str | None:
+    """The analysis method a rig file names as its default: ``[rig] method = "..."`` (a
+    bundled name, or a TOML file relative to the rig file), else ``simulated-5ht`` for a
+    rig file of Raphe's simulators (``[rig] simulated = true``); None when it names none.
+    A rig file that cannot be read is refused here with its own message."""
+    from raphe.drivers.rig import load_rig
+
+    path = Path(rig_file)
+    rig = load_rig(path).rig
+    method = str(rig.get("method", "")).strip()
+    if method:
+        if "/" in method or "\\" in method or method.endswith(".toml"):
+            named = Path(method)
+            return str(named if named.is_absolute() else path.parent / named)
+        return method
+    if rig.get("simulated"):
+        return SIMULATED_METHOD
+    return None
+
+
+def choose_method(args: argparse.Namespace, console=None):
+    """The method ``raphe run``/``record`` quantify with (None: ``--no-analysis``):
+    ``--method``, else the rig's default (``simulated-5ht`` on ``--sim``; a rig file's
+    ``method`` key), else refused in one line: nothing is started, no file is created."""
+    calibration, recovery = getattr(args, "calibration", None), getattr(args, "recovery", None)
+    if getattr(args, "no_analysis", False):
+        given = [flag for flag, value in (("--method", args.method),
+                                          ("--calibration", calibration),
+                                          ("--recovery", recovery)) if value]
+        if given:
+            raise InputError(f"--no-analysis records without quantifying: {given[0]} "
+                             "does not go with it")
+        if console is not None:
+            console.print("no analysis (--no-analysis): chromatograms are recorded, "
+                          "not quantified")
+        return None
+    name, default = args.method, None
+    if not name:
+        if getattr(args, "sim", False):
+            name = default = SIMULATED_METHOD
+        else:
+            name = default = rig_default_method(args.rig)
+            if name is None:
+                _check_rig_first(args.rig)
+                raise InputError(
+                    f"{args.rig} names no analysis method: pass --method METHOD (a bundled "
+                    "name or a TOML file), or --no-analysis to record without quantifying "
+                    "(a rig file can name its default: method = \"...\")")
+    method = load_method_option(name, calibration=calibration, recovery=recovery)
+    if default is not None and console is not None:
+        console.print(f"method: {method.name} (the rig's default; --method to choose another)")
+    return method
+
+
+def _check_rig_first(rig_file: str) -> None:
+    """A rig file's own errors (unknown key, no detector …) before the missing method."""
+    from raphe.protocols.rigs import spec_for
+
+    spec, config = spec_for(rig_file, None)
+    if "detector" not in spec.roles:
+        raise InputError(f"{config.source}: the rig has no [detector]: nothing to record")
+
+
+def recovery_warnings(method, flow_uL_min, command: str) -> None:
+    """One line on stderr when the method's probe recovery was measured at another flow."""
+    from raphe.acquisition.analysis.recovery import flow_warnings
+
+    recovery = getattr(method, "recovery", None) or {}
+    try:
+        flow = float(flow_uL_min)
+    except (TypeError, ValueError):
+        return
+    for line in flow_warnings(recovery, flow):
+        print(f"raphe {command}: warning: {line}", file=sys.stderr, flush=True)
 
 
 def sim_options(args: argparse.Namespace):
@@ -223,15 +320,27 @@ def summary(outcome, console, started: float, command: str) -> None:
         return
     if outcome.session is not None and outcome.session.exists():
         from raphe.acquisition.reader import SessionReader
+        from raphe.gui.cli.commands.inspect import analysis_lines
+        from raphe.gui.cli.commands.inspect import summary as inspect_summary
 
+        extra: list[str] = []
         try:
             with SessionReader(outcome.session) as r:
                 held = (f"{r.duration_s / 60:.1f} min, {r.n_samples} detector samples, "
                         f"{len(r.table('injections'))} injections, "
                         f"{len(r.table('fractions'))} fractions, "
                         f"{len(r.table('results'))} results")
+            s = inspect_summary(str(outcome.session))
+            extra = analysis_lines(s)
+            extra += [f"partial fraction: tube {f['tube']} ({f['sample_id']}) was filling when "
+                      "the run ended" for f in s["partial_fractions"]]
+            end = s["end"]
+            extra.append(f"run ended  {end['reason']}"
+                         + (f" ({end['detail']})" if end["detail"] else ""))
         except InputError as exc:
             held = str(exc)
+        for line in extra:
+            console.print(line, highlight=False, markup=False)
         console.print(f"session written: {outcome.session} ({held}; "
                       f"{time.monotonic() - started:.0f} s)", highlight=False)
     if outcome.exit_code != 0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 NAME = "export"
-HELP = "export a session's signal, events, fractions and results as CSV (units in headers)"
+HELP = ("export a session's signal, events, fractions, results, baseline reference, "
+        "calibration, recovery, suitability and instrument states as CSV (units in headers)")
 ORDER = 62
 
 

@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="session file to create (.h5); never overwritten")
     add_experiment_arguments(parser, minutes=None, inject_every=None)
     add_session_options(parser, method_help="analysis method: a bundled name (simulated-5ht) "
-                                            "or a TOML file")
+                                            "or a TOML file; default: the rig's (simulated-5ht "
+                                            "on --sim, a rig file's method key)",
+                        analysis=True)
     add_sim_options(parser)
 
 
@@ -74,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
         checked,
+        choose_method,
         follow,
-        load_method_option,
+        recovery_warnings,
         sim_options,
     )
     from raphe.protocols.engine import Engine, Settings
@@ -87,21 +90,22 @@ def run(args: argparse.Namespace) -> int:
                          "(a simulated rig file carries its own speed)")
     check_options(args)
     out = check_out_path(args.out)
-    method = load_method_option(args.method)
+    console = Console(highlight=False, soft_wrap=True)
+    method = choose_method(args, console)
+    recovery_warnings(method, args.flow, "record")
+    sim = sim_options(args) if args.sim else None
+    scheduled = [Event(d.time_s, "drug", d.describe(), "simulator") for d in sim.doses] \
+        if sim else []
+    engine = Engine(load_protocol("online-monitoring"), parameters(args), Settings(
+        out=out, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
+        animal_id=args.animal, notes=args.notes, on_alarm="continue", scheduled=scheduled,
+        stop_is_normal=True))
+    checked(engine, console, FLAGS)  # the schedule's own errors first
     run_s = getattr(method, "run_length_s", None) or 0.0
     if args.inject_every is not None and args.inject_every * 60.0 < run_s:
         raise InputError(
             f"--inject-every {args.inject_every:g} min is shorter than the chromatogram run "
             f"of method {method.name!r} ({run_s / 60:g} min): every run would be cut short")
-    sim = sim_options(args) if args.sim else None
-    scheduled = [Event(d.time_s, "drug", d.describe(), "simulator") for d in sim.doses] \
-        if sim else []
-    console = Console(highlight=False, soft_wrap=True)
-    engine = Engine(load_protocol("online-monitoring"), parameters(args), Settings(
-        out=out, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
-        animal_id=args.animal, notes=args.notes, on_alarm="continue", scheduled=scheduled,
-        stop_is_normal=True))
-    checked(engine, console, FLAGS)
     outcome = follow(engine, console, "record", stop_is_normal=True)
     if outcome.exit_code == 0 and Path(out).exists():
         from raphe.acquisition.reader import SessionReader

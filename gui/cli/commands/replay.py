@@ -14,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", metavar="METHOD",
                         help="analysis method (bundled name or TOML file); "
                              "default: the one stored in the session")
+    parser.add_argument("--calibration", metavar="SESSION",
+                        help="take the calibration from this session (the last good fit of "
+                             "each analyte the method calibrates) instead of the method's")
+    parser.add_argument("--recovery", metavar="SESSION",
+                        help="apply the probe recovery measured in this probe-recovery "
+                             "session (recovery-corrected concentrations)")
     parser.add_argument("--out", metavar="NEW",
                         help="write a new session with the replayed stream and the new results")
     parser.add_argument("--speed", type=float, metavar="N",
@@ -23,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from raphe.acquisition.reanalysis import reanalyse
     from raphe.errors import InputError
@@ -31,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed is not None and not args.speed > 0:
         raise InputError(f"--speed must be > 0, got {args.speed:g}")
-    results = reanalyse(args.session, args.method, args.out, args.speed)
+
+    def warn(text: str) -> None:
+        print(f"raphe replay: warning: {text}", file=sys.stderr, flush=True)
+
+    results = reanalyse(args.session, args.method, args.out, args.speed,
+                        calibration=args.calibration, recovery=args.recovery, on_warning=warn)
     if args.json:
         rows = [as_json(r) | {"flags": [f for f in r.flags.split(",") if f]} for r in results]
         print(json.dumps({"results": rows}, indent=2))

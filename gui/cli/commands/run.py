@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "operator (default), restart the pump and go on, or abort "
                              "(default with --yes: continue)")
     add_session_options(parser, method_help="analysis method (bundled name or TOML file); "
-                                            "default simulated-5ht on the simulated rig")
+                                            "default: the rig's (simulated-5ht on --sim, a "
+                                            "rig file's method key)", analysis=True)
     add_sim_options(parser, protocol=True)
 
 
@@ -42,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
         checked,
+        choose_method,
         follow,
-        load_method_option,
+        recovery_warnings,
         sim_options,
     )
     from raphe.protocols.engine import Engine, Settings
@@ -58,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
     given = parse_assignments(args.assignments)
     out = args.out or time.strftime(f"{Path(protocol.path).stem}-%Y%m%d-%H%M%S.h5")
     out_path = check_out_path(out)
-    method = load_method_option(args.method or ("simulated-5ht" if args.sim else None))
+    method = choose_method(args, console)
     sim = sim_options(args) if args.sim else None
     on_alarm = args.on_alarm or ("continue" if args.yes else "pause")
     engine = Engine(protocol, given, Settings(
         out=out_path, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
         animal_id=args.animal, notes=args.notes, auto_answer=args.yes, on_alarm=on_alarm))
     plan = checked(engine, console)
+    if engine.params is not None and "flow_ul_min" in engine.params:
+        recovery_warnings(method, engine.params["flow_ul_min"], "run")
     if plan.prompts and not args.yes:
         import sys
 
@@ -72,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{protocol.path}: the protocol asks the operator {plan.prompts} "
                              "time(s); run it from a terminal or the GUI"
                              + (", or with --yes on the simulated rig" if args.sim else ""))
-    if method is None:
-        console.print("note: no --method: chromatograms are recorded, not quantified")
     console.print(f"{protocol.name}: {len(plan.samples)} samples over "
                   f"{plan.duration_s / 60:.0f} min"
                   + (f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)"
