@@ -171,6 +171,9 @@ def test_closing_the_window_mid_run_asks_first(qtbot, window, dialogs):
     assert window.isVisible() and run.active
     assert "unknown state" in dialogs.texts[-1]
 
+    # close while the first sample's tube is filling
+    qtbot.waitUntil(lambda: run.engine.status().step.startswith("collect"), timeout=WAIT_MS)
+    qtbot.wait(300)  # 90 s of the session into the sample
     dialogs.answer("Abort and close")
     with qtbot.waitSignal(window.closed, timeout=WAIT_MS):
         window.close()
@@ -180,6 +183,11 @@ def test_closing_the_window_mid_run_asks_first(qtbot, window, dialogs):
         assert reader.status == "complete"
         assert reader.n_samples > 0
         assert np.isfinite(reader.signal()[1]).any()
+        fractions = reader.fractions()
+        assert reader.metadata["end_reason"] == "aborted"
+    # the tube in the rack is in the file: what it holds, and that it is partial
+    assert [(f.tube, f.sample_id, f.flags) for f in fractions] == [(1, "B1", "partial")]
+    assert 0 < fractions[0].volume_uL < 20.0
 
 
 def test_a_rig_that_cannot_be_opened_is_reported_and_nothing_is_written(qtbot, window,

@@ -154,3 +154,23 @@ def test_a_seven_by_five_calibration_reads_back_whole(tmp_path):
     assert check["tables_consistent"] and check["problems"] == []
     s = summary(str(path))
     assert s["calibration"][0]["n"] == 35 and len(s["calibration"][0]["standards"]) == 35
+
+
+def test_the_calibration_protocol_reports_its_suitability(tmp_path):
+    out = tmp_path / "cal.h5"
+    engine = Engine(load_protocol("calibration"), {"concentrations_nM": "0.3, 3",
+                                                   "replicates": 3}, Settings(
+        out=out, sim=SimOptions(speed=SPEED), method=load_method("simulated-5ht"),
+        auto_answer=True))
+    outcome = engine.run()
+    assert outcome.exit_code == 0, outcome.message
+    with SessionReader(out) as r:
+        tests = {t.test: t for t in r.records("suitability") if t.analyte == "5-HT"}
+        fits = [f for f in r.calibration() if f["analyte"] == "5-HT"]
+    assert set(tests) == {"rsd", "r_squared", "lod_nM", "loq_nM", "drift"}
+    assert 0.2 < tests["rsd"].value < 5 and tests["rsd"].passed in (0, 1)
+    # R² of the refit made from these standards, not the method's
+    assert fits[-1]["fit"]["source"] == "this session" and fits[-1]["fit"]["n"] == 6
+    assert tests["r_squared"].value == pytest.approx(fits[-1]["fit"]["r_squared"])
+    assert 0 < tests["lod_nM"].value < tests["loq_nM"].value < 0.3
+    assert tests["drift"].passed == -1  # no bracketing standards in a calibration series
