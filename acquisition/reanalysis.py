@@ -5,11 +5,16 @@ the same signal blocks, injections and events in the same order, the pump,
 fraction, instrument and audit rows, and the new method's results. The new session stores
 the method self-contained (standards inline) and, at t = 0, the calibration and
 probe recovery in force at its start.
+
+A new session that cannot be written whole (the disk fills up, an I/O error) is removed:
+no file is left that looks like a session but lacks part of the replay. The error is a
+:class:`~raphe.acquisition.recover.NotWritten` (the command line exits 5).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,20 +22,80 @@ from raphe.acquisition.analysis.live import LiveQuantifier
 from raphe.acquisition.analysis.method import AnalysisMethod, load_method, parse_method
 from raphe.acquisition.analysis.recovery import flow_warnings, session_flow
 from raphe.acquisition.reader import SessionReader
+from raphe.acquisition.recover import NotWritten, keep_until_exit, write_failure
 from raphe.acquisition.replay import Replay
-from raphe.acquisition.session import Session
-from raphe.errors import InputError
+from raphe.acquisition.session import RESERVE_BYTES, UNCLEAN, DiskFull, Session
+from raphe.errors import InputError, RapheError
 from raphe.records import SampleResult
 
 log = logging.getLogger(__name__)
 
 
+#: Samples a replay hands the new session between waits for its writer: a replay runs
+#: far ahead of real time, and the writer keeps free four times its largest flush.
+SYNC_EVERY = 1 << 14
+
+
 def _to_session(session: Session):
     """A stream callback handing each replayed item to the new session (which passes it
-    on to its subscribers)."""
+    on to its subscribers). Every ``SYNC_EVERY`` samples it waits until they are written,
+    so no flush is larger than that (and a full disk stops the replay soon)."""
     add = {"blocks": session.add_block, "injections": session.add_injection,
            "events": session.add_event}
-    return lambda kind, record: add[kind](record)
+    fed = [0]
+
+    def feed(kind: str, record) -> None:
+        add[kind](record)
+        if kind == "blocks":
+            fed[0] += len(record)
+            if fed[0] >= SYNC_EVERY:
+                fed[0] = 0
+                session.sync()
+
+    return feed
+
+
+def _create(out: Path, source: Path, **settings) -> Session:
+    """``Session.create``; a disk that cannot take the new file is :class:`NotWritten`, and
+    nothing is left of it."""
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < RESERVE_BYTES:
+        raise NotWritten(f"cannot write {out}: "
+                         f"{write_failure(DiskFull(out.parent, free, RESERVE_BYTES))}; "
+                         f"{source} is untouched")
+    try:
+        return Session.create(out, **settings)
+    except (InputError, OSError, RuntimeError) as exc:
+        cause = exc.__cause__ if isinstance(exc, InputError) else exc
+        if not isinstance(cause, OSError | RuntimeError) or isinstance(cause, FileExistsError):
+            raise  # refused (it exists, no such folder): nothing was created
+        if not isinstance(exc, InputError):  # created, but HDF5 could not close it
+            UNCLEAN.add(str(out))
+        out.unlink(missing_ok=True)  # created by this call (HDF5 creates exclusively)
+        raise NotWritten(f"cannot write {out}: {write_failure(cause)}; {source} is "
+                         "untouched") from None
+
+
+def _close(session: Session, source: Path, end_reason: str = "", end_detail: str = "") -> None:
+    """Close the new session as the original ended. If it could not be written whole, it
+    is removed and :class:`NotWritten` raised."""
+    try:
+        session.close(end_reason=end_reason, end_detail=end_detail)
+    except RapheError:
+        if session.error is None:
+            raise
+    if session.error is None:
+        return
+    # Its writer may hold handles HDF5 failed to close (even closing "cleanly" can fail on a
+    # disk that is already full): never released, and the command line leaves at once.
+    keep_until_exit(session)
+    UNCLEAN.add(str(session.path))
+    session.path.unlink(missing_ok=True)
+    raise NotWritten(f"cannot write {session.path}: {write_failure(session.error)}; the "
+                     f"unfinished replay was removed, {source} is untouched")
 
 
 def session_method(reader: SessionReader, path: Path, method: str | None, *,
@@ -78,25 +143,32 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
         session = None
         if out is not None:
             meta = reader.metadata
-            session = Session.create(
-                out, operator=meta.get("operator", ""), animal_id=meta.get("animal_id", ""),
+            session = _create(
+                out, path, operator=meta.get("operator", ""), animal_id=meta.get("animal_id", ""),
                 notes=meta.get("notes", ""), rig=meta.get("rig"),
                 protocol=meta.get("protocol") if meta.get("protocol", {}).get("source") else None,
                 method_toml=analysis.text, signal_dt=meta["signal"]["dt"],
                 scale_nA_per_V=meta["signal"]["scale_nA_per_V"],
             )
 
+        def store(add, *args) -> None:
+            try:
+                add(*args)
+            except RapheError:
+                if session.error is None:
+                    raise  # a failed write is reported once, when the replay ends
+
         def on_result(result: SampleResult) -> None:
             if session is not None:
-                session.add_result(result)
+                store(session.add_result, result)
 
         def on_calibration(t: float, analyte: str, fit: dict) -> None:
             if session is not None:
-                session.add_calibration(t, analyte, fit)
+                store(session.add_calibration, t, analyte, fit)
 
         def on_reference(record) -> None:
             if session is not None:
-                session.add("baseline", record)
+                store(session.add, "baseline", record)
 
         quantifier = LiveQuantifier(analysis, on_result=on_result,
                                     on_calibration=on_calibration, on_reference=on_reference)
@@ -126,10 +198,14 @@ def reanalyse(path: str | Path, method: str | None = None, out: str | Path | Non
                                       row.get("previous", ""), row.get("t", float("nan")))
                 session.add_audit("raphe replay", f"reanalysed {path.name} with method "
                                   f"{analysis.name!r}", "")
-        finally:
-            if session is not None:  # the run ended as the original did
-                session.close(end_reason=str(reader.metadata.get("end_reason", "")),
-                              end_detail=str(reader.metadata.get("end_detail", "")))
+        except BaseException:
+            if session is not None:  # removed if it could not be written (NotWritten)
+                _close(session, path, end_reason=str(reader.metadata.get("end_reason", "")),
+                       end_detail=str(reader.metadata.get("end_detail", "")))
+            raise
+        if session is not None:  # the run ended as the original did
+            _close(session, path, end_reason=str(reader.metadata.get("end_reason", "")),
+                   end_detail=str(reader.metadata.get("end_detail", "")))
     # The last report of each result (a result is reported again when its % of baseline
     # reference changes).
     return list(quantifier.results)

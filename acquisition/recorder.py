@@ -27,10 +27,12 @@ stops the detector; it does not close the session.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -74,6 +76,21 @@ def _settle(future: Future, result: Any = None, error: BaseException | None = No
             future.set_exception(error)
     except InvalidStateError:
         pass
+
+
+def _counter_at(history: list[tuple[float, float, float, PumpStatus]],
+                t: float) -> float | None:
+    """The pump's infused-volume counter at session time ``t`` from its polls."""
+    i = bisect.bisect_right([h[0] for h in history], t) - 1
+    if i < 0:
+        return None
+    t0, v0, rate, status = history[i]
+    if i + 1 < len(history):
+        t1, v1 = history[i + 1][:2]
+        if v1 < v0:  # the counter was reset between the two polls
+            return None
+        return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v0
+    return v0 + (rate * (t - t0) / 60.0 if status is PumpStatus.INFUSING else 0.0)
 
 
 class Aborted(RapheError):
@@ -122,6 +139,8 @@ class Recorder:
         self.perfusing: bool | None = None  # None until the pump was told to infuse
         self._perfusion_lost: str | None = None
         self.last_pump: PumpState | None = None
+        #: (t, infused µL, rate µL/min, status) of recent pump polls, for delivered volumes
+        self._dispensed: deque[tuple[float, float, float, PumpStatus]] = deque(maxlen=4096)
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._actions: list[_Action] = []
@@ -129,6 +148,7 @@ class Recorder:
         self._order = 0
         self._thread: threading.Thread | None = None
         self._loop_thread_id: int | None = None
+        self._busy_with = ""  # the action running now, for messages
         self._t_next: float | None = None  # session time the next detector sample is due
         self._dt: float | None = None
 
@@ -155,11 +175,18 @@ class Recorder:
         self._stop.set()
         self._notify()
 
-    def stop(self) -> None:
-        """Stop the loop, drain the last samples, stop the detector."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the loop, drain the last samples, stop the detector; True once it has
+        stopped. With ``timeout``, waits at most that long: an action that an instrument
+        keeps busy (its own waits can be long) is left to end on its own."""
         self.request_stop()
         if self._thread is not None and threading.get_ident() != self._loop_thread_id:
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("acquisition loop still busy (%s) after %g s; going on",
+                            self._busy_with or "an action", timeout)
+                return False
+        return True
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the loop ends; True if it ended."""
@@ -313,6 +340,7 @@ class Recorder:
 
     def _attempt(self, action: _Action) -> bool:
         """Run an action; False when it must wait for its instrument to come back."""
+        self._busy_with = action.what
         try:
             if action.failed_once and action.verify is not None and action.verify():
                 _settle(action.future, None)
@@ -409,7 +437,8 @@ class Recorder:
                       block.index0 + len(block) - 1, time.time())
 
     def _note_gap(self, t0: float, dt: float) -> None:
-        if self._t_next is not None and t0 > self._t_next + 1.5 * dt:
+        # One reading missing is a gap: the next block starts a whole interval late.
+        if self._t_next is not None and t0 > self._t_next + 0.5 * dt:
             self._gap(self._t_next, t0)
 
     def _gap(self, t_from: float, t_to: float) -> None:
@@ -441,6 +470,7 @@ class Recorder:
             self._link_down("pump", exc, "polling")
             return
         self.last_pump = state
+        self._dispensed.append((now, infused, state.rate_uL_min, status))
         self._pump_ok_at = time.monotonic()
         self.session.add_pump_state(state)
         if self.perfusing:
@@ -483,6 +513,17 @@ class Recorder:
         self._perfusion_lost = None
         self.session.add_event(Event(self.clock.now(), "perfusion", "restored", "instrument"))
         self._note("perfusion_restored", "pump", "restored")
+
+    def delivered_uL(self, start: float, end: float) -> float | None:
+        """The volume the pump's own counter says it infused from ``start`` to ``end``
+        (session s): interpolated between polls, carried past the last poll at its rate
+        while it infuses. None when the polls do not cover ``start`` or the counter was
+        reset meanwhile (the pump power-cycled)."""
+        history = list(self._dispensed)
+        a, b = _counter_at(history, start), _counter_at(history, end)
+        if a is None or b is None or b < a - 1e-9:
+            return None
+        return b - a
 
     @property
     def perfusion_lost(self) -> str | None:

@@ -276,9 +276,34 @@ class NE1000(SyringePump):
         return self
 
     def _apply_settings(self) -> None:
-        """The rig file's syringe is set on the pump (diameter, continuous dispensing)."""
-        if self._configured_syringe is not None:
+        """The rig file's syringe is set on the pump (diameter, continuous dispensing) — or,
+        on a pump found pumping (a run before this one ended without stopping it, e.g. a
+        crash), adopted as it is: perfusion is never interrupted to open the rig."""
+        if self._configured_syringe is None:
+            return
+        if self._prompt in ("I", "W", "X"):
+            rate = self.rate_uL_min() if self._prompt == "I" else math.nan
+            self._adopt(self._configured_syringe, opening=True)
+            self.transport.log.warning(
+                "adopted a pump already pumping (%s, %g µL/min): not stopped",
+                {"I": "infusing", "W": "withdrawing", "X": "purging"}[self._prompt], rate)
+            self.note_incident(f"found pumping at {rate:g} µL/min: adopted without stopping it")
+        else:
             self.set_syringe(self._configured_syringe)
+
+    def _adopt(self, syringe: Syringe, opening: bool = False) -> None:
+        """A pumping pump refuses a new diameter (``?NA``): read it back and check it."""
+        shown = float(self._query("diameter")["value"])
+        if not math.isclose(shown, syringe.inner_diameter_mm, rel_tol=5e-4):
+            message = (f"pumping with a {shown:g} mm syringe, {syringe.inner_diameter_mm:g} mm "
+                       "configured")
+            if opening:
+                raise InputError(f"[{self.name}] is pumping with a {shown:g} mm syringe but the "
+                                 f"rig file says {syringe.inner_diameter_mm:g} mm: stop the "
+                                 "pump at its keypad (STOP), or correct syringe_diameter_mm, "
+                                 "then open the rig again")
+            raise ProtocolError(message, self.name)
+        self._syringe = syringe
 
     def _handshake(self, first_connect: bool = False) -> None:
         """Find the framing the pump speaks, absorb the power-up quirks, set the mode, read state.
@@ -598,12 +623,7 @@ class NE1000(SyringePump):
             deferred, self._deferred_alarm = self._deferred_alarm, None
             try:
                 if self._prompt in ("I", "W", "X"):
-                    shown = float(self._query("diameter")["value"])
-                    if not math.isclose(shown, syringe.inner_diameter_mm, rel_tol=5e-4):
-                        raise ProtocolError(f"pumping with a {shown:g} mm syringe, "
-                                            f"{syringe.inner_diameter_mm:g} mm configured",
-                                            self.name)
-                    self._syringe = syringe
+                    self._adopt(syringe)
                 else:
                     self.set_syringe(syringe)
             finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raphe.clock import MAX_SPEED, MIN_SPEED
 from raphe.drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
 from raphe.drivers.settings import Setting, resolve
 from raphe.errors import InputError, InstrumentTimeout, ProtocolError, RapheError
@@ -41,7 +43,8 @@ ROLES: dict[str, type[Instrument]] = {
 RIG: dict[str, Setting] = {
     "name": Setting(str, "", "a name for this bench, stored in every session"),
     "speed": Setting(
-        float, 1.0, "clock speed of a simulated rig (1 for real instruments)", above=0
+        float, 1.0, "clock speed of a simulated rig (1 for real instruments)",
+        minimum=MIN_SPEED, maximum=MAX_SPEED,
     ),
     "simulated": Setting(bool, False, "true when the instruments are Raphe's simulators"),
     "method": Setting(str, "", "the analysis method runs on this rig quantify with when none "
@@ -226,36 +229,56 @@ class Rig:
                   sleep: Callable[[float], None] = time.sleep) -> list[SafeState]:
         """Bring every instrument to its safe state and check it by reading its state back.
 
-        Each instrument is commanded, then read back; a failure (a slow or lost link) is
-        retried — reconnecting first — every ``SAFE_RETRY_S`` until ``deadline_s`` has
-        passed for it. Never raises: the report says per instrument what is safe and
-        what is not.
+        The instruments are made safe at the same time, each on its own thread: its safe
+        command, then its state read back; a failure (a slow or lost link) is retried —
+        reconnecting first — every ``SAFE_RETRY_S`` until ``deadline_s`` has passed. An
+        instrument still busy then (its own waits can be longer) is reported not safe and
+        left to finish on its own. Never raises: the report says per instrument what is
+        safe and what is not.
         """
-        out = []
+        deadline = time.monotonic() + deadline_s
+        results: dict[str, SafeState] = {}
+        threads = []
         for role, inst in self.instruments().items():
-            deadline = time.monotonic() + deadline_s
-            problem = ""
-            while True:
-                try:
-                    inst.to_safe_state()
-                    safe, state = inst.safe_state()
-                    if safe:
-                        out.append(SafeState(role, True, state))
-                        break
-                    problem = f"still {state} after the safe command"
-                except Exception as exc:  # noqa: BLE001 - every instrument must be tried
-                    problem = _problem(role, exc).removeprefix(f"{role}: ")
-                    state = "unknown"
-                if time.monotonic() + SAFE_RETRY_S > deadline:
-                    out.append(SafeState(role, False, state, problem))
-                    log.error("safe state: %s: %s", role, problem)
-                    break
-                sleep(SAFE_RETRY_S)
-                try:
-                    inst.reconnect()
-                except Exception as exc:  # noqa: BLE001 - tried again until the deadline
-                    log.info("safe state: %s: reconnect failed: %s", role, exc)
+            thread = threading.Thread(target=self._make_one_safe, name=f"raphe-safe-{role}",
+                                      args=(role, inst, deadline, sleep, results), daemon=True)
+            thread.start()
+            threads.append((role, thread))
+        out = []
+        for role, thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
+            state = results.get(role)
+            if state is None:
+                state = SafeState(role, False, "unknown",
+                                  f"not confirmed within {deadline_s:g} s (still busy)")
+                log.error("safe state: %s: %s", role, state.problem)
+            out.append(state)
         return out
+
+    @staticmethod
+    def _make_one_safe(role: str, inst: Instrument, deadline: float,
+                       sleep: Callable[[float], None], results: dict) -> None:
+        problem = ""
+        while True:
+            try:
+                inst.to_safe_state()
+                safe, state = inst.safe_state()
+                if safe:
+                    results[role] = SafeState(role, True, state)
+                    return
+                problem = f"still {state} after the safe command"
+            except Exception as exc:  # noqa: BLE001 - every instrument must be tried
+                problem = _problem(role, exc).removeprefix(f"{role}: ")
+                state = "unknown"
+            if time.monotonic() + SAFE_RETRY_S > deadline:
+                results[role] = SafeState(role, False, state, problem)
+                log.error("safe state: %s: %s", role, problem)
+                return
+            sleep(SAFE_RETRY_S)
+            try:
+                inst.reconnect()
+            except Exception as exc:  # noqa: BLE001 - tried again until the deadline
+                log.info("safe state: %s: reconnect failed: %s", role, exc)
 
     def close(self) -> list[str]:
         """Close every instrument (detector first); return the problems met (never raises)."""

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from raphe.protocols.guard import DRY_RUN_CPU_S, ScriptGuard
 from raphe.protocols.parameters import ParameterError, resolve
 from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol
@@ -50,8 +51,12 @@ class VirtualBackend:
     def collector_drain(self) -> None:
         pass
 
-    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
+    def inject(self, label: str, kind: str, probe: tuple[float, float],
+               late: Any = None) -> float:
         return self.t
+
+    def delivered_uL(self, start: float, end: float) -> float | None:
+        return None
 
     def fraction(self, sample: Sample) -> None:
         pass
@@ -93,7 +98,7 @@ def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
     run = Run(protocol, params, spec, VirtualBackend(spec.simulated),
               run_length_s=run_length_s, method_name=method_name, horizon_s=HORIZON_S)
     run.plan.drugs.extend(Item(t, "drug", text) for t, text in sorted(drugs))
-    plan = run.execute(ProtocolRig(run))
+    plan = run.execute(ProtocolRig(run), ScriptGuard(protocol.path, cpu_s=DRY_RUN_CPU_S))
     if not math.isfinite(plan.duration_s):
         plan.duration_s = run.t
     return plan

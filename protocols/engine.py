@@ -35,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raphe.clock import MAX_SPEED, MIN_SPEED
 from raphe.errors import InputError, RapheError
 from raphe.files import new_file
 from raphe.protocols.dryrun import check
+from raphe.protocols.guard import ScriptGuard
 from raphe.protocols.live import Control, LiveBackend, Prompt
 from raphe.protocols.parameters import ParameterError, Params, resolve
 from raphe.protocols.plan import Plan
@@ -63,6 +65,9 @@ class State(enum.Enum):
 #: Exit codes of ``raphe run`` and ``raphe record`` (docs/reliability.md).
 EXIT_OK, EXIT_REFUSED, EXIT_AFFECTED, EXIT_ABORTED, EXIT_WRITE_ERROR = 0, 1, 3, 4, 5
 ON_ALARM = ("pause", "continue", "abort")
+#: The longest the engine waits for the acquisition loop to finish an instrument action at
+#: the end of a run before it makes the rig safe anyway.
+STOP_WAIT_S = 5.0
 #: Bytes a session stores per detector sample (signal, overload, pyramid, tables).
 BYTES_PER_SAMPLE = 10.5
 
@@ -292,6 +297,9 @@ class Engine:
         if s.method is not None and not getattr(s.method, "run_length_s", None):
             raise InputError(f"method {s.method.name}: run_length_s is needed to quantify "
                              "live (the length of each chromatogram)")
+        if s.sim is not None and not MIN_SPEED <= s.sim.speed <= MAX_SPEED:
+            raise InputError(f"the simulated clock's speed must be from {MIN_SPEED:g} to "
+                             f"{MAX_SPEED:g} times real time, got {s.sim.speed:g}")
         if s.sim is not None:
             from raphe.names import lookup
             from raphe.simulators.animal import REGIONS
@@ -412,17 +420,23 @@ class Engine:
         control.offset = clock.now()  # the schedule starts now
         self._apply_pending()
         self._set_state(State.RUNNING)
-        if rig.valve is not None:
-            recorder.do(rig.valve.load, "valve", None, "valve to LOAD")
-        if rig.collector is not None:
-            recorder.do(rig.collector.to_drain, "collector", None, "collector to drain")
         try:
-            run.execute(ProtocolRig(run))
-            if run.plan.errors:
-                raise RapheError("; ".join(str(e) for e in run.plan.errors))
-            self._finish_last_run(run, control, clock)
+            # Known positions first; an abort (or SIGTERM) interrupts even an instrument
+            # that stays busy here for ever.
+            if rig.valve is not None:
+                backend.start_position("valve", rig.valve.load, "valve to LOAD", "LOAD")
+            if rig.collector is not None:
+                backend.start_position("collector", rig.collector.to_drain,
+                                       "collector to drain", "drain")
+            guard = ScriptGuard(self.protocol.path, stop=lambda: Stopped(
+                control.abort_reason or "stopped") if control.abort.is_set() else None)
+            run.execute(ProtocolRig(run), guard)
         except Stopped:
-            pass
+            return
+        # The sample just injected is finished, whatever ended the script.
+        self._finish_last_run(run, control, clock)
+        if run.plan.errors:
+            raise RapheError("; ".join(str(e) for e in run.plan.errors))
 
     def _finish_last_run(self, run: Run, control: Control, clock: Any) -> None:
         """After the script: let the last chromatogram run to its end."""
@@ -468,7 +482,7 @@ class Engine:
         """Stop acquisition, finish the analysis, make the rig safe, close the file."""
         self._set_state(State.STOPPING)
         if self.recorder is not None:
-            self.recorder.stop()
+            self.recorder.stop(timeout=STOP_WAIT_S)
         if self._quantifier is not None and self._analysis is not None and session.error is None:
             self._analysis.call(self._quantifier.finish)
             session.unsubscribe(self._analysis)

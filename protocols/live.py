@@ -25,9 +25,9 @@ from typing import Any
 from raphe.acquisition.recorder import Aborted, Recorder
 from raphe.acquisition.session import Session
 from raphe.drivers.base import PumpStatus, ValvePosition
-from raphe.errors import InputError
+from raphe.errors import InputError, RapheError
 from raphe.protocols.plan import Sample
-from raphe.protocols.run import INJECT_HOLD_S, Stopped
+from raphe.protocols.run import INJECT_HOLD_S, StepSkipped, Stopped
 from raphe.records import Event, Fraction, Injection, InstrumentState
 
 
@@ -41,6 +41,11 @@ class Prompt:
     wall: float  # wall time it was raised (s since epoch)
     answer: str | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+#: An injection later than planned by more than this is recorded ``late_injection`` with the
+#: probe window of the dialysate really in the loop (2 min: a sample is 10–30 min).
+LATE_TOLERANCE_S = 120.0
 
 
 class Control:
@@ -208,10 +213,46 @@ class LiveBackend:
 
     def _do(self, fn: Callable[[], Any], role: str, verify: Callable[[], bool] | None,
             what: str) -> Any:
-        try:
-            return self.recorder.do(fn, role, verify, what, cancel=self.control.abort)
-        except Aborted:
-            raise Stopped(self.control.abort_reason or "stopped") from None
+        """Do an instrument command on the acquisition thread. A lost link is retried there
+        after the reconnect; a command the instrument refuses (a rack end, an alarm) or
+        that fails again asks the operator: retry, skip the step, or abort."""
+        while True:
+            try:
+                return self.recorder.do(fn, role, verify, what, cancel=self.control.abort)
+            except Aborted:
+                raise Stopped(self.control.abort_reason or "stopped") from None
+            except RapheError as exc:
+                choice = self._step_failed(role, what, exc)
+                if choice == "skip":
+                    raise StepSkipped(what) from None
+                if choice == "abort":
+                    self.control.request_abort(f"{what} failed ({exc}); aborted by the "
+                                               "operator")
+                    raise Stopped(self.control.abort_reason) from None
+
+    def _step_failed(self, role: str, what: str, exc: Exception) -> str:
+        """Ask the operator what to do about a failed step: ``retry``, ``skip`` or ``abort``
+        (a run answered by --yes skips it: an unattended run goes on)."""
+        text = str(exc)
+        while text.startswith(f"{role}: "):
+            text = text[len(role) + 2:]
+        self.event("alarm", f"{role}: {what} failed: {text}", "instrument")
+        self.notify("alarm", f"{role}: {what} failed: {text}")
+        if self.auto_answer:
+            choice = "skip"
+        else:
+            answer = self._confirm(f"{role}: '{what}' failed ({text}). Type retry, skip (go on "
+                                   "without this step) or abort; Enter retries")
+            answer = answer.strip().lower()
+            choice = ("skip" if answer.startswith("s") else "abort" if answer.startswith(
+                ("a", "stop")) else "retry")
+        self.event("step", f"{what}: {choice} (operator)", "operator")
+        return choice
+
+    def start_position(self, role: str, fn: Callable[[], Any], what: str, state: str) -> None:
+        """Bring an instrument to its known starting position (abort interrupts the wait)."""
+        self._do(fn, role, None, what)
+        self.instrument_state(role, state, "start")
 
     def pump_infuse(self, rate_uL_min: float) -> None:
         pump = self.rig.pump
@@ -248,22 +289,33 @@ class LiveBackend:
         self._do(c.to_drain, "collector", lambda: c.current_tube() is None, "divert to drain")
         self.instrument_state("collector", "drain")
 
-    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
+    def inject(self, label: str, kind: str, probe: tuple[float, float],
+               late: Callable[[float], tuple[float, float]] | None = None) -> float:
+        """Switch the valve and record the injection as it happened: at the time the switch
+        command really went out, and — when that is later than planned by more than
+        ``LATE_TOLERANCE_S`` — with the probe window of the dialysate then in the loop
+        (``late``), flagged ``late_injection``."""
         valve = self.rig.valve
         sent: list[float] = []
+        planned = self.now()
 
-        def stamp() -> None:
-            if not sent:  # the valve switches when the command arrives
-                sent.append(self.now())
-
-        def switch() -> None:
-            valve.inject(on_sent=stamp)
+        def switch() -> None:  # the valve switches when the command arrives
+            valve.inject(on_sent=lambda: sent.append(self.now()))
 
         self._do(switch, "valve", lambda: valve.position() is ValvePosition.INJECT,
                  f"inject {label}")
-        t = sent[0]
+        # A retry after a lost link sent the command again: the last one switched the valve
+        # (when the first one had, the check after the reconnect found it done, not resent).
+        t = sent[-1] if sent else self.now()
+        flags = ""
+        if t - planned > LATE_TOLERANCE_S:
+            flags = "late_injection"
+            if late is not None:
+                probe = late(t)
+            self.event("step", f"{label} injected {(t - planned) / 60:.1f} min late: its "
+                       "probe window is that of the dialysate then in the loop", "instrument")
         self.session.add_injection(Injection(t, label, self.loop_volume_uL, "B", kind,
-                                             probe[0], probe[1]))
+                                             probe[0], probe[1], flags))
         self.session.add("instruments", InstrumentState(t, "valve", "INJECT", label))
 
         def back_to_load() -> None:
@@ -274,6 +326,11 @@ class LiveBackend:
                          lambda: valve.position() is ValvePosition.LOAD, "return to LOAD")
         self.notify("injection", label)
         return t
+
+    def delivered_uL(self, start: float, end: float) -> float | None:
+        """The volume the pump delivered from ``start`` to ``end`` (from its own counter,
+        polled by the acquisition loop); None when it cannot say."""
+        return self.recorder.delivered_uL(start, end)
 
     def fraction(self, sample: Sample) -> None:
         self.session.add_fraction(Fraction(sample.tube, sample.t_start, sample.t_end,

@@ -89,10 +89,15 @@ def parse_protocol(source: str, path: str) -> Protocol:
         code = compile(source, path, "exec")
     except SyntaxError as exc:
         raise InputError(f"{path}, line {exc.lineno}: syntax error: {exc.msg}") from None
+    from raphe.protocols.guard import DRY_RUN_CPU_S, Endless, ScriptGuard
+
     namespace: dict[str, Any] = {"__name__": "raphe_protocol", "__file__": path}
     try:
-        exec(code, namespace)  # noqa: S102 - a protocol is the user's own Python, run on purpose
-    except Exception as exc:  # noqa: BLE001 - any error at the top level of the file
+        with ScriptGuard(path, cpu_s=DRY_RUN_CPU_S):
+            exec(code, namespace)  # noqa: S102 - a protocol is the user's own Python, on purpose
+    except Endless as exc:
+        raise InputError(f"{path}, line {exc.line}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any error at the top level
         line = error_line(exc, path)
         where = f"{path}, line {line}" if line else path
         raise InputError(f"{where}: {type(exc).__name__}: {exc}") from None

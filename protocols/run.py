@@ -22,12 +22,16 @@ from typing import Any, Protocol
 from raphe.drivers.units import flow_uL_min, to_unit
 from raphe.errors import InputError
 from raphe.names import spelling
+from raphe.protocols.guard import Endless, ScriptGuard
 from raphe.protocols.parameters import Params
 from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol as ProtocolFile
 from raphe.protocols.protocol import caller_line, error_line
 from raphe.protocols.rigs import RigSpec
-from raphe.records import flow_text
+from raphe.records import Injection, columns, flow_text
+
+#: The most UTF-8 bytes of a sample label the session stores (``Injection.sample_id``).
+LABEL_BYTES = next(c.size for c in columns(Injection) if c.name == "sample_id")
 
 ROUTE_TEXT = {"ip": "i.p.", "sc": "s.c.", "rd": "by reverse dialysis"}
 
@@ -40,8 +44,15 @@ class StepError(InputError):
         super().__init__(str(Issue(message, file, line)))
 
 
-class Stopped(Exception):
-    """The run was aborted: unwinds the script (never shown as an error)."""
+class Stopped(BaseException):
+    """The run was aborted: unwinds the script (never shown as an error).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: a protocol's ``except Exception``
+    (an ordinary retry loop) cannot swallow the engine's stop."""
+
+
+class StepSkipped(Exception):
+    """The operator chose to skip a step that failed on an instrument."""
 
 
 class Horizon(Exception):
@@ -55,6 +66,11 @@ class Horizon(Exception):
 
 #: The valve stays in INJECT this long (clock s) after each injection, then returns to LOAD.
 INJECT_HOLD_S = 60.0
+
+#: A fraction whose delivered volume falls short of the commanded one by more than this
+#: fraction (and ``VOLUME_SLACK_UL``) is flagged ``volume_short``.
+VOLUME_TOLERANCE = 0.05
+VOLUME_SLACK_UL = 0.2
 
 #: How far the dry run follows a protocol (an open-ended one runs until stopped).
 HORIZON_S = 7 * 24 * 3600.0
@@ -73,8 +89,10 @@ class Backend(Protocol):
     def pump_stop(self) -> None: ...
     def collector_tube(self, tube: int) -> None: ...
     def collector_drain(self) -> None: ...
-    def inject(self, label: str, kind: str, probe: tuple[float, float]) -> float: ...
+    def inject(self, label: str, kind: str, probe: tuple[float, float],
+               late: Callable[[float], tuple[float, float]] | None = None) -> float: ...
     def fraction(self, sample: Sample) -> None: ...
+    def delivered_uL(self, start: float, end: float) -> float | None: ...
     def load_standard(self, conc_nM: float, label: str) -> None: ...
     def administer(self, drug: str, dose: float, route: str, text: str) -> float: ...
     def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float: ...
@@ -137,6 +155,9 @@ class Run:
         self.backend.step(kind, text, self.line, self.t)
         try:
             result = execute()
+        except StepSkipped:
+            self.backend.event("step", f"skipped by the operator: {text}", "operator")
+            result = None
         except StepError as exc:
             if exc.line is None:
                 raise StepError(exc.bare, self.protocol.path, self.line) from None
@@ -157,12 +178,30 @@ class Run:
 
     # -- running the script ----------------------------------------------------------------
 
-    def execute(self, api: Any) -> Plan:
-        """Run the script against ``api`` (the Rig API bound to this run); fill the plan."""
+    def execute(self, api: Any, guard: ScriptGuard | None = None) -> Plan:
+        """Run the script against ``api`` (the Rig API bound to this run); fill the plan.
+
+        ``guard`` watches the script's own code (the dry run's CPU budget, a live run's
+        abort). Whatever the script raises — ``sys.exit()`` included — is an error with
+        its file and line; only the engine's stop ends it quietly."""
         plan = self.plan
+        path = self.protocol.path
         try:
-            self.protocol.run(api, self.params)
+            if guard is None:
+                self.protocol.run(api, self.params)
+            else:
+                with guard:
+                    self.protocol.run(api, self.params)
         except Stopped:
+            raise
+        except Endless as exc:
+            plan.errors.append(Issue(str(exc), path, exc.line))
+        except SystemExit as exc:
+            plan.errors.append(Issue(
+                f"the protocol called sys.exit({'' if exc.code is None else repr(exc.code)}): "
+                "a protocol ends by returning from run(); the run was stopped there", path,
+                error_line(exc, path)))
+        except KeyboardInterrupt:
             raise
         except Horizon as exc:
             if self.open_ended:
@@ -373,13 +412,21 @@ class Run:
                           f"{rate * seconds / 60:g} µL through the {loop:g} µL loop: each "
                           "injection also holds dialysate from before its interval")
         start = self.backend.now()
+        tube_start = start
         if tube_no is not None:
-            self.backend.collector_tube(tube_no)
+            try:
+                self.backend.collector_tube(tube_no)
+                tube_start = self.backend.now()  # the tube fills from when the arm got there
+            except StepSkipped:
+                tube_no = None
+                self.backend.event("step", f"{label}: no tube (the move was skipped by the "
+                                   "operator); the sample is not collected in the rack",
+                                   "operator")
         try:
             self.advance(seconds)
         except Stopped:
             if tube_no is not None:  # the tube was filling: it holds what came until now
-                self._partial(label, tube_no, start)
+                self._partial(label, tube_no, tube_start)
             raise
         end = self.backend.now()
         probe = self.window(start, end)
@@ -388,10 +435,17 @@ class Run:
                         volume_uL=self._volume(start, end), line=self.line,
                         unfilled=self._unfilled(probe[0]))
         if inject:
-            sample.inject_t = self._inject(label, "sample", probe)
+            try:
+                sample.inject_t = self._inject(label, "sample", probe, self._loop_window)
+            except StepSkipped:
+                self.backend.event("step", f"{label}: not injected (skipped by the operator)",
+                                   "operator")
         if tube_no is not None:
-            self.backend.collector_drain()
-            self.backend.fraction(sample)
+            try:
+                self.backend.collector_drain()
+            except StepSkipped:
+                pass  # the arm stays at the tube; the next move or the safe state ends it
+            self.backend.fraction(self._fraction(sample, tube_start, self.backend.now()))
         plan.samples.append(sample)
         return sample
 
@@ -413,7 +467,7 @@ class Run:
         sample = Sample(label=label, t_start=now, t_end=now, probe_start_s=probe[0],
                         probe_end_s=probe[1], phase=self.phase, line=self.line,
                         unfilled=self._unfilled(probe[0]))
-        sample.inject_t = self._inject(label, "sample", probe)
+        sample.inject_t = self._inject(label, "sample", probe, self._loop_window)
         self.plan.samples.append(sample)
         return sample
 
@@ -539,6 +593,10 @@ class Run:
         label = f"S{n:03d}" if label is None else str(label).strip()
         if not label:
             self.fail("a sample label cannot be empty")
+        size = len(label.encode("utf-8"))
+        if size > LABEL_BYTES:
+            self.fail(f"sample label {label!r} is {size} bytes long (UTF-8): at most "
+                      f"{LABEL_BYTES} are stored, and labels must stay distinct")
         if any(s.label == label for s in self.plan.samples):
             self.fail(f"sample label {label!r} is used twice")
         return label
@@ -560,8 +618,35 @@ class Run:
                       + (f" (method {self.method_name})" if self.method_name else "")
                       + ": the runs would overlap")
 
-    def _inject(self, label: str, kind: str, probe: tuple[float, float]) -> float:
-        t = self.backend.inject(label, kind, probe)
+    def _loop_window(self, t: float) -> tuple[float, float]:
+        """When the dialysate in the loop at backend time ``t`` left the probe: the last
+        loop volume that reached the outlet (the loop fills continuously in online mode)."""
+        rate, loop = self.flows[-1].rate_uL_min, self.spec.loop_volume_uL or 0.0
+        if rate > 0 and loop > 0:
+            return self.window(t - loop / rate * 60.0, t)
+        return (math.nan, math.nan)
+
+    def _fraction(self, sample: Sample, start: float, end: float) -> Sample:
+        """The tube's record from what happened: filled from the arm's arrival to its
+        leaving, the volume the pump delivered meanwhile (``volume_short`` when it is well
+        under what the flow commanded)."""
+        commanded = self._volume(start, end)
+        delivered = self.backend.delivered_uL(start, end)
+        flags = []
+        volume = commanded
+        if delivered is not None:
+            volume = delivered
+            if delivered < commanded * (1 - VOLUME_TOLERANCE) - VOLUME_SLACK_UL:
+                flags.append("volume_short")
+        probe = self.window(start, end)
+        return Sample(label=sample.label, t_start=start, t_end=end, probe_start_s=probe[0],
+                      probe_end_s=probe[1], phase=sample.phase, tube=sample.tube,
+                      volume_uL=volume, line=sample.line, unfilled=sample.unfilled,
+                      flags=",".join(flags))
+
+    def _inject(self, label: str, kind: str, probe: tuple[float, float],
+                late: Callable[[float], tuple[float, float]] | None = None) -> float:
+        t = self.backend.inject(label, kind, probe, late)
         self.last_inject_t = self.t
         self.last_inject_at = t
         self.plan.injections += 1

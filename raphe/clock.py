@@ -10,6 +10,12 @@ from __future__ import annotations
 import threading
 import time
 
+#: The speeds a simulated rig supports: slower, and nothing would seem to happen (a wait of
+#: minutes would take days); faster, and the simulated DMM (10 Hz × speed readings per second)
+#: outruns its link.
+MIN_SPEED = 0.1
+MAX_SPEED = 1000.0
+
 
 class Clock:
     """Monotonic clock in (possibly scaled) seconds since ``start``."""

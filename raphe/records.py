@@ -179,6 +179,9 @@ class Injection(Row):
     kind: str = column(size=32, default="sample")
     probe_start_s: float = column("s", default=math.nan)
     probe_end_s: float = column("s", default=math.nan)
+    #: comma-separated: ``late_injection`` (the valve switched later than planned: the probe
+    #: window is that of the dialysate really in the loop) …
+    flags: str = column(size=64, default="")
 
     @property
     def probe_t(self) -> float:
@@ -196,7 +199,8 @@ class Fraction(Row):
     probe_start_s: float = column("s", default=math.nan)
     probe_end_s: float = column("s", default=math.nan)
     #: comma-separated: ``partial`` (the tube was filling when the run ended or was aborted:
-    #: ``t_end`` is when filling stopped) … (see ``raphe.acquisition.analysis.flags``)
+    #: ``t_end`` is when filling stopped), ``volume_short`` (the pump delivered well under
+    #: what the flow commanded: ``volume_uL`` is what it delivered)
     flags: str = column(size=64, default="")
 
 

@@ -5,11 +5,23 @@ exactly as it opens the real instrument. Commands are "\\n"-terminated SCPI
 with short/long forms, optional nodes and case-insensitivity; several
 commands may share a line separated by ";".
 
-Acquisition model (DC volts, ``TRIG:SOUR IMM``, ``SAMP:SOUR TIM``): after
-``INIT`` at clock time ``t_init`` sample ``k`` is taken at
-``t_init + k * SAMP:TIM`` until ``SAMP:COUN * TRIG:COUN`` readings exist
-(successive triggers follow without a gap). Readings are computed lazily from
-the shared ``Clock`` whenever a command arrives, so no sampling thread runs.
+Acquisition model (DC volts, ``TRIG:SOUR IMM``, ``SAMP:SOUR TIM``): ``INIT``
+at clock time ``t`` triggers at once; the first sample starts one trigger
+delay (``TRIG:DEL``) later, at ``t_init``, and sample ``k`` of the set at
+``t_init + k * SAMP:TIM`` [D Truevolt guide, SAMPle:SOURce]. ``TRIG:COUN``
+sets of ``SAMP:COUN`` readings are taken (``INF``: until ``ABOR``); a set ends
+one integration time (``NPLC`` / line frequency, or the aperture) after its
+last sample starts, the trigger system re-arms after ``set_latency_s`` [I]
+and, the trigger being immediate, the next set's first sample starts one
+trigger delay after that. ``TRIG:DEL`` = interval - integration time thus
+continues the sample grid across sets (within ``set_latency_s``); with
+``TRIG:DEL 0`` the next set starts early. The automatic trigger delay (µs) is
+not modelled (0). ``timer_ppm`` makes the sample timer run fast (+) or slow
+(-) against the clock, as a real DMM's timebase does against a host's.
+Readings are computed lazily from the shared ``Clock`` whenever a command
+arrives, so no sampling thread runs. ``TRIG:COUN?`` answers ``+9.90000000E+37``
+for ``INF``; ``READ?`` with ``INF`` is ``-221`` (it could never return) [I];
+``FETC?`` returns what memory holds.
 Reading memory holds 50,000 readings; on overflow the oldest readings are
 overwritten, no error is queued, and bit 14 ("Reading Mem Ovfl") of the
 Questionable Data register is set, as the Truevolt manuals describe.
@@ -20,8 +32,8 @@ A reading beyond 120 % of the range is the overload value ``±9.9E37``.
 Link faults: :meth:`drop_connection`, :meth:`unplug`/:meth:`plug`,
 :meth:`drop_on_next_command`, :meth:`garbage_replies`, :meth:`slow_replies`,
 :meth:`lose_replies`; instrument faults: :meth:`force_overload`, :meth:`stall`
-(reading loss) and :meth:`resume`. Every command line received is
-recorded in :attr:`received` so tests can pin the exact traffic.
+(reading loss) and :meth:`resume`. The last ``RECEIVED_MAX`` command lines
+received are kept in :attr:`received` so tests can pin the exact traffic.
 """
 
 from __future__ import annotations
@@ -51,12 +63,17 @@ NPLC_VALUES = (0.02, 0.06, 0.2, 1.0, 10.0, 100.0)  # 0.001-0.006 need the DIG op
 SAMPLE_TIMER_MIN_S = 20e-6  # [I] datasheet figure without DIG; SAMP:TIM? MIN reports it
 SAMPLE_TIMER_MAX_S = 3600.0
 MAX_COUNT = 1_000_000
+#: Clock time from the end of one set of readings to the trigger of the next [I].
+SET_LATENCY_S = 200e-6
+#: Command lines kept in ``SimulatedDMM34465A.received`` (the oldest half goes beyond).
+RECEIVED_MAX = 100_000
 
 ERRORS = {
     -102: "Syntax error",
     -104: "Data type error",
     -109: "Missing parameter",
     -113: "Undefined header",
+    -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
     -350: "Error queue overflow",
@@ -125,10 +142,31 @@ class _State:
 
 @dataclass
 class _Run:
-    t_init: float
+    """One ``INIT``: sample ``k`` at ``t_init + (k // n) * period + (k % n) * dt``."""
+
+    t_init: float  # clock time of the first sample
     total: float  # readings this INIT will take (may be inf)
-    dt: float  # time between readings
+    dt: float  # time between readings of a set
+    n: int = 1 << 62  # readings per set (SAMP:COUN)
+    period: float = math.inf  # from a set's first sample to the next set's
     taken: int = 0
+
+    def times(self, k: np.ndarray) -> np.ndarray:
+        if not math.isfinite(self.period):  # one set
+            return self.t_init + k * self.dt
+        sets = k // self.n
+        return self.t_init + sets * self.period + (k - sets * self.n) * self.dt
+
+    def due(self, now: float) -> int:
+        """Readings taken by clock time ``now``."""
+        u = now - self.t_init
+        if u < 0:
+            return 0
+        sets = math.floor(u / self.period) if math.isfinite(self.period) else 0
+        if sets:
+            u -= sets * self.period
+        within = math.floor(u / self.dt + 1e-9) + 1
+        return int(min(sets * self.n + min(within, self.n), self.total))
 
 
 @dataclass
@@ -161,10 +199,15 @@ class DMM34465ADevice:
         self.display_text = ""
         self.data_format = "ASC"
         self.sampling = True  # False after the "stall" fault: the ADC delivers nothing
+        #: The sample timer's error against the clock, ppm (+: runs fast, more readings).
+        self.timer_ppm = 0.0
+        #: From the end of a set of readings to the next trigger, clock s [I].
+        self.set_latency_s = SET_LATENCY_S
         self._memory = np.empty(0, dtype=np.float64)
         self._run: _Run | None = None
-        self.t_init: float | None = None  # clock time of the last INIT: sample k at t_init + k*dt
-        self.init_times: list[float] = []  # every INIT, for tests
+        #: clock time of the last INIT's first sample: sample k of its first set at t_init + k*dt
+        self.t_init: float | None = None
+        self.init_times: list[float] = []  # every INIT's first sample time, for tests
         self._overload_spans: list[tuple[float, float]] = []
         self.readings_taken = 0  # over the simulator's life, for tests and benchmarks
         self.readings_overwritten = 0
@@ -198,14 +241,12 @@ class DMM34465ADevice:
             return self._run is not None
 
     def _due(self, run: _Run) -> int:
-        due = math.floor((self.clock.now() - run.t_init) / run.dt + 1e-9) + 1
-        return int(min(due, run.total))
+        return run.due(self.clock.now())
 
     def _advance(self) -> None:
         run = self._run
         if run is None or not self.sampling:
             return
-        dt = run.dt
         due = self._due(run)
         if due <= run.taken:
             return
@@ -218,8 +259,7 @@ class DMM34465ADevice:
             self._memory = np.empty(0)
             self.ques_cond |= QUES_MEM_OVERFLOW
             self.ques_event |= QUES_MEM_OVERFLOW
-        k = np.arange(first, due, dtype=np.float64)
-        t = run.t_init + k * dt
+        t = run.times(np.arange(first, due, dtype=np.int64))
         v = np.asarray(self.source.volts(t), dtype=np.float64)
         limit = 1.2 * (RANGES_V[-1] if self.state.autorange else self.state.range_v)
         v = np.where(np.abs(v) > limit, np.copysign(OVERLOAD, v), v)
@@ -415,6 +455,8 @@ class DMM34465ADevice:
 
     def _read(self, arg: str) -> str:
         """``READ?``: ``INIT``, wait for the readings (on the clock), return them (``FETC?``)."""
+        if self.state.trig_count == math.inf:
+            raise ScpiError(-221)  # it would never return
         self._init("")
         return self._fetch("")
 
@@ -422,7 +464,7 @@ class DMM34465ADevice:
         """All readings of the measurement, once it is complete; they stay in memory."""
         run = self._run
         if run is not None and math.isfinite(run.total) and self.sampling:
-            self.clock.sleep_until(run.t_init + (run.total - 1) * run.dt)
+            self.clock.sleep_until(float(run.times(np.array([int(run.total) - 1]))[0]))
             self._advance()
         return ",".join(_reading(v) for v in self._memory.tolist())
 
@@ -583,17 +625,23 @@ class DMM34465ADevice:
         return st.aperture_s if st.aperture_enabled else st.nplc / self.line_hz
 
     def _init(self, arg: str) -> None:
-        # With SAMP:SOUR IMM readings follow each other as fast as the integration allows.
+        # With SAMP:SOUR IMM readings follow each other as fast as the integration allows,
+        # the trigger delay between them; with TIM the timer paces them.
         st = self.state
-        dt = st.samp_timer if st.samp_source == "TIM" else self._integration_s()
+        delay = 0.0 if st.trig_delay_auto else st.trig_delay
+        integration = self._integration_s()
+        dt = st.samp_timer if st.samp_source == "TIM" else integration + delay
+        scale = 1.0 / (1.0 + self.timer_ppm * 1e-6)  # a fast timer: shorter intervals
+        dt = max(dt, SAMPLE_TIMER_MIN_S) * scale
+        n = st.samp_count
+        period = ((n - 1) * dt + (integration + self.set_latency_s + delay) * scale
+                  if st.trig_count > 1 else math.inf)
         self._memory = np.empty(0)
         self.ques_cond &= ~QUES_MEM_OVERFLOW
-        self.t_init = self.clock.now()
+        self.t_init = self.clock.now() + delay * scale
         self.init_times.append(self.t_init)
-        self._run = _Run(
-            t_init=self.t_init, total=st.samp_count * st.trig_count,
-            dt=max(dt, SAMPLE_TIMER_MIN_S),
-        )
+        self._run = _Run(t_init=self.t_init, total=n * st.trig_count, dt=dt, n=n,
+                         period=period)
 
     def _abort(self, arg: str) -> None:
         self._advance()
@@ -804,6 +852,8 @@ class SimulatedDMM34465A:
                 raw, buf = buf.split(b"\n", 1)
                 line = raw.rstrip(b"\r").decode("ascii", "replace")
                 self.received.append(line)
+                if len(self.received) > RECEIVED_MAX:
+                    del self.received[: RECEIVED_MAX // 2]
                 drop = self.faults.drop_next
                 if drop is not None and line.upper().startswith(drop):
                     self.faults.drop_next = None

@@ -58,6 +58,9 @@ FLAGS: tuple[Flag, ...] = (
          "flow, so its value is not comparable with the baseline", True),
     Flag("uncalibrated", "no calibration for this analyte yet (no standards fitted): no "
          "amount or concentration", False),
+    Flag("late_injection", "the valve switched later than planned (an instrument fault held "
+         "it): the sample's probe-time window is that of the dialysate really in the loop",
+         False),
 )
 
 BY_NAME: dict[str, Flag] = {f.name: f for f in FLAGS}

@@ -313,6 +313,7 @@ class LiveQuantifier:
         if holes or self.gaps.overlaps(inj.t, end_t):
             out.append("gap")
         out += self.perfusion.flags(inj.probe_start_s, inj.probe_end_s)
+        out += fl.parse(inj.flags)  # what the injection itself recorded (late_injection)
         if inj.kind == "sample":
             out += self.flow.flags(inj.probe_start_s, inj.probe_end_s, baseline)
         return tuple(out)

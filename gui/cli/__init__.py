@@ -80,7 +80,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except RapheError as exc:
         print(f"raphe {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        # 1 by default; an error may carry its own (5: a new file could not be written)
+        return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         print(f"raphe {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -36,6 +36,10 @@ def test_configuration_lands_in_the_instrument(rm):
         assert probe.query("SAMP:COUN?") == "+1000000"
         assert probe.query("TRIG:SOUR?") == "IMM"
         assert probe.query("SAMP:SOUR?") == "TIM"
+        # continuous: the trigger system re-arms itself; the next set's first sample comes
+        # one interval (0.5 s) after the last one began (integration 10 PLC = 0.2 s)
+        assert probe.query("TRIG:COUN?") == "+9.90000000E+37"
+        assert probe.query("TRIG:DEL?") == "+3.00000000E-01"
 
 
 def test_nothing_acquired_reads_as_no_block(rm):

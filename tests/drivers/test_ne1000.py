@@ -358,6 +358,36 @@ def test_power_cycle_then_reconnect(pump, sim, caplog):
     assert pump.query("diameter") == {"value": "4.610"}
 
 
+def test_opening_a_pump_found_infusing_adopts_it_without_stopping_it(pump, sim, wire):
+    """A run before ended without stopping the pump (a crash): the next run opens it as it
+    is — no DIA, which a pumping pump refuses — and the probe stays perfused."""
+    pump.set_rate(1.25)
+    pump.infuse()
+    pump.close()
+    wire.take()
+    again = NE1000.from_settings({**sim.rig_settings(), "timeout_s": 0.5})
+    try:
+        sent, _ = wire.take()
+        assert b"DIA4" not in sent and b"STP" not in sent  # read back, never set or stopped
+        assert again.status() is PumpStatus.INFUSING
+        assert again.rate_uL_min() == pytest.approx(1.25)
+        assert sim.flow_uL_min() == pytest.approx(1.25)
+        assert any("adopted" in text for text in again.take_incidents())
+    finally:
+        again.close()
+
+
+def test_a_pump_found_pumping_with_another_syringe_is_refused_in_one_line(pump, sim):
+    pump.set_rate(1.0)
+    pump.infuse()
+    pump.close()
+    with pytest.raises(InputError, match=r"\[pump\] is pumping with a 4\.61 mm syringe but "
+                                         r"the rig file says 8\.5 mm: stop the pump"):
+        NE1000.from_settings({**sim.rig_settings(), "syringe_diameter_mm": 8.5,
+                              "timeout_s": 0.5})
+    assert sim.flow_uL_min() == pytest.approx(1.0)  # still perfusing
+
+
 def test_safe_mode_watchdog_alarm(clock, tmp_path):
     link = ManualClock()
     with (

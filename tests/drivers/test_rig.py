@@ -90,7 +90,7 @@ def test_missing_file_is_one_clear_message(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda t: "[rig]\nspeed = 0\n" + t, r"rig.toml, line 2: \[rig\] speed must be > 0"),
+        (lambda t: "[rig]\nspeed = 0\n" + t, r"rig.toml, line 2: \[rig\] speed must be ≥ 0.1"),
         (lambda t: t + "[fluidics]\noutlet_dead_volume_uL = -1\n",
          r"line 12: \[fluidics\] outlet_dead_volume_uL must be ≥ 0"),
         (lambda t: t.replace("scale_nA_per_V = 10.0", "scale_nA_per_V = 0"),

@@ -1,5 +1,7 @@
 """Ctrl-C once pauses ``raphe run``; twice aborts to the safe state with a complete file
-(docs/reliability.md: exit 4), wherever in the console loop the second one lands."""
+(docs/reliability.md: exit 4), wherever in the console loop the second one lands. Without a
+terminal the pause says how the run can end; on a terminal it asks resume or abort, and
+both answers are taken."""
 
 from __future__ import annotations
 
@@ -33,5 +35,40 @@ def test_ctrl_c_twice_aborts_with_a_complete_file(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 4, (stdout[-500:], stderr)
     assert "Traceback" not in stderr and "aborted" in stderr
+    (told,) = [line for line in stdout.splitlines() if "Ctrl-C aborts" in line]
+    assert told.startswith("paused by the operator (Ctrl-C); perfusion and acquisition go on")
+    assert "resume from the window or a terminal" in told
     with SessionReader(out) as r:
         assert r.complete
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_on_a_terminal_ctrl_c_asks_resume_or_abort_and_takes_both_answers(tmp_path):
+    from terminal import Terminal
+
+    out = tmp_path / "s.h5"
+    term = Terminal([sys.executable, "-m", "raphe", "run", str(PROTOCOL), "--sim", "--speed",
+                     "300", "--out", str(out)], tmp_path)
+    question = "[r]esume or [a]bort? >"
+    try:
+        term.wait_for("running ")
+        term.proc.send_signal(signal.SIGINT)
+        asked = term.wait_for(question)
+        assert "paused by the operator (Ctrl-C); perfusion and acquisition go on" in \
+            term.output(), term.output()[-1000:]
+        term.type("r")
+        term.wait_for("running ", start=asked)  # the status line is back
+        term.proc.send_signal(signal.SIGINT)
+        term.wait_for(question, start=asked + 1)
+        term.type("a")
+        code = term.finish()
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert code == 4, term.output()[-2000:]
+    assert "Traceback" not in term.output()
+    assert "aborted by the operator" in term.output()
+    with SessionReader(out) as r:
+        assert r.complete
+        steps = [e.text for e in r.events() if e.kind == "step"]
+        assert "resumed by the operator" in steps, steps

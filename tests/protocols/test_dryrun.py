@@ -130,3 +130,22 @@ def test_drugs_given_outside_the_protocol_count_for_the_baseline_warning():
     assert plan.ok
     assert any("no complete baseline sample precedes the first drug" in w.message
                for w in plan.warnings)
+
+
+def test_labels_too_long_to_store_are_refused_with_their_line(tmp_path):
+    """Two 65-byte labels that share their first 64 bytes would be one sample id in the
+    file: the dry run refuses the first with its line."""
+    from raphe.protocols.dryrun import check
+    from raphe.protocols.protocol import parse_protocol
+    from raphe.protocols.rigs import simulated_spec
+
+    source = ("def run(rig, params):\n    rig.pump.infuse(1.0)\n"
+              f"    rig.collect(20, label='{'x' * 64}A')\n"
+              f"    rig.collect(20, label='{'x' * 64}B')\n")
+    plan = check(parse_protocol(source, str(tmp_path / "p.py")), {}, simulated_spec())
+    assert not plan.ok
+    (error,) = plan.errors
+    assert error.line == 3 and "65 bytes long" in error.message and "at most 64" in error.message
+    ok = ("def run(rig, params):\n    rig.pump.infuse(1.0)\n"
+          f"    rig.collect(20, label='{'é' * 32}')\n")  # 64 bytes of UTF-8: stored whole
+    assert check(parse_protocol(ok, str(tmp_path / "q.py")), {}, simulated_spec()).ok

@@ -167,8 +167,10 @@ def checked(engine, console, flags: dict[str, str] | None = None):
         for name, flag in (flags or {}).items():
             message = message.replace(f"parameter {name}", flag)
         raise InputError(message)
-    for w in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    from rich.text import Text
+
+    for w in plan.warnings:  # a warning quotes the protocol (labels, names): as it is
+        console.print(Text.assemble(("warning:", "yellow"), f" {w}"), highlight=False)
     return plan
 
 
@@ -185,12 +187,22 @@ def follow(engine, console, command: str, *, stop_is_normal: bool = False):
     return outcome
 
 
+#: How a pause is resumed when the run has no terminal to ask on (``raphe control``, the
+#: control channel for headless runs, will be named here once it exists).
+RESUME_ELSEWHERE = "resume from the window or a terminal"
+#: What an operator may lift at a pause (a lost link resumes by itself once it is back).
+_RESUMABLE = ("operator", "perfusion")
+
+
 def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
     """Run ``engine`` in the foreground: progress, prompts, Ctrl-C; returns the outcome.
 
     Ctrl-C once pauses the schedule (perfusion and acquisition go on) and asks what to do;
     twice aborts to the safe state. SIGTERM aborts. For an open-ended recording
-    (``stop_is_normal``) Ctrl-C and SIGTERM end it normally.
+    (``stop_is_normal``) Ctrl-C and SIGTERM end it normally. A pause the operator must lift
+    (Ctrl-C, perfusion stopped with ``on_alarm="pause"``) asks resume or abort on a
+    terminal; without one it says how it can end. Questions wait on a thread: the console
+    goes on printing alarms and results meanwhile, and the question stays on screen.
     """
     from raphe.protocols.engine import State
 
@@ -213,38 +225,61 @@ def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
     if threading.current_thread() is threading.main_thread():
         saved = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
                  signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm)}
+        if interactive and hasattr(signal, "SIGTTIN"):
+            # A job moved to the background that reads its terminal gets an error, instead
+            # of being stopped (acquisition with it).
+            saved[signal.SIGTTIN] = signal.signal(signal.SIGTTIN, signal.SIG_IGN)
     display = _Display(console, engine)
+    answers = _Answers(sys.stdin.fileno()) if interactive else None
     try:
         engine.start()
-        asked_pause = False
+        asking: tuple | None = None  # ("prompt", id) or ("pause",): the open question
+        told: tuple | None = None  # the pause or prompt already explained (no terminal)
         while True:
             try:  # a second Ctrl-C raises anywhere here: abort, then wait for the safe state
                 if engine.wait(0.25):
                     break
                 display.update()
                 status = engine.status()
-                if status.prompt is not None and interactive:
-                    display.pause_live()
-                    answer = console.input(f"[bold]operator:[/bold] {status.prompt.text}\n"
-                                           "  (Enter to confirm, or type an answer) > ")
-                    engine.answer(status.prompt.id, answer.strip() or "yes")
-                elif engine.state is State.PAUSED and presses[0] == 1 and not asked_pause:
-                    asked_pause = True
-                    display.pause_live()
-                    if interactive:
-                        choice = console.input("[bold]paused[/bold] (perfusion and acquisition go "
-                                               "on): [r]esume or [a]bort? > ").strip().lower()
-                        if choice.startswith("a"):
-                            engine.request_abort("aborted by the operator")
-                        else:
-                            presses[0] = 0
-                            asked_pause = False
-                            engine.request_resume()
-                    else:
-                        console.print("paused by Ctrl-C: press Ctrl-C again to abort "
-                                      "(instruments to their safe state)")
-            except (KeyboardInterrupt, EOFError):
-                engine.request_abort("aborted by Ctrl-C")
+                causes = _resumable(engine) if engine.state is State.PAUSED else ()
+                want = (("prompt", status.prompt.id) if status.prompt is not None
+                        else ("pause",) if causes else None)
+                if answers is None:  # no terminal: say once how this can end
+                    if want is not None and want != told:
+                        display.say(_headless_text(status, causes, stop_is_normal))
+                    told = want
+                    continue
+                if asking is not None and want != asking:  # answered or lifted elsewhere
+                    display.end_question("(no longer waiting for an answer)")
+                    asking = None
+                if asking is None and want is not None:
+                    asking = want
+                    answers.clear()
+                    display.ask(_question(status, causes))
+                if asking is None:
+                    continue
+                line = answers.get()
+                if line is None:
+                    continue
+                if line is EOF:
+                    raise EOFError
+                display.end_question(answered=True)
+                question, asking = asking, None
+                choice = line.strip().lower()
+                if question[0] == "prompt":
+                    engine.answer(question[1], line.strip() or "yes")
+                elif choice.startswith("a"):
+                    engine.request_abort("aborted by the operator")
+                elif not choice or choice.startswith("r"):
+                    presses[0] = 0
+                    engine.request_resume()
+                else:  # asked again on the next pass: the pause goes on
+                    display.say(f"{line.strip()!r}: type r to resume or a to abort")
+            except (KeyboardInterrupt, EOFError) as exc:
+                display.end_question()
+                asking = None
+                engine.request_abort("aborted by Ctrl-C" if isinstance(exc, KeyboardInterrupt)
+                                     else "aborted (end of input on the terminal)")
         display.update()
         display.close()
     finally:
@@ -253,45 +288,220 @@ def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
     return engine.outcome
 
 
+def _resumable(engine) -> tuple[str, ...]:
+    """The causes of the pause the operator may lift (none while a lost link holds it
+    alone: it resumes when the instrument is back)."""
+    control = engine.control
+    if control is None:
+        return ()
+    return tuple(c for c in _RESUMABLE if control.has(c))
+
+
+def _pause_text(status, causes: tuple[str, ...]) -> str:
+    why = "; ".join(status.paused_because) or "paused"
+    goes_on = ("acquisition goes on" if "perfusion" in causes
+               else "perfusion and acquisition go on")
+    return f"{why if why.startswith('paused') else 'paused: ' + why}; {goes_on}"
+
+
+def _question(status, causes: tuple[str, ...]):
+    """The question a terminal is asked: the operator's prompt, or resume/abort."""
+    from rich.text import Text
+
+    if status.prompt is not None:
+        return Text.assemble(("operator:", "bold"), " ", status.prompt.text,
+                             "\n  (Enter to confirm, or type an answer) > ")
+    return Text.assemble((_pause_text(status, causes), "bold"),
+                         "\n  [r]esume or [a]bort? > ")
+
+
+def _headless_text(status, causes: tuple[str, ...], stop_is_normal: bool) -> str:
+    """What a run without a terminal says at a pause or a prompt: how it can end."""
+    how = ("Ctrl-C stops the recording" if stop_is_normal
+           else "Ctrl-C aborts (instruments to their safe state)") + f"; {RESUME_ELSEWHERE}"
+    if status.prompt is not None:
+        return f"operator: {status.prompt.text} -- no terminal to answer on: {how}"
+    return f"{_pause_text(status, causes)}. {how}"
+
+
+#: What :meth:`_Answers.get` returns when the terminal's input ended (Ctrl-D).
+EOF = object()
+
+
+class _Answers:
+    """Lines typed on the terminal, read on a thread (from the file descriptor: no Python
+    buffer a thread could hold at exit), so the console goes on while a question waits."""
+
+    def __init__(self, fd: int) -> None:
+        import queue
+
+        self.fd = fd
+        self.lines: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.ensure_reading()
+
+    def ensure_reading(self) -> None:
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._read, name="raphe-answers",
+                                           daemon=True)
+            self.thread.start()
+
+    def _foreground(self) -> bool:
+        """Whether this process may read the terminal (a job put in the background with
+        ``&`` or ``bg`` must not: the read would stop the whole process, acquisition too)."""
+        import os
+
+        pgrp = getattr(os, "tcgetpgrp", None)
+        try:
+            return pgrp is None or pgrp(self.fd) == os.getpgrp()
+        except OSError:
+            return False
+
+    def _read(self) -> None:
+        import os
+
+        pending = b""
+        while True:
+            if not self._foreground():
+                time.sleep(0.25)
+                continue
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # moved to the background meanwhile (SIGTTIN is ignored)
+                time.sleep(0.25)
+                continue
+            if not chunk:  # Ctrl-D, or the terminal is gone
+                self.lines.put(EOF)
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                self.lines.put(line.decode("utf-8", "replace").rstrip("\r"))
+
+    def clear(self) -> None:
+        """Forget what was typed before the question was asked."""
+        import queue
+
+        while True:
+            try:
+                self.lines.get_nowait()
+            except queue.Empty:
+                break
+        self.ensure_reading()
+
+    def get(self):
+        """A line typed since the question was asked, ``EOF``, or None (nothing yet)."""
+        import queue
+
+        try:
+            return self.lines.get_nowait()
+        except queue.Empty:
+            return None
+
+
 class _Display:
     """The console while a run goes on: a status line (terminal) and a line per result,
-    drug and alarm."""
+    drug and alarm. Every text that comes from the user or the protocol (prompts, alarms,
+    phases, labels) is printed as it is, never read as Rich markup. While a question waits
+    the status line is off (it would erase it); what is printed meanwhile goes above the
+    question, which is printed again below it."""
 
     def __init__(self, console, engine) -> None:
+        import collections
+
         self.console = console
         self.engine = engine
         self.printed = 0
-        self.alarms = 0
         self.last_line = -1.0
         self.tty = console.is_terminal and sys.stdout.isatty()
         self.live = None
-        if self.tty:
+        self.asking = None  # the question on screen, if any
+        self._below = False  # the cursor has left the question's line (printed below it)
+        #: (session time, text) of every alarm, timed when the engine raised it
+        self.alarms: collections.deque = collections.deque()
+        engine.subscribe(self._on_engine)
+        self._start_live()
+
+    def _on_engine(self, kind: str, payload) -> None:
+        if kind == "alarm":  # on the engine's threads: timed now, printed by update()
+            self.alarms.append((self.engine.session_time(), str(payload)))
+
+    def _start_live(self) -> None:
+        if self.tty and self.live is None:
             from rich.live import Live
 
-            self.live = Live("", console=console, transient=True, refresh_per_second=4)
+            self.live = Live("", console=self.console, transient=True, refresh_per_second=4)
             self.live.start()
 
-    def pause_live(self) -> None:
+    def _stop_live(self) -> None:
         if self.live is not None:
-            self.live.update("")
+            self.live.stop()
+            self.live = None
+
+    def _print(self, renderable) -> None:
+        """One line above the question (if one waits) or the status line."""
+        if self.asking is not None and not self._below:
+            self.console.print()  # the cursor waits after the question
+            self._below = True
+        if isinstance(renderable, str):
+            self.console.print(renderable, markup=False, highlight=False)
+        else:
+            self.console.print(renderable, highlight=False)
+
+    def say(self, text: str) -> None:
+        """A line of the console's own, printed as it is."""
+        self._print(text)
+        self._repeat_question()
+
+    def ask(self, question) -> None:
+        """Put ``question`` on screen, the status line off until :meth:`end_question`."""
+        self._stop_live()
+        self.asking = question
+        self._below = True
+        self._repeat_question()
+
+    def _repeat_question(self) -> None:
+        if self.asking is not None and self._below:
+            self.console.print(self.asking, end="", highlight=False)
+            self._below = False
+
+    def end_question(self, note: str = "", *, answered: bool = False) -> None:
+        """The question was answered (the terminal echoed the Enter), or is no longer asked
+        (the line is ended, with ``note``): the status line comes back."""
+        if self.asking is None:
+            return
+        if not answered and not self._below:
+            self.console.print()  # the cursor waited after the question
+        if note:
+            self.console.print(note, markup=False, highlight=False)
+        self.asking = None
+        self._start_live()
 
     def update(self) -> None:
-        engine, console = self.engine, self.console
+        from rich.text import Text
+
+        engine = self.engine
         status = engine.status()
-        for text in engine.alarms[self.alarms:]:
-            console.print(f"  [red]alarm[/red] {status.t / 60:7.1f} min  {text}", highlight=False)
-        self.alarms = len(engine.alarms)
+        printed = False
+        while self.alarms:
+            t, text = self.alarms.popleft()
+            self._print(Text.assemble(("  alarm", "red"), f" {t / 60:7.1f} min  ", text))
+            printed = True
         results = engine.results
         for r in results[self.printed:]:
             if self.printed == 0:
-                console.print(RESULT_HEADER, highlight=False)
-            console.print(format_result(r), markup=False, highlight=False)
+                self._print(RESULT_HEADER)
+            self._print(format_result(r))
             self.printed += 1
+            printed = True
+        if printed:
+            self._repeat_question()
         line = self._status_line(status)
         if self.live is not None:
-            self.live.update(line)
-        elif status.t - self.last_line >= 600.0 and status.state in ("running", "paused"):
-            console.print(f"  {line}", markup=False, highlight=False)
+            self.live.update(Text(line))
+        elif (not self.tty and status.t - self.last_line >= 600.0
+              and status.state in ("running", "paused")):
+            self.console.print(f"  {line}", markup=False, highlight=False)
             self.last_line = status.t
 
     @staticmethod
@@ -310,8 +520,8 @@ class _Display:
         return "  ".join(parts)
 
     def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        self.end_question()
+        self._stop_live()
 
 
 def summary(outcome, console, started: float, command: str) -> None:

@@ -8,8 +8,7 @@ import argparse
 #: ``raphe.simulators.animal.REGIONS``; importing it here would slow every ``--help``).
 REGION_NAMES = ("prefrontal-cortex", "ventral-hippocampus", "dorsal-hippocampus")
 
-#: Beyond this the simulated DMM (10 Hz × speed readings per second) outruns the link.
-MAX_SPEED = 1000.0
+from raphe.clock import MAX_SPEED, MIN_SPEED
 
 
 def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1.0,
@@ -62,8 +61,9 @@ def rig_options(args: argparse.Namespace):
     from raphe.simulators.drugs import parse_dose_spec, parse_regimen_spec
     from raphe.simulators.rig import RigOptions
 
-    if not 0 < args.speed <= MAX_SPEED:  # also refuses NaN
-        raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
+    if not MIN_SPEED <= args.speed <= MAX_SPEED:  # also refuses NaN
+        raise InputError(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g} (times real "
+                         f"time), got {args.speed:g}")
     if not 0 <= args.seed < 2**32:
         raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {args.seed}")
     truth = getattr(args, "ground_truth", None)

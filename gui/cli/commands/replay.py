@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 
 NAME = "replay"
 HELP = "reanalyse a recorded session through the live analysis (optionally into a new file)"
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     def warn(text: str) -> None:
         print(f"raphe replay: warning: {text}", file=sys.stderr, flush=True)
 
-    results = reanalyse(args.session, args.method, args.out, args.speed,
-                        calibration=args.calibration, recovery=args.recovery, on_warning=warn)
+    with _write_errors_reported_once():
+        results = reanalyse(args.session, args.method, args.out, args.speed,
+                            calibration=args.calibration, recovery=args.recovery,
+                            on_warning=warn)
     if args.json:
         rows = [as_json(r) | {"flags": [f for f in r.flags.split(",") if f]} for r in results]
         print(json.dumps({"results": rows}, indent=2))
@@ -54,3 +57,23 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             print(f"new session written: {args.out}")
     return 0
+
+
+@contextmanager
+def _write_errors_reported_once():
+    """While replaying, the new session's writer logs its errors as info (shown with -v,
+    kept in --log-file): a replay that cannot write its file says so in its one error line."""
+    import logging
+
+    def demote(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+    from raphe.acquisition.session import log as logger
+
+    logger.addFilter(demote)
+    try:
+        yield
+    finally:
+        logger.removeFilter(demote)
