@@ -158,10 +158,6 @@ class Recorder:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    @property
-    def stop_requested(self) -> threading.Event:
-        return self._stop
-
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("recorder already started")

@@ -296,7 +296,8 @@ class Session:
             log.error("session %s: %s", self.path, exc)
             self._error = exc
             self._full = self._writer.close_clean(exc.strerror)
-            if not self._full:
+            if not self._full:  # HDF5 failed inside the close: never touch the file again
+                UNCLEAN.add(str(self._writer.folder))
                 self._writer.abandon()
         except BaseException as exc:  # noqa: BLE001 - kept; add_* and close() report it
             log.error("session %s: writing failed: %s", self.path, exc)

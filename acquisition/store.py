@@ -143,11 +143,6 @@ REQUIRED = ("signals", SIGNAL, OVERLOAD, BLOCKS, PYRAMID, "rig", "protocol", "an
                                        if name not in SINCE)
 
 
-def has_table(f: h5py.File, name: str) -> bool:
-    """Whether the file holds table ``name`` (a file older than the table lacks it)."""
-    return TABLES[name][0] in f
-
-
 def unit_attr(name: str) -> str:
     """The ``units`` attribute of a table: ``column: unit`` for every column with a unit."""
     record = RECORDS[name][1]
@@ -204,10 +199,6 @@ def fit_text(value: str, nbytes: int) -> bytes:
     if len(raw) <= nbytes:
         return raw
     return raw[:nbytes].decode("utf-8", "ignore").encode("utf-8")
-
-
-def text_size(table: str, field: str) -> int:
-    return TABLES[table][1][field].itemsize
 
 
 def rows(table: str, records: list[tuple]) -> np.ndarray:

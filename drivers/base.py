@@ -129,6 +129,12 @@ class SyringePump(Instrument):
 
     role = "pump"
 
+    @classmethod
+    def rate_limits_uL_min(cls, diameter_mm: float) -> tuple[float, float] | None:
+        """Slowest and fastest flow (µL/min) this pump model drives a syringe of
+        ``diameter_mm`` at; None when the model does not say (no flow is then refused)."""
+        return None
+
     @property
     def syringe(self) -> Syringe | None:
         """The syringe set on the pump (from the rig file or ``set_syringe``); None if unknown."""

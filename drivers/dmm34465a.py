@@ -1019,8 +1019,9 @@ class DMM34465A(Detector):
               and t_before - self._grew_session >= STALL_FAULT_INTERVALS * dt):
             self._stopped(f"no new reading for {t_before - self._grew_session:.3g} s "
                           f"({now - self._grew_host:.3g} s of real time)")
-        rates = self._rates
-        rates.append((now, t_before, taken))
+        rates = self._rates  # a point every ~1/20 of the window: a short deque
+        if not rates or now - rates[-1][0] >= SLOW_WINDOW_REAL_S / 20:
+            rates.append((now, t_before, taken))
         while len(rates) > 2 and (now - rates[1][0] >= SLOW_WINDOW_REAL_S
                                   and t_before - rates[1][1] >= SLOW_WINDOW_INTERVALS * dt):
             rates.popleft()

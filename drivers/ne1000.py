@@ -606,6 +606,12 @@ class NE1000(SyringePump):
     def status(self) -> PumpStatus:
         return PROMPTS[self.command("status").prompt]
 
+    @classmethod
+    def rate_limits_uL_min(cls, diameter_mm: float) -> tuple[float, float]:
+        """Slowest and fastest flow (µL/min) the NE-1000 drives a syringe of
+        ``diameter_mm`` at: its plunger speed range × the syringe's cross-section."""
+        return rate_limits_uL_min(diameter_mm)
+
     def reconnect(self) -> None:
         """Reopen the same port path and re-read the pump's state.
 

@@ -49,6 +49,8 @@ RIG: dict[str, Setting] = {
     "simulated": Setting(bool, False, "true when the instruments are Raphe's simulators"),
     "method": Setting(str, "", "the analysis method runs on this rig quantify with when none "
                       "is given: a bundled name or a TOML file (relative to the rig file)"),
+    "run_length_min": Setting(float, 0.0, "how long each chromatogram runs on this HPLC, min "
+                              "(the method's run length wins; 0: not said)", minimum=0),
 }
 
 FLUIDICS: dict[str, Setting] = {

@@ -110,11 +110,6 @@ def _type_name(t: type) -> str:
     )
 
 
-def check_value(key: str, spec: Setting, value: Any) -> Any:
-    """``spec.check(value)``; kept for callers that pass the key."""
-    return spec.check(value)
-
-
 def resolve(
     spec: dict[str, Setting],
     values: dict[str, Any],

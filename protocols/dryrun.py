@@ -95,10 +95,25 @@ def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
         plan = Plan(protocol=protocol.name, run_length_s=run_length_s)
         plan.errors.append(Issue(exc.bare, exc.file, exc.line))
         return plan
-    run = Run(protocol, params, spec, VirtualBackend(spec.simulated),
+    if not run_length_s and spec.run_length_s:
+        run_length_s, method_name = spec.run_length_s, f"rig file {spec.source}"
+    run = Run(protocol, params, spec, VirtualBackend(spec.animal),
               run_length_s=run_length_s, method_name=method_name, horizon_s=HORIZON_S)
     run.plan.drugs.extend(Item(t, "drug", text) for t, text in sorted(drugs))
+    region = params.get("region") if hasattr(params, "get") else None
+    if spec.animal and region:
+        from raphe.protocols.rigs import simulated_region
+
+        _, warning = simulated_region(str(region))
+        if warning:
+            run.plan.warnings.append(Issue(warning, protocol.path,
+                                           protocol.parameter_lines.get("region")))
     plan = run.execute(ProtocolRig(run), ScriptGuard(protocol.path, cpu_s=DRY_RUN_CPU_S))
+    if plan.injections and not run_length_s:
+        plan.warnings.append(Issue(
+            "how long a chromatogram runs is not known (no analysis method, no [rig] "
+            "run_length_min in the rig file): injections are not checked against it — they "
+            "may come while the previous chromatogram still runs", protocol.path))
     if not math.isfinite(plan.duration_s):
         plan.duration_s = run.t
     return plan

@@ -24,7 +24,6 @@ the same way.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import shutil
@@ -33,38 +32,56 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raphe.clock import MAX_SPEED, MIN_SPEED
 from raphe.errors import InputError, RapheError
 from raphe.files import new_file
 from raphe.protocols.dryrun import check
+from raphe.protocols.fault_policy import FaultPolicy
 from raphe.protocols.guard import ScriptGuard
-from raphe.protocols.live import Control, LiveBackend, Prompt
+from raphe.protocols.live import Control, LiveBackend
 from raphe.protocols.parameters import ParameterError, Params, resolve
 from raphe.protocols.plan import Plan
 from raphe.protocols.protocol import Protocol
+from raphe.protocols.requests import OperatorRequests
 from raphe.protocols.rigapi import ProtocolRig
-from raphe.protocols.rigs import OpenRig, RigSpec, SimOptions, open_rig, spec_for
+from raphe.protocols.rigs import (
+    OpenRig,
+    RigSpec,
+    SimOptions,
+    open_rig,
+    spec_for,
+    with_syringe,
+)
 from raphe.protocols.run import Run, Stopped
+from raphe.protocols.states import (
+    EXIT_ABORTED,
+    EXIT_AFFECTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_WRITE_ERROR,
+    ON_ALARM,
+    Outcome,
+    State,
+    Status,
+    allowed,
+)
 from raphe.records import Event, InstrumentState, PumpState, SampleResult
+
+if TYPE_CHECKING:
+    from raphe.acquisition.analysis.live import LiveQuantifier
+    from raphe.acquisition.analysis.method import AnalysisMethod
+    from raphe.acquisition.recorder import Recorder
+    from raphe.acquisition.session import Session, Subscription
+    from raphe.clock import Clock
+    from raphe.drivers.base import SyringePump
+    from raphe.drivers.rig import Rig, SafeState
+    from raphe.protocols.control import ControlServer
 
 log = logging.getLogger(__name__)
 
 
-class State(enum.Enum):
-    IDLE = "idle"
-    CHECKING = "checking"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPING = "stopping"
-    DONE = "done"
-    FAILED = "failed"
-
-
-#: Exit codes of ``raphe run`` and ``raphe record`` (docs/reliability.md).
-EXIT_OK, EXIT_REFUSED, EXIT_AFFECTED, EXIT_ABORTED, EXIT_WRITE_ERROR = 0, 1, 3, 4, 5
-ON_ALARM = ("pause", "continue", "abort")
 #: The longest the engine waits for the acquisition loop to finish an instrument action at
 #: the end of a run before it makes the rig safe anyway.
 STOP_WAIT_S = 5.0
@@ -79,7 +96,7 @@ class Settings:
     out: Path
     rig_file: str | None = None
     sim: SimOptions | None = None
-    method: Any = None  # raphe.acquisition.analysis.method.AnalysisMethod
+    method: AnalysisMethod | None = None
     operator: str = ""
     animal_id: str = ""
     notes: str = ""
@@ -88,47 +105,14 @@ class Settings:
     on_alarm: str = "pause"
     #: events to record when the clock reaches them (``--sim-dose`` doses, session time)
     scheduled: list[Event] = field(default_factory=list)
+    #: µL in the syringe at the start (None: full)
+    syringe_filled_uL: float | None = None
     #: what stopping the run is called and how it ends: "aborted" (exit 4) or "stopped"
     #: (``raphe record``'s Ctrl-C: the normal end of an open-ended recording, exit 0)
     stop_is_normal: bool = False
 
 
-@dataclass
-class Status:
-    """A snapshot of the run for progress displays (no instrument is asked)."""
-
-    state: str
-    t: float = 0.0
-    phase: str = ""
-    step: str = ""
-    line: int | None = None
-    samples_done: int = 0
-    samples_total: int = 0
-    duration_s: float = 0.0
-    eta_s: float | None = None
-    paused_because: list[str] = field(default_factory=list)
-    prompt: Prompt | None = None
-    alarms: list[str] = field(default_factory=list)
-    latest: SampleResult | None = None
-    message: str = ""
-
-
-@dataclass
-class Outcome:
-    """How a run ended."""
-
-    state: State
-    exit_code: int
-    message: str = ""
-    session: Path | None = None
-    plan: Plan | None = None
-    samples: int = 0
-    injections: int = 0
-    results: list[SampleResult] = field(default_factory=list)
-    alarms: list[str] = field(default_factory=list)
-
-
-class Engine:
+class Engine(OperatorRequests):
     """Runs one protocol once. ``check()`` is the dry run; ``start()`` runs it on a thread;
     ``run()`` does both and waits."""
 
@@ -143,7 +127,7 @@ class Engine:
         self.plan: Plan | None = None
         self.params: Params | None = None
         self.spec: RigSpec | None = None
-        self.session = None
+        self.session: Session | None = None
         self.run_state: Run | None = None
         self.backend: LiveBackend | None = None
         self.control: Control | None = None
@@ -160,13 +144,17 @@ class Engine:
         self._pending: list[tuple[str, Any]] = []  # requests before the run started
         self._opened: OpenRig | None = None
         self._write_error: BaseException | None = None
-        self._perfusion_lost = False
-        self._gaps = 0
+        self.faults = FaultPolicy(
+            settings.on_alarm, control=lambda: self.control, set_state=self._set_state,
+            alarm=self._raise_alarm, abort=self.request_abort,
+            restart_pump=lambda: self._in_background(self._restart_pump,
+                                                     "restarting the pump"))
         self._stop_requested = False
-        self._quantifier = None
-        self._analysis = None
-        self._clock = None
-        self.recorder = None
+        self._quantifier: LiveQuantifier | None = None
+        self._analysis: Subscription | None = None
+        self._clock: Clock | None = None
+        self._control_server: ControlServer | None = None
+        self.recorder: Recorder | None = None
 
     # -- observation -----------------------------------------------------------------------
 
@@ -188,10 +176,14 @@ class Engine:
             except Exception:
                 log.exception("engine subscriber failed on %s", kind)
 
-    def _set_state(self, state: State, why: str = "") -> None:
+    def _set_state(self, state: State, why: str = "") -> bool:
+        """Go to ``state`` if the transition table allows it; True if the state changed."""
         with self._lock:
             if self.state is state:
-                return
+                return False
+            if not allowed(self.state, state):
+                log.debug("state %s refused after %s (%s)", state.value, self.state.value, why)
+                return False
             self.state = state
         if self.session is not None and not self.session.closed and self.session.error is None:
             try:
@@ -206,6 +198,7 @@ class Engine:
             except Exception:
                 log.exception("state hook failed")
         self._notify("state", state)
+        return True
 
     @property
     def opened(self) -> OpenRig | None:
@@ -244,6 +237,7 @@ class Engine:
         method = self.settings.method
         try:
             self.spec, _ = spec_for(self.settings.rig_file, self.settings.sim)
+            self.spec = with_syringe(self.spec, self.settings.syringe_filled_uL)
             self.params = resolve(self.protocol.parameters, self.given, file=self.protocol.path,
                                   lines=self.protocol.parameter_lines)
         except ParameterError as exc:
@@ -252,8 +246,8 @@ class Engine:
             self._set_state(State.FAILED, str(exc))
             return self.plan
         self.plan = check(self.protocol, self.given, self.spec,
-                          run_length_s=getattr(method, "run_length_s", None),
-                          method_name=getattr(method, "name", ""),
+                          run_length_s=method.run_length_s if method else None,
+                          method_name=method.name if method else "",
                           drugs=[(e.t, e.text) for e in self.settings.scheduled
                                  if e.kind == "drug"])
         self._set_state(State.IDLE if self.plan.ok else State.FAILED)
@@ -294,22 +288,18 @@ class Engine:
         if s.auto_answer and s.sim is None:
             raise InputError("--yes answers the operator's prompts: it is for the simulated "
                              "rig only")
-        if s.method is not None and not getattr(s.method, "run_length_s", None):
+        if s.method is not None and not s.method.run_length_s:
             raise InputError(f"method {s.method.name}: run_length_s is needed to quantify "
                              "live (the length of each chromatogram)")
         if s.sim is not None and not MIN_SPEED <= s.sim.speed <= MAX_SPEED:
             raise InputError(f"the simulated clock's speed must be from {MIN_SPEED:g} to "
                              f"{MAX_SPEED:g} times real time, got {s.sim.speed:g}")
         if s.sim is not None:
-            from raphe.names import lookup
-            from raphe.simulators.animal import REGIONS
+            from raphe.protocols.rigs import simulated_region
 
             region = self.params.get("region") if self.params else None
-            if region:
-                try:
-                    s.sim.region = lookup(str(region), REGIONS, "region")
-                except ValueError as exc:
-                    raise InputError(f"parameter region: {exc} (the simulated animal)") from None
+            if region:  # one the virtual animal does not model: the dry run said so
+                s.sim.region, _ = simulated_region(str(region))
 
     def _main(self) -> None:
         s = self.settings
@@ -340,8 +330,8 @@ class Engine:
         s = self.settings
         rig = opened.rig
         detector = rig.detector
-        interval = float(getattr(detector, "interval_s", None) or opened.spec.interval_s or 0.1)
-        scale = float(getattr(detector, "scale_nA_per_V", None) or math.nan)
+        interval = float(detector.interval_s or opened.spec.interval_s or 0.1)
+        scale = float(detector.scale_nA_per_V or math.nan)
         self._warn_disk_space(interval)
         self.session = session = Session.create(
             s.out, operator=s.operator, animal_id=s.animal_id, notes=s.notes,
@@ -350,9 +340,10 @@ class Engine:
             protocol={"name": self.protocol.name, "source": self.protocol.source,
                       "sha256": self.protocol.sha256, "path": self.protocol.path,
                       "parameters": self.params.with_units()},
-            method_toml=getattr(s.method, "text", "") if s.method else "",
+            method_toml=s.method.text if s.method else "",
             signal_dt=interval, scale_nA_per_V=scale, wall_start=time.time(),
             on_error=self._on_write_error)
+        self._start_control(Path(s.out))
         failure: BaseException | None = None
         try:
             self._record(opened, session, Recorder)
@@ -362,14 +353,14 @@ class Engine:
         finally:
             self._close(session, opened, failure)
 
-    def _record(self, opened: OpenRig, session: Any, recorder_cls: type) -> None:
+    def _record(self, opened: OpenRig, session: Session, recorder_cls: type[Recorder]) -> None:
         s = self.settings
         rig = opened.rig
         for callback, kinds in self._stream:
             session.subscribe(callback, kinds, name="display")
         if s.method is not None:
             from raphe.acquisition.analysis.live import LiveQuantifier
-            from raphe.acquisition.analysis.percent_of_baseline import result_key
+            from raphe.records import result_key
 
             index: dict[tuple, int] = {}
 
@@ -388,9 +379,9 @@ class Engine:
                 self.fits.append({"t": t, "analyte": analyte, "fit": fit})
                 session.add_calibration(t, analyte, fit)
 
-            for analyte, fit in _initial_fits(s.method):
+            for analyte, fit in s.method.initial_fits():  # calibrations from elsewhere
                 on_calibration(0.0, analyte, fit)
-            for record in _recoveries(s.method):
+            for record in s.method.recovery.values():
                 session.add("recovery", record)
             self._quantifier = LiveQuantifier(
                 s.method, on_result=on_result, on_calibration=on_calibration,
@@ -409,11 +400,13 @@ class Engine:
             recorder.at(event.t, lambda e=event: session.add_event(e))
         self.backend = backend = LiveBackend(
             session=session, recorder=recorder, rig=rig, control=control, clock=clock,
-            sim=opened.sim, raw_t0=raw_t0, auto_answer=s.auto_answer, notify=self._notify)
+            operator=opened.operator(raw_t0), simulated=opened.spec.animal,
+            auto_answer=s.auto_answer, notify=self._notify)
         backend.analysis_inputs = self._analysis_inputs if self._quantifier else None
-        run = Run(self.protocol, self.params, opened.spec, backend,
-                  run_length_s=getattr(s.method, "run_length_s", None),
-                  method_name=getattr(s.method, "name", ""))
+        run = Run(self.protocol, self.params, with_syringe(opened.spec, s.syringe_filled_uL),
+                  backend,
+                  run_length_s=s.method.run_length_s if s.method else None,
+                  method_name=s.method.name if s.method else "")
         run.on_step = lambda r: self._notify("status", self.status())
         self.run_state = run
         recorder.start()
@@ -438,7 +431,7 @@ class Engine:
         if run.plan.errors:
             raise RapheError("; ".join(str(e) for e in run.plan.errors))
 
-    def _finish_last_run(self, run: Run, control: Control, clock: Any) -> None:
+    def _finish_last_run(self, run: Run, control: Control, clock: Clock) -> None:
         """After the script: let the last chromatogram run to its end."""
         run_length = run.run_length_s or 0.0
         if run.last_inject_at is None or not run_length:
@@ -446,7 +439,7 @@ class Engine:
         interval = float(self.session_dt())
         end = run.last_inject_at + run_length + 2 * interval
         while clock.now() < end and not control.abort.is_set():
-            clock.sleep_until(min(end, clock.now() + 0.5 * getattr(clock, "speed", 1.0)),
+            clock.sleep_until(min(end, clock.now() + 0.5 * clock.speed),
                               control.abort)
 
     def _analysis_inputs(self, wait_s: float = 30.0) -> tuple[list, list, list]:
@@ -476,9 +469,9 @@ class Engine:
             pass
 
     def session_dt(self) -> float:
-        return float(getattr(self._opened.rig.detector, "interval_s", None) or 0.1)
+        return float(self._opened.rig.detector.interval_s or 0.1)
 
-    def _close(self, session: Any, opened: OpenRig, failure: BaseException | None) -> None:
+    def _close(self, session: Session, opened: OpenRig, failure: BaseException | None) -> None:
         """Stop acquisition, finish the analysis, make the rig safe, close the file."""
         self._set_state(State.STOPPING)
         if self.recorder is not None:
@@ -502,7 +495,7 @@ class Engine:
         elif aborted and not (self.settings.stop_is_normal and self._stop_requested):
             code, message = EXIT_ABORTED, f"aborted: {control.abort_reason}"
             end = ("aborted", control.abort_reason)
-        elif self._perfusion_lost or self._gaps:
+        elif self.faults.counts.perfusion_lost or self.faults.counts.gaps:
             code, message = EXIT_AFFECTED, "completed; faults affected samples (see alarms)"
             end = ("completed", "faults affected samples (see alarms)")
         else:
@@ -526,6 +519,8 @@ class Engine:
                 session.close()
             except RapheError:
                 pass
+        if self._control_server is not None:
+            self._control_server.close()
         run = self.run_state
         self.outcome = Outcome(final, code, message, session=Path(self.settings.out),
                                plan=self.plan, results=list(self.results),
@@ -534,7 +529,19 @@ class Engine:
                                alarms=list(self.alarms))
         self._set_state(final, message)
 
-    def _make_safe(self, session: Any, rig: Any) -> list[str]:
+    def _start_control(self, out: Path) -> None:
+        """Listen for ``raphe control`` requests beside the session (never fails the run)."""
+        from raphe.protocols.control import ControlServer, socket_path
+
+        server = ControlServer(self, socket_path(out))
+        try:
+            server.start()
+        except (OSError, RapheError) as exc:
+            log.warning("no control channel (%s): the run is controlled from here only", exc)
+            return
+        self._control_server = server
+
+    def _make_safe(self, session: Session, rig: Rig) -> list[str]:
         """Every instrument to its safe state, checked by reading it back; each final state
         is a row of its table (the pump's in ``pump``, the others' in ``instruments``).
         Returns what is not safe, one text per instrument."""
@@ -560,10 +567,11 @@ class Engine:
                 pass
         return unsafe
 
-    def _write_error_message(self, session: Any) -> str:
+    def _write_error_message(self, session: Session) -> str:
         last = session.last_flush
         when = time.strftime("%H:%M:%S", time.localtime(last)) if last else "its start"
-        reason = getattr(self._write_error, "strerror", None) or str(self._write_error)
+        error = self._write_error
+        reason = (error.strerror if isinstance(error, OSError) else None) or str(error)
         return (f"the session file could not be written ({reason}); acquisition stopped and "
                 f"the instruments are in their safe state; {session.path} keeps everything up "
                 f"to its last flush at {when}")
@@ -576,147 +584,17 @@ class Engine:
         self._notify("alarm", text)
 
     def _on_fault(self, kind: str, role: str, text: str) -> None:
-        control = self.control
-        if kind == "write_error":
-            return
-        if kind == "fault":
-            if control is not None:
-                control.pause(f"fault {role}", f"{role} link lost, reconnecting: {text}")
-            self._set_state(State.PAUSED, f"{role} fault")
-            self._raise_alarm(f"{role}: {text}; reconnecting")
-        elif kind == "incident":  # a fault the driver recovered from by itself (a retry)
-            self._raise_alarm(f"{role}: {text} (recovered)")
-        elif kind == "recovered":
-            self._raise_alarm(f"{role}: reconnected")
-            if control is not None and control.resume(f"fault {role}"):
-                self._set_state(State.RUNNING, f"{role} back")
-        elif kind == "perfusion_stopped":
-            self._perfusion_lost = True
-            self._raise_alarm(f"perfusion stopped: {text}")
-            policy = self.settings.on_alarm
-            if policy == "abort":
-                self.request_abort(f"perfusion stopped: {text}")
-            elif policy == "pause" and control is not None:
-                control.pause("perfusion", f"perfusion stopped ({text}): check the syringe and "
-                              "the line, then resume (the pump restarts)")
-                self._set_state(State.PAUSED, f"perfusion stopped: {text}")
-            else:
-                self._in_background(self._restart_pump, "restarting the pump")
-        elif kind == "gap":
-            self._gaps += 1
-            self._raise_alarm(text)
-        elif kind == "perfusion_restored":
-            self._raise_alarm("perfusion restored")
-
-    def _restart_pump(self) -> None:
-        """Restart infusion at the set rate (the alarm was acknowledged by being reported)."""
-        run, backend = self.run_state, self.backend
-        if run is None or backend is None or run.set_rate is None or not run.perfusing:
-            return
-        run.change_flow(run.set_rate, "raphe", "pump restarted after perfusion stopped")
+        """The recorder's listener: the fault policy decides (a write error stops the run
+        through the session's own handler)."""
+        if kind != "write_error":
+            self.faults(kind, role, text)
 
     def _on_write_error(self, exc: BaseException) -> None:
         self._write_error = exc
         if self.control is not None:
             self.control.request_abort("the session file could not be written")
-        if getattr(self, "recorder", None) is not None:
+        if self.recorder is not None:
             self.recorder.request_stop()
-
-    # -- requests (any thread) -------------------------------------------------------------
-
-    def _apply_pending(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for name, arg in pending:
-            getattr(self, name)(*arg)
-
-    def _later(self, name: str, *args: Any) -> bool:
-        """Queue a request that arrives before the run has started; True if queued."""
-        with self._lock:
-            if self.control is None:
-                self._pending.append((name, args))
-                return True
-        return False
-
-    def request_pause(self, reason: str = "operator") -> None:
-        """Hold the schedule; perfusion and acquisition go on."""
-        if self._later("request_pause", reason):
-            return
-        self.control.pause("operator", f"paused by the {reason}")
-        self._event("step", f"paused by the {reason}", "operator")
-        self._set_state(State.PAUSED, reason)
-
-    def request_resume(self) -> None:
-        """Resume the schedule (after a perfusion alarm, the pump restarts first)."""
-        if self._later("request_resume"):
-            return
-        control = self.control
-        if control.has("perfusion"):
-            self._in_background(self._restart_pump, "restarting the pump")
-        control.resume("operator")
-        control.resume("perfusion")
-        self._event("step", "resumed by the operator", "operator")
-        if not control.paused:
-            self._set_state(State.RUNNING, "resumed")
-
-    def request_abort(self, reason: str = "operator") -> None:
-        """Stop now: every instrument to its safe state, the session closed complete."""
-        with self._lock:
-            self._stop_requested = True
-            if self.control is None:
-                self._pending.append(("request_abort", (reason,)))
-                return
-        self.control.request_abort(reason)
-        self._set_state(State.STOPPING, reason)
-
-    def answer(self, prompt_id: int, text: str = "yes", who: str = "operator") -> bool:
-        """Answer the operator prompt ``prompt_id``."""
-        backend = self.backend
-        return backend is not None and backend.answer(prompt_id, text, who)
-
-    def request_flow(self, rate_uL_min: float, who: str = "operator",
-                     why: str = "changed during the run") -> None:
-        """Change the perfusion flow (checked against the syringe at once, raising
-        :class:`InputError`; applied through the run, which records a ``flow`` event, and
-        in the audit). Returns without waiting for the pump."""
-        run, backend = self.run_state, self.backend
-        if run is None or backend is None:
-            raise InputError("the run has not started")
-        run.check_flow(rate_uL_min)
-
-        def change() -> None:
-            previous = run.set_rate
-            run.change_flow(rate_uL_min, who, why)
-            self.session.add_audit(who, f"flow set to {rate_uL_min:g} µL/min",
-                                   f"{previous:g} µL/min" if previous else "",
-                                   self.session_time())
-            self._notify("status", self.status())
-
-        self._in_background(change, f"setting the flow to {rate_uL_min:g} µL/min")
-
-    def _in_background(self, fn: Callable[[], None], what: str) -> None:
-        """Do ``fn`` (which waits on the acquisition loop) off the caller's thread: a GUI or a
-        signal handler never waits on an instrument. A failure becomes an alarm."""
-        def work() -> None:
-            try:
-                fn()
-            except (RapheError, Stopped) as exc:
-                self._raise_alarm(f"{what}: {exc}")
-
-        threading.Thread(target=work, name="raphe-request", daemon=True).start()
-
-    def mark(self, text: str, who: str = "operator") -> None:
-        """A marker at the current time."""
-        self._event("marker", text, "operator")
-        if self.session is not None:
-            self.session.add_audit(who, f"marker: {text}", "", self.session_time())
-
-    def _event(self, kind: str, text: str, source: str) -> None:
-        if self.session is not None and self.session.error is None and not self.session.closed:
-            try:
-                self.session.add_event(Event(self.session_time(), kind, text, source))
-            except RapheError:
-                pass
 
     def _warn_disk_space(self, interval: float) -> None:
         plan = self.plan
@@ -735,24 +613,13 @@ class Engine:
             self._raise_alarm(text)
 
 
-def _final_pump_state(pump: Any, t: float, item: Any) -> PumpState:
+def _final_pump_state(pump: SyringePump, t: float, item: SafeState) -> PumpState:
     """The pump's last row: as read back after the safe state (unknown when it cannot be)."""
     try:
         infused, _ = pump.dispensed_uL()
         return PumpState(t, pump.rate_uL_min(), infused, item.state)
     except Exception:  # noqa: BLE001 - the pump may be gone: its state is unknown
         return PumpState(t, math.nan, math.nan, item.state if item.safe else "unknown")
-
-
-def _initial_fits(method: Any) -> list[tuple[str, dict]]:
-    """The calibrations a method brings into the session (standards from elsewhere)."""
-    fits = getattr(method, "initial_fits", None)
-    return list(fits()) if callable(fits) else []
-
-
-def _recoveries(method: Any) -> list[Any]:
-    """The probe recoveries a method applies (``ProbeRecovery`` records)."""
-    return list((getattr(method, "recovery", None) or {}).values())
 
 
 def _issue(exc: ParameterError):

@@ -8,9 +8,9 @@ anything twice. Time is the session clock; the schedule is held by pauses
 ``t + offset``, where ``offset`` is the session time the schedule started at plus the
 time spent paused since.
 
-On the simulated rig the operator's hands are the simulator's: a drug given
-with ``rig.administer`` goes into the virtual animal, a standard into the
-loop. On a real rig Raphe asks the operator and records when they confirm.
+What a person does at the bench (a drug, a standard in the loop, the probe in
+a solution) is the operator's (``raphe.protocols.operator``): a person asked
+by a prompt on a real rig, the simulator's hands on the simulated rig.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from typing import Any
 from raphe.acquisition.recorder import Aborted, Recorder
 from raphe.acquisition.session import Session
 from raphe.drivers.base import PumpStatus, ValvePosition
-from raphe.errors import InputError, RapheError
+from raphe.drivers.rig import Rig
+from raphe.errors import RapheError
+from raphe.protocols.operator import Operator, Person
 from raphe.protocols.plan import Sample
 from raphe.protocols.run import INJECT_HOLD_S, StepSkipped, Stopped
 from raphe.records import Event, Fraction, Injection, InstrumentState
@@ -166,8 +168,8 @@ class Control:
 class LiveBackend:
     """A run's steps on a connected rig; see the module docstring."""
 
-    def __init__(self, *, session: Session, recorder: Recorder, rig: Any, control: Control,
-                 clock: Any, sim: Any = None, raw_t0: float = 0.0,
+    def __init__(self, *, session: Session, recorder: Recorder, rig: Rig, control: Control,
+                 clock: Any, operator: Operator | None = None, simulated: bool = False,
                  ask: Callable[[Prompt], None] | None = None, auto_answer: bool = False,
                  notify: Callable[[str, Any], None] | None = None) -> None:
         self.session = session
@@ -175,9 +177,8 @@ class LiveBackend:
         self.rig = rig
         self.control = control
         self.clock = clock
-        self.sim = sim
-        self.simulated = sim is not None
-        self.raw_t0 = raw_t0
+        self.operator: Operator = operator or Person()
+        self.simulated = simulated
         self.ask = ask
         self.auto_answer = auto_answer
         self.notify = notify or (lambda kind, payload: None)
@@ -185,7 +186,6 @@ class LiveBackend:
         self._prompt_lock = threading.Lock()
         self.loop_volume_uL = float(getattr(rig.valve, "loop_volume_uL", 0.0) or 0.0) \
             if rig.valve is not None else 0.0
-        self._rd_dose: Any = None
         #: What the live analysis has quantified, once the standards' runs have closed:
         #: () → (injections, results, calibration fits), or None without an analysis.
         self.analysis_inputs: Callable[[], tuple[list, list, list] | None] | None = None
@@ -204,8 +204,9 @@ class LiveBackend:
         self.session.add_event(Event(self.now(), "step", f"{text}{where}", "protocol"))
         self.notify("step", text)
 
-    def event(self, kind: str, text: str, source: str = "protocol") -> float:
-        t = self.now()
+    def event(self, kind: str, text: str, source: str = "protocol",
+              t: float | None = None) -> float:
+        t = self.now() if t is None else t
         self.session.add_event(Event(t, kind, text, source))
         return t
 
@@ -340,57 +341,24 @@ class LiveBackend:
 
     # -- the operator's hands --------------------------------------------------------------
 
-    def _world_time(self, t: float) -> float:
-        return self.raw_t0 + t
+    def confirm(self, text: str) -> str:
+        """A person's step: raise a prompt and wait for its confirmation."""
+        return self._confirm(text)
 
     def load_standard(self, conc_nM: float, label: str) -> None:
-        if self.simulated and self.sim.world is not None:
-            self.sim.world.load_standard(conc_nM)
-        else:
-            self._confirm(f"Load the {conc_nM:g} nM standard ({label}) into the injection loop, "
-                          "then confirm")
+        self.operator.load_standard(self, conc_nM, label)
 
     def administer(self, drug: str, dose: float, route: str, text: str) -> float:
-        if self.simulated and self.sim.world is not None:
-            from raphe.simulators.drugs import Dose
-
-            t = self.now()
-            self.sim.world.administer(Dose(drug, dose, route, t / 60.0), self._world_time(t))
-            return self.event("drug", text, "simulator")
-        self._confirm(f"Give {text} now, then confirm")
-        return self.event("drug", text, "operator")
+        t = self.operator.administer(self, drug, dose, route, text)
+        return self.event("drug", text, self.operator.source, t)
 
     def perfusate(self, name: str, drug: str | None, conc_uM: float | None, text: str) -> float:
-        if self.simulated and self.sim.world is not None:
-            from raphe.simulators.drugs import Dose
-
-            t = self.now()
-            world = self.sim.world
-            if self._rd_dose is not None:
-                ending = getattr(world, "end_reverse_dialysis", None)
-                if ending is not None:
-                    ending(self._rd_dose.drug, self._world_time(t))
-                self._rd_dose = None
-            if drug is not None:
-                self._rd_dose = Dose(drug, conc_uM, "rd", t / 60.0)
-                world.administer(self._rd_dose, self._world_time(t))
-            return self.event("drug" if drug else "step", text, "simulator")
-        self._confirm(f"Switch the perfusate to {name}, then confirm")
-        return self.event("drug" if drug else "step", text, "operator")
+        t = self.operator.perfusate(self, name, drug, conc_uM, text)
+        return self.event("drug" if drug else "step", text, self.operator.source, t)
 
     def medium(self, name: str, conc_nM: float | None, text: str) -> float:
-        world = self.sim.world if self.simulated else None
-        if world is not None:
-            set_medium = getattr(world, "set_probe_medium", None)
-            if set_medium is None:
-                raise InputError("the simulated animal cannot hold the probe in a solution")
-            set_medium(None if name.strip().lower() == "animal" else (conc_nM or 0.0),
-                       self._world_time(self.now()))
-            return self.event("medium", _medium_text(name, conc_nM), "simulator")
-        self._confirm(f"Move the probe into {name}"
-                      + (f" ({conc_nM:g} nM 5-HT)" if conc_nM is not None else "")
-                      + ", then confirm")
-        return self.event("medium", _medium_text(name, conc_nM), "operator")
+        t = self.operator.medium(self, name, conc_nM, text)
+        return self.event("medium", _medium_text(name, conc_nM), self.operator.source, t)
 
     def prompt(self, text: str) -> str:
         return self._confirm(text)

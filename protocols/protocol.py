@@ -23,6 +23,9 @@ from raphe.names import lookup, spelling
 from raphe.protocols.parameters import Parameter
 
 LIBRARY = "raphe.protocols.library"
+#: The Rig API levels this Raphe runs (``requires = {"raphe": "1"}`` in a protocol file);
+#: docs/protocols.md says what each guarantees. A protocol that declares none is level 1.
+API_LEVELS = ("1",)
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Protocol:
     #: parameter name → line of its declaration (for error messages)
     parameter_lines: dict[str, int] = field(default_factory=dict)
     run_line: int | None = None
+    #: the Rig API level the protocol was written for (None: it declares none; run as "1")
+    api_level: str | None = None
 
     @property
     def name(self) -> str:
@@ -101,6 +106,7 @@ def parse_protocol(source: str, path: str) -> Protocol:
         line = error_line(exc, path)
         where = f"{path}, line {line}" if line else path
         raise InputError(f"{where}: {type(exc).__name__}: {exc}") from None
+    level = _api_level(namespace.get("requires"), path, source)
     run = namespace.get("run")
     if not callable(run):
         raise InputError(f"{path}: no run(rig, params) function")
@@ -119,7 +125,26 @@ def parse_protocol(source: str, path: str) -> Protocol:
         raise InputError(f"{path}: parameter {duplicates[0]!r} is declared twice")
     return Protocol(path=path, source=source, metadata=metadata, parameters=list(parameters),
                     run=run, parameter_lines=_declaration_lines(source, names),
-                    run_line=getattr(getattr(run, "__code__", None), "co_firstlineno", None))
+                    run_line=getattr(getattr(run, "__code__", None), "co_firstlineno", None),
+                    api_level=level)
+
+
+def _api_level(requires: Any, path: str, source: str) -> str | None:
+    """The Rig API level of ``requires = {"raphe": "1"}``; one line naming the file and
+    line when it is malformed or a level this Raphe does not run."""
+    if requires is None:
+        return None
+    line = next((i for i, text in enumerate(source.splitlines(), 1)
+                 if text.lstrip().startswith("requires")), None)
+    where = f"{path}, line {line}" if line else path
+    if not isinstance(requires, dict) or "raphe" not in requires:
+        raise InputError(f'{where}: requires must be a dict naming the Rig API level, e.g. '
+                         f'requires = {{"raphe": "1"}}')
+    level = str(requires["raphe"]).strip()
+    if level not in API_LEVELS:
+        raise InputError(f"{where}: the protocol needs Rig API level {level!r}; this Raphe "
+                         f"runs level {', '.join(API_LEVELS)} (a newer Raphe may run it)")
+    return level
 
 
 def _declaration_lines(source: str, names: list[str]) -> dict[str, int]:

@@ -10,16 +10,18 @@ everything (instruments, simulators, temporary folders) however the run ends.
 from __future__ import annotations
 
 import contextlib
-import importlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raphe import catalogue
 from raphe.clock import Clock
-from raphe.drivers.rig import DRIVERS, Rig, RigConfig, load_rig
+from raphe.drivers.rig import Rig, RigConfig, driver_class, load_rig
 from raphe.errors import InputError
+from raphe.protocols.operator import Operator, Person
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,20 @@ class RigSpec:
     loop_volume_uL: float | None = None
     dead_volume_uL: float = 0.0
     interval_s: float | None = None
+    #: the instruments are Raphe's simulators (a simulated rig, or a rig file of them)
     simulated: bool = False
     source: str = ""
+    #: the simulated rig's virtual animal: the operator's steps (a drug, a standard in the
+    #: loop, the probe in a solution) are done by the simulator, not by a person prompted
+    animal: bool = False
+    #: what the virtual animal models (None: not a simulated animal): compound names and
+    #: probe regions as the catalogue spells them
+    models_drugs: frozenset[str] | None = None
+    models_regions: frozenset[str] | None = None
+    #: how long a chromatogram runs on this HPLC, from the rig file (None: not said)
+    run_length_s: float | None = None
+    #: the syringe's content at the start (None: full)
+    syringe_filled_uL: float | None = None
 
     @classmethod
     def from_config(cls, config: RigConfig) -> RigSpec:
@@ -48,9 +62,7 @@ class RigSpec:
         limits = None
         diameter = setting("pump", "syringe_diameter_mm")
         if "pump" in config.roles and diameter:
-            module = importlib.import_module(DRIVERS[config.roles["pump"][0]][0])
-            rule = getattr(module, "rate_limits_uL_min", None)
-            limits = rule(float(diameter)) if rule is not None else None
+            limits = driver_class(config.roles["pump"][0]).rate_limits_uL_min(float(diameter))
         return cls(
             roles=frozenset(config.roles),
             syringe_volume_uL=setting("pump", "syringe_volume_uL"),
@@ -62,6 +74,7 @@ class RigSpec:
             interval_s=setting("detector", "interval_s"),
             simulated=bool(config.rig.get("simulated", False)),
             source=config.source,
+            run_length_s=float(config.rig.get("run_length_min", 0.0)) * 60.0 or None,
         )
 
 
@@ -87,15 +100,54 @@ class SimOptions:
 
 def simulated_spec(options: SimOptions | None = None) -> RigSpec:
     """The spec of the simulated rig, without starting it (for ``raphe check --sim``)."""
-    from raphe.drivers.ne1000 import rate_limits_uL_min
+    from raphe.drivers.ne1000 import NE1000
 
     o = (options or SimOptions()).rig_options()
+    drugs, regions = simulated_models()
     return RigSpec(
         roles=frozenset(("pump", "collector", "valve", "detector")),
         syringe_volume_uL=o.syringe_volume_uL, syringe_diameter_mm=o.syringe_diameter_mm,
-        rate_limits_uL_min=rate_limits_uL_min(o.syringe_diameter_mm), rack_size=o.rack_size,
-        loop_volume_uL=o.loop_volume_uL, dead_volume_uL=o.outlet_dead_volume_uL,
-        interval_s=o.interval_s, simulated=True, source="simulated rig")
+        rate_limits_uL_min=NE1000.rate_limits_uL_min(o.syringe_diameter_mm),
+        rack_size=o.rack_size, loop_volume_uL=o.loop_volume_uL,
+        dead_volume_uL=o.outlet_dead_volume_uL, interval_s=o.interval_s, simulated=True,
+        source="simulated rig", animal=True, models_drugs=drugs, models_regions=regions)
+
+
+def simulated_models() -> tuple[frozenset[str], frozenset[str]]:
+    """The compounds and probe regions the virtual animal models, spelt as users type them."""
+    from raphe.names import spelling
+    from raphe.simulators.animal import REGIONS
+    from raphe.simulators.drugs import DRUGS
+
+    return frozenset(spelling(d) for d in DRUGS), frozenset(spelling(r) for r in REGIONS)
+
+
+def simulated_region(name: str) -> tuple[str, str | None]:
+    """The virtual animal's region for the protocol's ``region`` parameter, and a warning
+    when it does not model that region (it then uses prefrontal cortex)."""
+    from raphe.names import spelling
+    from raphe.simulators.animal import REGIONS
+
+    known = catalogue.region(name)
+    wanted = known.name if known is not None else spelling(name)
+    for key in REGIONS:
+        if spelling(key) == wanted:
+            return key, None
+    default = "prefrontal_cortex"
+    return default, (f"the simulated animal does not model {name!r}: its probe is simulated in "
+                     f"{spelling(default)} (it models "
+                     f"{', '.join(sorted(spelling(r) for r in REGIONS))})")
+
+
+def with_syringe(spec: RigSpec, filled_uL: float | None) -> RigSpec:
+    """``spec`` with a syringe holding ``filled_uL`` at the start (None: full)."""
+    if filled_uL is None:
+        return spec
+    full = spec.syringe_volume_uL
+    if not (filled_uL >= 0 and (full is None or filled_uL <= full)):
+        raise InputError(f"--syringe-filled must be from 0 to the syringe's {full or 0:g} µL, "
+                         f"got {filled_uL:g}")
+    return dataclasses.replace(spec, syringe_filled_uL=float(filled_uL))
 
 
 def spec_for(rig_file: str | Path | None, sim: SimOptions | None) -> tuple[RigSpec, RigConfig | None]:
@@ -119,6 +171,15 @@ class OpenRig:
     @property
     def simulated(self) -> bool:
         return self.sim is not None
+
+    def operator(self, raw_t0: float) -> Operator:
+        """Who does a person's steps on this rig: the simulator's hands in its virtual
+        world (session time 0 is world time ``raw_t0``), else a person who is prompted."""
+        if self.sim is not None and self.sim.world is not None:
+            from raphe.simulators.operator import SimulatedOperator
+
+            return SimulatedOperator(self.sim.world, raw_t0)
+        return Person()
 
 
 @contextlib.contextmanager
@@ -148,5 +209,9 @@ def open_rig(rig_file: str | Path | None = None, sim: SimOptions | None = None,
             raise InputError(f"{config.source}: the rig has no [detector]: nothing to record")
         rig = config.connect(session_clock=clock.now)
         stack.callback(rig.close)
-        yield OpenRig(rig=rig, config=config, clock=clock, spec=RigSpec.from_config(config),
-                      sim=simulated)
+        spec = RigSpec.from_config(config)
+        if simulated is not None:  # the virtual animal is there: the simulator's hands
+            drugs, regions = simulated_models()
+            spec = dataclasses.replace(spec, animal=True, models_drugs=drugs,
+                                       models_regions=regions)
+        yield OpenRig(rig=rig, config=config, clock=clock, spec=spec, sim=simulated)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from raphe import catalogue
 from raphe.drivers.units import flow_uL_min, to_unit
 from raphe.errors import InputError
-from raphe.names import spelling
 from raphe.protocols.guard import Endless, ScriptGuard
 from raphe.protocols.parameters import Params
 from raphe.protocols.plan import Issue, Item, Plan, Sample
@@ -33,7 +33,6 @@ from raphe.records import Injection, columns, flow_text
 #: The most UTF-8 bytes of a sample label the session stores (``Injection.sample_id``).
 LABEL_BYTES = next(c.size for c in columns(Injection) if c.name == "sample_id")
 
-ROUTE_TEXT = {"ip": "i.p.", "sc": "s.c.", "rd": "by reverse dialysis"}
 
 
 class StepError(InputError):
@@ -265,7 +264,7 @@ class Run:
         self.backend.sleep_until(self.t)
 
     def _use_syringe(self, seconds: float, what: str) -> None:
-        volume = self.spec.syringe_volume_uL
+        volume = self.spec.syringe_filled_uL or self.spec.syringe_volume_uL
         rate = self.flows[-1].rate_uL_min
         need = rate * seconds / 60.0
         if volume and self.syringe_used + need > volume * (1 + 1e-9):
@@ -276,9 +275,12 @@ class Run:
                 self.syringe_used, self.t = volume, empty_at
                 raise Horizon(f"the syringe ({volume:g} µL at {rate:g} µL/min) runs empty at "
                               f"{_hours(empty_at)}: the run ends then", empty_at)
-            self.fail(f"the syringe ({volume:g} µL) runs empty at {_hours(empty_at)} during "
+            held = (f"{volume:g} µL" if volume == self.spec.syringe_volume_uL else
+                    f"{volume:g} µL in a {self.spec.syringe_volume_uL or 0:g} µL syringe")
+            self.fail(f"the syringe ({held}) runs empty at {_hours(empty_at)} during "
                       f"{what} ({rate:g} µL/min; {self.syringe_used + need:.0f} µL needed by "
-                      f"{_hours(self.t + seconds)}): use a larger syringe or a lower flow")
+                      f"{_hours(self.t + seconds)}): refill it, use a larger syringe or a "
+                      "lower flow")
         self.syringe_used += need
 
     def probe_time(self, t: float) -> float:
@@ -489,18 +491,28 @@ class Run:
         return t
 
     def administer(self, drug: str, dose: Any, route: str) -> float:
-        from raphe.simulators.drugs import canonical_drug, canonical_route
-
+        typed = " ".join(str(drug).split())
+        if not typed:
+            self.fail("administer needs the compound's name, e.g. rig.administer('fluoxetine', "
+                      "10, 'ip')")
         try:
-            name = canonical_drug(str(drug))
-            route_key = canonical_route(str(route))
+            route_key = catalogue.route(str(route))
         except ValueError as exc:
             self.fail(str(exc))
         if route_key == "rd":
             self.fail("route rd is reverse dialysis: use rig.switch_perfusate(name, drug=..., "
                       "conc_uM=...)")
         amount = to_unit(dose, "mg/kg", "dose", "10 (mg/kg) or '10 mg/kg'")
-        text = f"{name} {amount:g} mg/kg {ROUTE_TEXT[route_key]}"
+        if amount < 0:
+            self.fail(f"a dose cannot be negative, got {amount:g} mg/kg")
+        name, shown = catalogue.named(typed)
+        text = f"{shown} {amount:g} mg/kg {catalogue.route_text(route_key)}"
+        known = catalogue.compound(typed)
+        if known is not None and catalogue.far_outside(amount, known.dose_mg_kg):
+            low, high = known.dose_mg_kg
+            self.warn(f"{amount:g} mg/kg of {known.name} is far outside its usual dose "
+                      f"({low:g}–{high:g} mg/kg): check the dose and its unit")
+        self._can_model(name, typed)
         self._operator_step()
         t = self.backend.administer(name, amount, route_key, text)
         item = Item(t, "drug", text, self.line)
@@ -508,8 +520,6 @@ class Run:
         return t
 
     def switch_perfusate(self, name: str, drug: str | None, conc_uM: Any) -> float:
-        from raphe.simulators.drugs import canonical_drug
-
         if "pump" not in self.spec.roles:
             self.fail("switching the perfusate needs a [pump]")
         name = str(name).strip()
@@ -517,16 +527,23 @@ class Run:
             self.fail("switch_perfusate needs the perfusate's name, e.g. 'aCSF + WAY-100635'")
         conc = None
         if drug is not None:
-            try:
-                drug = canonical_drug(str(drug))
-            except ValueError as exc:
-                self.fail(str(exc))
+            typed = " ".join(str(drug).split())
+            if not typed:
+                self.fail("switch_perfusate(drug=...) needs the compound's name")
             if conc_uM is None:
                 self.fail("switch_perfusate with a drug needs its concentration: conc_uM=...")
             conc = to_unit(conc_uM, "uM", "perfusate concentration", "10 (µM) or '10 uM'")
             if not conc > 0:
                 self.fail(f"perfusate concentration must be > 0 µM, got {conc:g}")
-            text = f"{drug} {conc:g} µM {ROUTE_TEXT['rd']} (perfusate {name})"
+            drug, shown = catalogue.named(typed)
+            known = catalogue.compound(typed)
+            if known is not None and catalogue.far_outside(conc, known.perfusate_uM):
+                low, high = known.perfusate_uM
+                self.warn(f"{conc:g} µM of {known.name} in the perfusate is far outside its "
+                          f"usual range ({low:g}–{high:g} µM): check the concentration and "
+                          "its unit")
+            self._can_model(drug, typed)
+            text = f"{shown} {conc:g} µM {catalogue.route_text('rd')} (perfusate {name})"
         else:
             text = f"perfusate {name}"
         self._operator_step()
@@ -534,6 +551,13 @@ class Run:
         if drug is not None:
             self.plan.drugs.append(Item(t, "drug", text, self.line))
         return t
+
+    def _can_model(self, name: str, typed: str) -> None:
+        """On the simulated rig, say when the virtual animal cannot model a compound."""
+        models = self.spec.models_drugs
+        if self.spec.animal and models is not None and name not in models:
+            self.warn(f"the simulated animal does not model {typed}: it is given nothing "
+                      f"(as vehicle). It models {', '.join(sorted(models))}")
 
     def mark(self, text: str) -> None:
         self.backend.event("marker", str(text))
@@ -584,8 +608,10 @@ class Run:
     # -- helpers ---------------------------------------------------------------------------
 
     def _operator_step(self) -> None:
-        """On a real rig the operator does this step and confirms: a prompt."""
-        if not self.backend.simulated:
+        """A person does this step and confirms: a prompt (on the simulated rig the virtual
+        animal's simulator does it). Counted alike for the dry run and the run, from the
+        rig the run will open."""
+        if not self.spec.animal:
             self.plan.prompts += 1
 
     def _label(self, label: str | None) -> str:
@@ -680,7 +706,3 @@ class Run:
 
 def _hours(t: float) -> str:
     return f"{t / 3600:.1f} h" if t >= 3600 else f"{t / 60:.1f} min"
-
-
-def describe_drug(drug: str, dose: float, route: str) -> str:
-    return f"{spelling(drug)} {dose:g} mg/kg {ROUTE_TEXT.get(route, route)}"

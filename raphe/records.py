@@ -241,6 +241,20 @@ class SampleResult(Row):
     conc_corrected_nM: float = column("nM", default=math.nan)
 
 
+def percent(value: float, mean: float) -> float:
+    """``value`` as % of a baseline reference ``mean``: 100 × value ÷ mean (NaN when either is
+    missing or the mean is 0). The one definition of % of baseline."""
+    if not (math.isfinite(value) and math.isfinite(mean)) or mean == 0:
+        return math.nan
+    return 100.0 * value / mean
+
+
+def result_key(result: SampleResult) -> tuple[str, float, str]:
+    """What identifies a result: its sample, injection time and analyte (a revision of a
+    result — its % of baseline against a new reference — has the same key)."""
+    return result.sample_id, result.inject_t, result.analyte
+
+
 @dataclass(frozen=True, eq=False)
 class BaselineReference(Row):
     """The reference of % of baseline for one analyte, as it stood from ``t`` on.

@@ -322,16 +322,6 @@ class VirtualAnimal:
         out["5-HT"] = self.extracellular_nM(t) * rec
         return out
 
-    def brain_nM(self, drug: str, t: np.ndarray | float, local: bool = False) -> np.ndarray:
-        """Free brain concentration (nM) of ``drug``: systemic, plus reverse-dialysed if ``local``."""
-        key = canonical_drug(drug, self.params.drugs)
-        t = np.asarray(t, dtype=float)
-        total = np.zeros_like(t)
-        for term in self._terms:
-            if term.drug.name == key and (local or term.dose.route in SYSTEMIC_ROUTES):
-                total = total + self._dose_conc(term, t)
-        return total
-
     # -- set-up ---------------------------------------------------------------
     def _resolve(self, dose: Dose) -> _DoseTerms:
         key = canonical_drug(dose.drug, self.params.drugs)

@@ -45,10 +45,17 @@ from raphe.acquisition.analysis.calibration import (
 from raphe.acquisition.analysis.chromatogram import Chromatogram
 from raphe.acquisition.analysis.conditions import FlowLog, GapLog, PerfusionLog
 from raphe.acquisition.analysis.method import AnalysisMethod
-from raphe.acquisition.analysis.percent_of_baseline import PercentOfBaseline, result_key
+from raphe.acquisition.analysis.percent_of_baseline import PercentOfBaseline
 from raphe.acquisition.analysis.quantify import ChromatogramResult, quantify
 from raphe.errors import InputError
-from raphe.records import BaselineReference, DetectorBlock, Event, Injection, SampleResult
+from raphe.records import (
+    BaselineReference,
+    DetectorBlock,
+    Event,
+    Injection,
+    SampleResult,
+    result_key,
+)
 
 #: A hole in the sample times longer than this many sampling intervals is lost readings.
 GAP_INTERVALS = 1.5

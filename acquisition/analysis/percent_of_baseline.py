@@ -35,7 +35,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from raphe.records import BaselineReference, Event, Injection, SampleResult
+from raphe.records import (
+    BaselineReference,
+    Event,
+    Injection,
+    SampleResult,
+    percent,
+    result_key,
+)
 
 
 def probe_window(injection: Injection) -> tuple[float, float] | None:
@@ -44,19 +51,6 @@ def probe_window(injection: Injection) -> tuple[float, float] | None:
     if math.isfinite(start) and math.isfinite(end):
         return start, end
     return None
-
-
-def percent(value: float, mean: float) -> float:
-    """``value`` as % of ``mean`` (NaN when either is missing or the mean is 0)."""
-    if not (math.isfinite(value) and math.isfinite(mean)) or mean == 0:
-        return math.nan
-    return 100.0 * value / mean
-
-
-def result_key(result: SampleResult) -> tuple[str, float, str]:
-    """What identifies a result: its sample, injection time and analyte (a revision of a
-    result has the same key)."""
-    return result.sample_id, result.inject_t, result.analyte
 
 
 class BaselineRule:

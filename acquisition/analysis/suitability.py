@@ -397,18 +397,6 @@ def _limit(row: SuitabilityTest) -> str:
     return f"≥ {row.limit:g}" if row.test == "r_squared" else f"≤ {row.limit:g}"
 
 
-def describe_value(row: SuitabilityTest) -> str:
-    """The row's value as the console and the QC table show it (``2.1 %``, ``0.9991``)."""
-    return _value(row)
-
-
-def describe_limit(row: SuitabilityTest) -> str:
-    """The row's limit as shown (``≤ 3 %``, ``≥ 0.998``, ``–`` for none)."""
-    text = _limit(row)
-    return text + (f" {row.unit}" if row.unit and text != "–" and row.test != "r_squared"
-                   else "")
-
-
 def _cut(text: str) -> str:
     """``text`` within :data:`DETAIL_BYTES` UTF-8 bytes, cut on a character with ``…``."""
     if len(text.encode("utf-8")) <= DETAIL_BYTES:

@@ -15,7 +15,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from raphe.acquisition.analysis.percent_of_baseline import result_key
 from raphe.records import (
     BaselineReference,
     CalibrationFit,
@@ -25,6 +24,7 @@ from raphe.records import (
     PumpState,
     SampleResult,
     SuitabilityTest,
+    result_key,
 )
 
 

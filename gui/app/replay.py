@@ -7,9 +7,8 @@ when its chromatogram ended), so playing moves a cursor and the panels show
 the session as it was at that moment; scrubbing back re-shows the records up
 to the cursor. The chromatograms and their integration come from the same
 analysis core fed with the recorded stream
-(:class:`~raphe.acquisition.replay.Replay` →
-:class:`~raphe.acquisition.analysis.live.LiveQuantifier`, which publishes each
-closed run as the live analysis did) on a worker thread. Reanalysis writes a
+(:func:`~raphe.acquisition.replay.closed_runs`: each closed run published as
+the live analysis did) on a worker thread. Reanalysis writes a
 new session file, never the original.
 """
 
@@ -167,16 +166,11 @@ class ReplaySession(QObject):
     # -- the analysis pass (worker thread) -------------------------------------------------
 
     def _analyse(self) -> None:
-        from raphe.acquisition.analysis.live import LiveQuantifier
-        from raphe.acquisition.replay import Replay
+        from raphe.acquisition.replay import closed_runs
 
         try:
-            with SessionReader(self.path) as reader:
-                quantifier = LiveQuantifier(
-                    self.method, on_chromatogram=lambda c: self.bridge.post("chromatograms", c))
-                Replay(reader).run(quantifier.feed, stop_event=self._stop)
-                if not self._stop.is_set():
-                    quantifier.finish()
+            closed_runs(self.path, self.method,
+                        lambda c: self.bridge.post("chromatograms", c), self._stop)
             self.bridge.post_engine("analysed")
         except Exception as exc:
             log.exception("replay analysis")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy, QSpinBox
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy
 
 #: Colours, one meaning each (also used by the plots).
 DRUG = "#c0392b"
@@ -29,10 +29,6 @@ class _NoWheel:
 
 
 class NoWheelSpinBox(_NoWheel, QDoubleSpinBox):
-    pass
-
-
-class NoWheelIntSpinBox(_NoWheel, QSpinBox):
     pass
 
 

@@ -12,6 +12,7 @@ per level, the fit's R², LOD/LOQ at S/N 3 and 10 (docs/analysis-method.md).
 
 from raphe.protocols import Parameter
 
+requires = {"raphe": "1"}  # the Rig API level this protocol is written for
 metadata = {"name": "Calibration", "version": 1}
 
 parameters = [

@@ -12,6 +12,7 @@ operator marks them, or the simulated animal gets them with ``--sim-dose``);
 
 from raphe.protocols import Parameter
 
+requires = {"raphe": "1"}  # the Rig API level this protocol is written for
 metadata = {
     "name": "Online monitoring",
     "version": 1,

@@ -11,6 +11,7 @@ Recovery falls as the flow rises, so measure it at the flow you use.
 
 from raphe.protocols import Parameter
 
+requires = {"raphe": "1"}  # the Rig API level this protocol is written for
 metadata = {"name": "Probe recovery (in vitro)", "version": 1}
 
 parameters = [

@@ -14,6 +14,7 @@ wanted around the probe.
 
 from raphe.protocols import Parameter
 
+requires = {"raphe": "1"}  # the Rig API level this protocol is written for
 metadata = {"name": "Reverse dialysis", "version": 1}
 
 parameters = [

@@ -20,6 +20,7 @@ standard is reported.
 
 from raphe.protocols import Parameter
 
+requires = {"raphe": "1"}  # the Rig API level this protocol is written for
 metadata = {"name": "Systemic drug", "version": 1}
 
 parameters = [

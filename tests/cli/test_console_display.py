@@ -81,7 +81,9 @@ def test_a_stall_pause_says_what_goes_on_and_how_it_ends_without_a_terminal():
     assert text.startswith("paused: perfusion stopped (pump stalled)")
     assert "acquisition goes on." in text and "perfusion and acquisition" not in text
     assert "Ctrl-C aborts (instruments to their safe state)" in text
-    assert RESUME_ELSEWHERE in text
+    assert RESUME_ELSEWHERE.format(session="SESSION") in text
+    assert "raphe control /data/rat.h5 resume" in _headless_text(
+        stall, ("perfusion",), False, "/data/rat.h5")
     assert "Ctrl-C stops the recording" in _headless_text(stall, ("perfusion",), True)
 
 

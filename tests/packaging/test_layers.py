@@ -14,8 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RANK = {"core": 0, "drivers": 1, "acquisition": 2, "protocols": 3, "gui": 4}
-#: Who may import the simulators besides themselves.
-SIMULATOR_USERS = {"protocols", "gui"}
+#: Who may import the simulators besides themselves: where the simulated rig is started
+#: (and the command line's simulate command and its options), nothing in the run path.
+SIMULATOR_USERS = {"protocols/rigs.py", "gui/cli/commands/simulate.py",
+                   "gui/cli/commands/_sim_options.py"}
+#: What only the analysis core does: the window draws what the analysis published.
+ANALYSIS_MODULES = ("raphe.acquisition.analysis.live", "raphe.acquisition.analysis.quantify",
+                    "raphe.acquisition.analysis.peaks", "raphe.acquisition.analysis.integrate")
 
 
 def layer_of_module(name: str) -> str | None:
@@ -69,8 +74,9 @@ def violations(root: Path = ROOT) -> list[str]:
                 if theirs != "core":
                     bad.append(f"{where} (simulators import only the core)")
             elif theirs == "simulators":
-                if mine not in SIMULATOR_USERS:
-                    bad.append(f"{where} (only protocols and gui start simulators)")
+                if path.relative_to(root).as_posix() not in SIMULATOR_USERS:
+                    bad.append(f"{where} (only {', '.join(sorted(SIMULATOR_USERS))} start "
+                               "the simulated rig)")
             elif RANK[theirs] > RANK[mine]:
                 bad.append(f"{where} ({mine} is below {theirs})")
     return bad
@@ -78,6 +84,18 @@ def violations(root: Path = ROOT) -> list[str]:
 
 def test_no_layer_imports_a_higher_one():
     assert violations() == []
+
+
+def test_the_window_quantifies_nothing_itself():
+    """The window (and the time course, the chromatogram panel, replay) draws the records
+    the analysis core published; it never runs the analysis itself."""
+    bad = []
+    for path in sorted((ROOT / "gui" / "app").rglob("*.py")):
+        for line, module in imported_modules(path):
+            if module.startswith(ANALYSIS_MODULES) or module.endswith(
+                    ("percent_of_baseline", "baseline_pct")):
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert bad == []
 
 
 def test_no_module_imports_a_folder_by_its_bare_name():

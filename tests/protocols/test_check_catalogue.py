@@ -5,10 +5,13 @@ exist; checking never opens them)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from raphe.gui.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEADER = "from raphe.protocols import Parameter\n"
 
@@ -72,20 +75,13 @@ def run(rig, params):
     rig.collect(0)
 ''', [], 4,
      'positive duration'),
-    ('unknown drug', '''\
-def run(rig, params):
-    rig.pump.infuse(1.0)
-    rig.collect(20)
-    rig.administer('fluoxetin', 10, 'ip')
-''', [], 5,
-     "unknown drug 'fluoxetin'"),
     ('unknown route', '''\
 def run(rig, params):
     rig.pump.infuse(1.0)
     rig.collect(20)
-    rig.administer('fluoxetine', 10, 'oral')
+    rig.administer('fluoxetine', 10, 'intranasally')
 ''', [], 5,
-     "unknown route 'oral'"),
+     "unknown route 'intranasally'"),
     ('an exception in the script', '''\
 def run(rig, params):
     rig.pump.infuse(1.0)
@@ -208,3 +204,43 @@ def test_checking_never_opens_an_instrument(tmp_path, capsys):
                     "    rig.collect(20, tube=True)\n", encoding="utf-8")
     assert main(["check", str(path), "--rig", str(rig)]) == 1
     assert "needs a fraction [collector]" in capsys.readouterr().err
+
+
+def test_any_compound_and_region_on_a_real_rig_and_what_the_simulated_rig_cannot_model(
+        capsys):
+    """A real rig takes any compound and region (testing new ones is the point); the
+    simulated rig says what its virtual animal cannot model, and still runs."""
+    example = str(ROOT / "docs" / "rig.example.toml")
+    sets = ["--set", "drug=ketamine", "--set", "region=nucleus-accumbens"]
+    assert main(["check", "systemic-drug", "--rig", example, *sets]) == 0
+    out = capsys.readouterr()
+    assert "ketamine 10 mg/kg i.p." in out.out and "warning" not in out.out + out.err
+    assert main(["check", "systemic-drug", "--sim", *sets]) == 0
+    out = capsys.readouterr().out
+    assert "the simulated animal does not model ketamine: it is given nothing" in out
+    assert "does not model 'nucleus-accumbens': its probe is simulated in " \
+           "prefrontal-cortex" in out
+    assert main(["check", "systemic-drug", "--rig", example, "--set", "drug=Prozac",
+                 "--set", "dose_mg_kg=10"]) == 0
+    assert "Prozac (fluoxetine) 10 mg/kg i.p." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("requires", "fragment"), [
+    ('{"raphe": "2"}', "needs Rig API level '2'; this Raphe runs level 1"),
+    ('"1"', 'requires must be a dict naming the Rig API level'),
+])
+def test_a_protocol_for_another_rig_api_level_is_refused_in_one_line(tmp_path, capsys,
+                                                                      requires, fragment):
+    path = tmp_path / "future.py"
+    path.write_text(f"requires = {requires}\n\n\ndef run(rig, params):\n"
+                    "    rig.pump.infuse(1.0)\n    rig.collect(20)\n", encoding="utf-8")
+    assert main(["check", str(path)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{path}, line 1: " in line and fragment in line
+
+
+def test_the_bundled_protocols_declare_their_rig_api_level():
+    from raphe.protocols.protocol import bundled_protocols, load_protocol
+
+    for name in bundled_protocols():
+        assert load_protocol(name).api_level == "1", name

@@ -26,7 +26,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from raphe.acquisition.analysis import flags as fl
-from raphe.acquisition.analysis.percent_of_baseline import percent
 from raphe.gui.app.plots import Markers, plot_widget, settle
 from raphe.gui.app.widgets import (
     ALARM,
@@ -40,6 +39,7 @@ from raphe.gui.app.widgets import (
     Throttle,
     fixed_width,
 )
+from raphe.records import percent
 
 UNITS = ("nM", "% of baseline")
 #: New results redraw the panel at most this often (ms).

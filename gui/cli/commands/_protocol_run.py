@@ -187,9 +187,11 @@ def follow(engine, console, command: str, *, stop_is_normal: bool = False):
     return outcome
 
 
-#: How a pause is resumed when the run has no terminal to ask on (``raphe control``, the
-#: control channel for headless runs, will be named here once it exists).
-RESUME_ELSEWHERE = "resume from the window or a terminal"
+#: How a pause is resumed, and a prompt answered, when the run has no terminal to ask on
+#: (``raphe control``, the control channel for headless runs, is to be named here once it
+#: is in place).
+RESUME_ELSEWHERE = "resume from another shell: raphe control {session} resume (or abort)"
+ANSWER_ELSEWHERE = "answer from another shell: raphe control {session} answer [TEXT]"
 #: What an operator may lift at a pause (a lost link resumes by itself once it is back).
 _RESUMABLE = ("operator", "perfusion")
 
@@ -246,7 +248,8 @@ def execute(engine, console, *, stop_is_normal: bool = False) -> Any:
                         else ("pause",) if causes else None)
                 if answers is None:  # no terminal: say once how this can end
                     if want is not None and want != told:
-                        display.say(_headless_text(status, causes, stop_is_normal))
+                        display.say(_headless_text(status, causes, stop_is_normal,
+                                                   str(engine.settings.out)))
                     told = want
                     continue
                 if asking is not None and want != asking:  # answered or lifted elsewhere
@@ -315,13 +318,16 @@ def _question(status, causes: tuple[str, ...]):
                          "\n  [r]esume or [a]bort? > ")
 
 
-def _headless_text(status, causes: tuple[str, ...], stop_is_normal: bool) -> str:
+def _headless_text(status, causes: tuple[str, ...], stop_is_normal: bool,
+                   session: str = "") -> str:
     """What a run without a terminal says at a pause or a prompt: how it can end."""
-    how = ("Ctrl-C stops the recording" if stop_is_normal
-           else "Ctrl-C aborts (instruments to their safe state)") + f"; {RESUME_ELSEWHERE}"
+    ends = ("Ctrl-C stops the recording" if stop_is_normal
+            else "Ctrl-C aborts (instruments to their safe state)")
+    session = session or "SESSION"
     if status.prompt is not None:
-        return f"operator: {status.prompt.text} -- no terminal to answer on: {how}"
-    return f"{_pause_text(status, causes)}. {how}"
+        return (f"operator: {status.prompt.text} -- waiting for the answer (no terminal "
+                f"here): {ANSWER_ELSEWHERE.format(session=session)}; {ends}")
+    return f"{_pause_text(status, causes)}. {ends}; {RESUME_ELSEWHERE.format(session=session)}"
 
 
 #: What :meth:`_Answers.get` returns when the terminal's input ended (Ctrl-D).
@@ -354,8 +360,8 @@ class _Answers:
         pgrp = getattr(os, "tcgetpgrp", None)
         try:
             return pgrp is None or pgrp(self.fd) == os.getpgrp()
-        except OSError:
-            return False
+        except OSError:  # not this process's controlling terminal: no job control on it
+            return True
 
     def _read(self) -> None:
         import os
@@ -552,7 +558,7 @@ def summary(outcome, console, started: float, command: str) -> None:
         for line in extra:
             console.print(line, highlight=False, markup=False)
         console.print(f"session written: {outcome.session} ({held}; "
-                      f"{time.monotonic() - started:.0f} s)", highlight=False)
+                      f"{time.monotonic() - started:.0f} s)", highlight=False, markup=False)
     if outcome.exit_code != 0:
         level = "warning" if outcome.exit_code == 3 else "error"
         print(f"raphe {command}: {level}: {outcome.message}", file=sys.stderr, flush=True)

@@ -18,6 +18,9 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                         dest="assignments",
                         help="set a parameter, with or without its unit: --set drug=ipsapirone "
                              "--set 'flow_ul_min=90 uL/h' (repeatable)")
+    parser.add_argument("--syringe-filled", type=float, default=None, metavar="UL",
+                        help="µL in the syringe at the start (default: a full syringe); a "
+                             "second run on the same syringe has what the first left")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from raphe.gui.cli.commands._protocol_run import load_method_option
+    from raphe.gui.cli.commands._protocol_run import load_method_option, rig_default_method
     from raphe.protocols.dryrun import check
     from raphe.protocols.parameters import parse_assignments
     from raphe.protocols.protocol import describe_parameters, load_protocol
-    from raphe.protocols.rigs import spec_for
+    from raphe.protocols.rigs import spec_for, with_syringe
 
     protocol = load_protocol(args.protocol)
     if args.parameters:
@@ -50,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         print(describe_parameters(protocol) or "(no parameters)")
         return 0
     given = parse_assignments(args.assignments)
-    method = load_method_option(args.method or (None if args.rig else "simulated-5ht"))
+    # the method the run would quantify with: --method, else the rig's own (as `raphe run`)
+    default = rig_default_method(args.rig) if args.rig else "simulated-5ht"
+    method = load_method_option(args.method or default)
     spec, _ = spec_for(args.rig, None)
+    spec = with_syringe(spec, args.syringe_filled)
     plan = check(protocol, given, spec, run_length_s=getattr(method, "run_length_s", None),
                  method_name=getattr(method, "name", ""))
     if args.json:

@@ -65,19 +65,20 @@ def run(args: argparse.Namespace) -> int:
     on_alarm = args.on_alarm or ("continue" if args.yes else "pause")
     engine = Engine(protocol, given, Settings(
         out=out_path, rig_file=args.rig, sim=sim, method=method, operator=args.operator,
-        animal_id=args.animal, notes=args.notes, auto_answer=args.yes, on_alarm=on_alarm))
+        animal_id=args.animal, notes=args.notes, auto_answer=args.yes, on_alarm=on_alarm,
+        syringe_filled_uL=args.syringe_filled))
     plan = checked(engine, console)
     if engine.params is not None and "flow_ul_min" in engine.params:
         recovery_warnings(method, engine.params["flow_ul_min"], "run")
     if plan.prompts and not args.yes:
         import sys
 
-        if not (sys.stdin and sys.stdin.isatty()):
-            raise InputError(f"{protocol.path}: the protocol asks the operator {plan.prompts} "
-                             "time(s); run it from a terminal or the GUI"
-                             + (", or with --yes on the simulated rig" if args.sim else ""))
+        if not (sys.stdin and sys.stdin.isatty()):  # nobody types here: say who can answer
+            console.print(f"the protocol asks the operator {plan.prompts} time(s) and waits "
+                          f"for the answer: from another shell, raphe control {out_path} "
+                          "status | answer [TEXT] | pause | resume | abort", markup=False)
     console.print(f"{protocol.name}: {len(plan.samples)} samples over "
                   f"{plan.duration_s / 60:.0f} min"
                   + (f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)"
-                     if sim else "") + f" → {out_path}")
+                     if sim else "") + f" → {out_path}", markup=False)
     return follow(engine, console, "run").exit_code
