@@ -18,8 +18,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from raphe.acquisition.analysis.live import LiveQuantifier
 from raphe.acquisition.analysis.method import AnalysisMethod, load_method, parse_method
+from raphe.acquisition.analysis.quantifier import LiveQuantifier
 from raphe.acquisition.analysis.recovery import flow_warnings, session_flow
 from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.recover import NotWritten, keep_until_exit, write_failure

@@ -105,9 +105,9 @@ def closed_runs(path_or_reader: str | Path | SessionReader, method: Any,
                 on_run: Callable[[Any], None],
                 stop_event: threading.Event | None = None) -> None:
     """Replay a session through the analysis core and hand ``on_run`` each chromatogram as
-    the live analysis closed it (:class:`~raphe.acquisition.analysis.live.ClosedRun`) — what
+    the live analysis closed it (:class:`~raphe.acquisition.analysis.quantifier.ClosedRun`) — what
     a window draws in a replay, from the same code as live."""
-    from raphe.acquisition.analysis.live import LiveQuantifier
+    from raphe.acquisition.analysis.quantifier import LiveQuantifier
 
     quantifier = LiveQuantifier(method, on_chromatogram=on_run)
     with Replay(path_or_reader) as replay:

@@ -1,6 +1,6 @@
 """The dry run: the protocol script against a virtual-time rig, before anything is opened.
 
-Shares all of :class:`~raphe.protocols.run.Run` with the real run; only the
+Shares all of :class:`~raphe.protocols.protocol_run.ProtocolRun` with the real run; only the
 backend differs: no instrument, no operator (prompts answer at once), and a
 clock that jumps. A 24-hour protocol is checked in milliseconds.
 """
@@ -15,9 +15,9 @@ from raphe.protocols.guard import DRY_RUN_CPU_S, ScriptGuard
 from raphe.protocols.parameters import ParameterError, resolve
 from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol
-from raphe.protocols.rigapi import ProtocolRig
-from raphe.protocols.rigs import RigSpec
-from raphe.protocols.run import HORIZON_S, Run
+from raphe.protocols.protocol_run import HORIZON_S, ProtocolRun
+from raphe.protocols.rig_api import ProtocolRig
+from raphe.protocols.rig_spec import RigSpec
 
 
 class VirtualBackend:
@@ -97,12 +97,12 @@ def check(protocol: Protocol, given: Mapping[str, Any], spec: RigSpec, *,
         return plan
     if not run_length_s and spec.run_length_s:
         run_length_s, method_name = spec.run_length_s, f"rig file {spec.source}"
-    run = Run(protocol, params, spec, VirtualBackend(spec.animal),
+    run = ProtocolRun(protocol, params, spec, VirtualBackend(spec.animal),
               run_length_s=run_length_s, method_name=method_name, horizon_s=HORIZON_S)
     run.plan.drugs.extend(Item(t, "drug", text) for t, text in sorted(drugs))
     region = params.get("region") if hasattr(params, "get") else None
     if spec.animal and region:
-        from raphe.protocols.rigs import simulated_region
+        from raphe.protocols.rig_spec import simulated_region
 
         _, warning = simulated_region(str(region))
         if warning:

@@ -40,13 +40,14 @@ from raphe.files import new_file
 from raphe.protocols.dryrun import check
 from raphe.protocols.fault_policy import FaultPolicy
 from raphe.protocols.guard import ScriptGuard
-from raphe.protocols.live import Control, LiveBackend
+from raphe.protocols.live_backend import Control, LiveBackend
 from raphe.protocols.parameters import ParameterError, Params, resolve
 from raphe.protocols.plan import Plan
 from raphe.protocols.protocol import Protocol
+from raphe.protocols.protocol_run import ProtocolRun, Stopped
 from raphe.protocols.requests import OperatorRequests
-from raphe.protocols.rigapi import ProtocolRig
-from raphe.protocols.rigs import (
+from raphe.protocols.rig_api import ProtocolRig
+from raphe.protocols.rig_spec import (
     OpenRig,
     RigSpec,
     SimOptions,
@@ -54,7 +55,6 @@ from raphe.protocols.rigs import (
     spec_for,
     with_syringe,
 )
-from raphe.protocols.run import Run, Stopped
 from raphe.protocols.states import (
     EXIT_ABORTED,
     EXIT_AFFECTED,
@@ -67,16 +67,16 @@ from raphe.protocols.states import (
     Status,
     allowed,
 )
-from raphe.records import Event, InstrumentState, PumpState, SampleResult
+from raphe.records import Event, InstrumentState, LatestResults, PumpState, SampleResult
 
 if TYPE_CHECKING:
-    from raphe.acquisition.analysis.live import LiveQuantifier
     from raphe.acquisition.analysis.method import AnalysisMethod
+    from raphe.acquisition.analysis.quantifier import LiveQuantifier
     from raphe.acquisition.recorder import Recorder
     from raphe.acquisition.session import Session, Subscription
     from raphe.clock import Clock
     from raphe.drivers.base import SyringePump
-    from raphe.drivers.rig import Rig, SafeState
+    from raphe.drivers.rig_file import Rig, SafeState
     from raphe.protocols.control import ControlServer
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,11 @@ class Engine(OperatorRequests):
         self.params: Params | None = None
         self.spec: RigSpec | None = None
         self.session: Session | None = None
-        self.run_state: Run | None = None
+        self.run_state: ProtocolRun | None = None
         self.backend: LiveBackend | None = None
         self.control: Control | None = None
         self.outcome: Outcome | None = None
-        self.results: list[SampleResult] = []
+        self.results = LatestResults()
         #: calibration fits written in the session, as ``SessionReader.calibration()`` has them
         self.fits: list[dict] = []
         self.alarms: list[str] = []
@@ -295,7 +295,7 @@ class Engine(OperatorRequests):
             raise InputError(f"the simulated clock's speed must be from {MIN_SPEED:g} to "
                              f"{MAX_SPEED:g} times real time, got {s.sim.speed:g}")
         if s.sim is not None:
-            from raphe.protocols.rigs import simulated_region
+            from raphe.protocols.rig_spec import simulated_region
 
             region = self.params.get("region") if self.params else None
             if region:  # one the virtual animal does not model: the dry run said so
@@ -359,19 +359,11 @@ class Engine(OperatorRequests):
         for callback, kinds in self._stream:
             session.subscribe(callback, kinds, name="display")
         if s.method is not None:
-            from raphe.acquisition.analysis.live import LiveQuantifier
-            from raphe.records import result_key
-
-            index: dict[tuple, int] = {}
+            from raphe.acquisition.analysis.quantifier import LiveQuantifier
 
             def on_result(result: SampleResult) -> None:
-                key = result_key(result)  # a revision replaces the result it revises
-                with self._lock:
-                    if key in index:
-                        self.results[index[key]] = result
-                    else:
-                        index[key] = len(self.results)
-                        self.results.append(result)
+                with self._lock:  # a revision replaces the result it revises
+                    self.results.add(result)
                 session.add_result(result)
                 self._notify("result", result)
 
@@ -403,10 +395,10 @@ class Engine(OperatorRequests):
             operator=opened.operator(raw_t0), simulated=opened.spec.animal,
             auto_answer=s.auto_answer, notify=self._notify)
         backend.analysis_inputs = self._analysis_inputs if self._quantifier else None
-        run = Run(self.protocol, self.params, with_syringe(opened.spec, s.syringe_filled_uL),
-                  backend,
-                  run_length_s=s.method.run_length_s if s.method else None,
-                  method_name=s.method.name if s.method else "")
+        run = ProtocolRun(self.protocol, self.params,
+                          with_syringe(opened.spec, s.syringe_filled_uL), backend,
+                          run_length_s=s.method.run_length_s if s.method else None,
+                          method_name=s.method.name if s.method else "")
         run.on_step = lambda r: self._notify("status", self.status())
         self.run_state = run
         recorder.start()
@@ -431,7 +423,7 @@ class Engine(OperatorRequests):
         if run.plan.errors:
             raise RapheError("; ".join(str(e) for e in run.plan.errors))
 
-    def _finish_last_run(self, run: Run, control: Control, clock: Clock) -> None:
+    def _finish_last_run(self, run: ProtocolRun, control: Control, clock: Clock) -> None:
         """After the script: let the last chromatogram run to its end."""
         run_length = run.run_length_s or 0.0
         if run.last_inject_at is None or not run_length:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raphe.protocols.live import Control
+from raphe.protocols.live_backend import Control
 from raphe.protocols.states import ON_ALARM, State
 
 

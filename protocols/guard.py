@@ -7,7 +7,7 @@ libraries run untraced, at full speed) and, every ``CHECK_EVERY`` lines:
 
 * in the dry run, stops the script when it has used more than ``cpu_s`` seconds
   of its thread's CPU time, raising :class:`Endless` with the line it was on;
-* in a live run, raises the engine's stop (:class:`~raphe.protocols.run.Stopped`)
+* in a live run, raises the engine's stop (:class:`~raphe.protocols.protocol_run.Stopped`)
   as soon as an abort is requested, wherever the script is looping.
 """
 

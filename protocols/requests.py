@@ -15,14 +15,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from raphe.errors import InputError, RapheError
-from raphe.protocols.run import Stopped
+from raphe.protocols.protocol_run import Stopped
 from raphe.protocols.states import State
 from raphe.records import Event
 
 if TYPE_CHECKING:
     from raphe.acquisition.session import Session
-    from raphe.protocols.live import Control, LiveBackend
-    from raphe.protocols.run import Run
+    from raphe.protocols.live_backend import Control, LiveBackend
+    from raphe.protocols.protocol_run import ProtocolRun
 
 
 class OperatorRequests:
@@ -30,7 +30,7 @@ class OperatorRequests:
 
     control: Control | None
     backend: LiveBackend | None
-    run_state: Run | None
+    run_state: ProtocolRun | None
     session: Session | None
     _lock: threading.Lock
     _pending: list[tuple[str, tuple]]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from raphe.protocols.live import Prompt
+    from raphe.protocols.live_backend import Prompt
     from raphe.protocols.plan import Plan
     from raphe.records import SampleResult
 

@@ -255,6 +255,24 @@ def result_key(result: SampleResult) -> tuple[str, float, str]:
     return result.sample_id, result.inject_t, result.analyte
 
 
+class LatestResults(list):
+    """Results as a list, one per sample and analyte: a revision (same :func:`result_key`)
+    replaces the result it revises in place; new results are appended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index: dict[tuple, int] = {}
+
+    def add(self, result: SampleResult) -> None:
+        key = result_key(result)
+        i = self._index.get(key)
+        if i is None:
+            self._index[key] = len(self)
+            self.append(result)
+        else:
+            self[i] = result
+
+
 @dataclass(frozen=True, eq=False)
 class BaselineReference(Row):
     """The reference of % of baseline for one analyte, as it stood from ``t`` on.

@@ -21,10 +21,10 @@ from raphe.records import (
     Event,
     Fraction,
     Injection,
+    LatestResults,
     PumpState,
     SampleResult,
     SuitabilityTest,
-    result_key,
 )
 
 
@@ -47,11 +47,10 @@ class SessionModel(QObject):
         #: wall time each event reached the window (live runs), None in a replay
         self.event_walls: list[float | None] = []
         #: the last report of every result (a revision replaces the result it revises)
-        self.results: list[SampleResult] = []
-        self._result_index: dict[tuple, int] = {}
+        self.results = LatestResults()
         self.fractions: list[Fraction] = []
         self.pump: PumpState | None = None
-        #: closed runs as the analysis published them (raphe.acquisition.analysis.live.ClosedRun)
+        #: closed runs as the analysis published them (raphe.acquisition.analysis.quantifier.ClosedRun)
         self.chromatograms: list[Any] = []
         #: every change of a % of baseline reference (the last per analyte is in force)
         self.references: list[BaselineReference] = []
@@ -116,13 +115,7 @@ class SessionModel(QObject):
                 self.events.append(record)
                 self.event_walls.append(wall)
             elif kind == "results":
-                key = result_key(record)
-                i = self._result_index.get(key)
-                if i is None:
-                    self._result_index[key] = len(self.results)
-                    self.results.append(record)
-                else:
-                    self.results[i] = record
+                self.results.add(record)
             elif kind == "baseline":
                 self.references.append(record)
             elif kind == "calibration":

@@ -17,7 +17,7 @@ from raphe.gui.app.app import application
 from raphe.gui.app.model import SessionModel
 from raphe.gui.app.panels.chromatogram import ChromatogramPanel
 from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel
-from raphe.gui.app.replay import ReplaySession
+from raphe.gui.app.replay_session import ReplaySession
 
 
 def free_path(path: Path) -> Path:

@@ -19,17 +19,17 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from raphe.errors import InputError
 from raphe.gui.app import dialogs, faults
-from raphe.gui.app.live import LiveRun, RunSetup
+from raphe.gui.app.live_run import LiveRun, RunSetup
 from raphe.gui.app.model import SessionModel
 from raphe.gui.app.panels.chromatogram import ChromatogramPanel
 from raphe.gui.app.panels.events import EventsPanel
 from raphe.gui.app.panels.protocol import ProtocolPanel
 from raphe.gui.app.panels.quality import QualityPanel
-from raphe.gui.app.panels.replay import ReanalyseDialog, ReplayPanel
-from raphe.gui.app.panels.rig import RigPanel
+from raphe.gui.app.panels.replay_controls import ReanalyseDialog, ReplayPanel
+from raphe.gui.app.panels.rig_status import RigPanel
 from raphe.gui.app.panels.timecourse import TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
-from raphe.gui.app.replay import ReplaySession
+from raphe.gui.app.replay_session import ReplaySession
 from raphe.protocols.engine import State
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ import pytest
 
 from raphe.acquisition.analysis import synthetic as sy
 from raphe.acquisition.analysis.calibration import Standard, fit_record
-from raphe.acquisition.analysis.live import merge_stream
 from raphe.acquisition.analysis.method import load_method, parse_method
+from raphe.acquisition.analysis.quantifier import merge_stream
 from raphe.acquisition.analysis.recovery import (
     compute,
     flow_warnings,

@@ -11,8 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raphe.acquisition.analysis import synthetic as sy
-from raphe.acquisition.analysis.live import LiveQuantifier, merge_stream, quantify_session_stream
 from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantifier import (
+    LiveQuantifier,
+    merge_stream,
+    quantify_session_stream,
+)
 from raphe.records import DetectorBlock, Event, Injection
 
 DT = 0.1

@@ -13,9 +13,9 @@ import pytest
 
 from raphe.acquisition.analysis import flags as fl
 from raphe.acquisition.analysis import synthetic as sy
-from raphe.acquisition.analysis.live import LiveQuantifier, merge_stream, replay
 from raphe.acquisition.analysis.method import load_method, parse_method
 from raphe.acquisition.analysis.percent_of_baseline import BaselineRule, PercentOfBaseline
+from raphe.acquisition.analysis.quantifier import merge_stream, replay
 from raphe.records import DetectorBlock, Event, Injection, SampleResult
 
 DT = 0.1
@@ -294,15 +294,7 @@ def test_live_decisions_equal_replay_when_events_arrive_mid_run():
                           Event(3300.0, "gap", "lost", "instrument", t_end=3305.0)]
     _, y = _signal(plan, 4100.0)
     emitted = []
-    q = LiveQuantifier(METHOD, on_result=emitted.append)
-    for item in merge_stream(_blocks(y, 333), inj, events):
-        if isinstance(item, DetectorBlock):
-            q.on_block(item)
-        elif isinstance(item, Injection):
-            q.on_injection(item)
-        else:
-            q.on_event(item)
-    q.finish()
+    replay(merge_stream(_blocks(y, 333), inj, events), METHOD, on_result=emitted.append)
     again, _ = _run(plan, inj, events, 4100.0, size=50)
     assert [repr(r) for r in emitted] == [repr(r) for r in again.results]
     ht = _ht(again)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raphe.acquisition.analysis.live import quantify_session_stream
 from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantifier import quantify_session_stream
 from raphe.records import DetectorBlock, Injection
 
 hplc = pytest.importorskip("raphe.simulators.hplc")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from raphe.acquisition.analysis import suitability as su
-from raphe.acquisition.analysis.live import merge_stream, replay
 from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantifier import merge_stream, replay
 from raphe.errors import InputError
 from raphe.records import DetectorBlock, Event, Injection, SampleResult, SuitabilityTest
 

@@ -14,7 +14,7 @@ import time
 
 from raphe.protocols.dryrun import check
 from raphe.protocols.protocol import parse_protocol
-from raphe.protocols.rigs import RigSpec
+from raphe.protocols.rig_spec import RigSpec
 
 SOURCE = """\
 from raphe.protocols import Parameter

@@ -29,8 +29,8 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
-from raphe.acquisition.analysis.live import LiveQuantifier
 from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantifier import LiveQuantifier
 from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.recorder import Recorder
 from raphe.acquisition.session import Session

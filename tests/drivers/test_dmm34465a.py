@@ -801,7 +801,7 @@ def test_malformed_resource_is_an_input_error():
 
 
 def test_rig_file_with_the_simulators_settings_connects_a_configured_detector(sim, clock):
-    from raphe.drivers.rig import load_rig
+    from raphe.drivers.rig_file import load_rig
 
     lines = ["[detector]"]
     for key, value in sim.rig_settings().items():

@@ -19,7 +19,7 @@ from raphe.drivers.fc203b import (
     parse_status,
 )
 from raphe.drivers.gsioc import decode_immediate
-from raphe.drivers.rig import load_rig
+from raphe.drivers.rig_file import load_rig
 from raphe.errors import (
     Disconnected,
     InputError,

@@ -19,15 +19,15 @@ from raphe.drivers.dmm34465a import DMM34465A
 from raphe.drivers.fc203b import FC203B
 from raphe.drivers.locks import PortInUse
 from raphe.drivers.ne1000 import NE1000
-from raphe.drivers.rig import Rig, RigConfig
+from raphe.drivers.rig_file import Rig, RigConfig
 from raphe.drivers.vici import VICIValve
 from raphe.errors import Disconnected, InstrumentError
 from raphe.simulators.dmm34465a import SimulatedDMM34465A
 from raphe.simulators.faults import HELP, apply_fault
 from raphe.simulators.fc203b import SimulatedFC203B
 from raphe.simulators.ne1000 import SimulatedNE1000
-from raphe.simulators.rig import RigOptions, SimulatedRig
 from raphe.simulators.signal import Ramp
+from raphe.simulators.simulated_rig import RigOptions, SimulatedRig
 from raphe.simulators.vici import SimulatedVICI
 
 SERIAL = {
@@ -281,9 +281,10 @@ def test_rig_safe_state_and_close_try_every_instrument_and_never_raise(tmp_path)
         valve.inject()
         rig = Rig(RigConfig(source="t", text=""), pump=pump, valve=valve, collector=Broken())
         pump_sim.port.unplug()
-        problems = rig.to_safe_state()
-        assert [p.split(":")[0] for p in problems] == ["pump", "collector"]
-        assert "Disconnected" not in problems[0] and "RuntimeError: bug in a driver" in problems[1]
+        report = {s.role: s for s in rig.make_safe(deadline_s=1.0)}
+        assert [role for role, s in report.items() if not s.safe] == ["pump", "collector"]
+        assert "RuntimeError: bug in a driver" in report["collector"].problem
+        assert report["valve"].safe and report["valve"].state == "LOAD"
         assert valve.position() is ValvePosition.LOAD  # tried despite the pump before it
         assert [p.split(":")[0] for p in rig.close()] == ["collector"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from raphe.clock import Clock
-from raphe.drivers.rig import (
+from raphe.drivers.rig_file import (
     DRIVERS,
     OPEN_ATTEMPTS,
     ROLES,
@@ -17,7 +17,7 @@ from raphe.drivers.rig import (
     load_rig,
 )
 from raphe.errors import InputError, RapheError
-from raphe.simulators.rig import to_toml
+from raphe.simulators.simulated_rig import to_toml
 from raphe.simulators.vici import SimulatedVICI
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rig.example.toml"
@@ -137,7 +137,7 @@ def _valve_rig(tmp_path, lost_replies: int, **valve_settings):
 def test_an_instrument_silent_at_open_is_opened_again_after_a_pause(tmp_path, caplog):
     simulated, config = _valve_rig(tmp_path, lost_replies=1)
     try:
-        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"):
+        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig_file"):
             rig = config.connect()
         try:
             assert rig.valve is not None and rig.valve.identity()["model"]
@@ -152,7 +152,7 @@ def test_an_instrument_silent_at_open_is_opened_again_after_a_pause(tmp_path, ca
 def test_an_instrument_that_never_answers_fails_after_the_last_attempt(tmp_path, caplog):
     simulated, config = _valve_rig(tmp_path, lost_replies=1000)
     try:
-        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"), \
+        with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig_file"), \
                 pytest.raises(RapheError, match=r"rig.toml, line 1: \[valve\] .*no complete reply"):
             config.connect()
     finally:
@@ -162,7 +162,7 @@ def test_an_instrument_that_never_answers_fails_after_the_last_attempt(tmp_path,
 
 def test_a_missing_port_is_not_retried(tmp_path, caplog):
     text = f'[valve]\ndriver = "vici"\nport = "{tmp_path / "ttyNOTHERE"}"\nloop_volume_uL = 10\n'
-    with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig"), \
+    with caplog.at_level(logging.WARNING, logger="raphe.drivers.rig_file"), \
             pytest.raises(RapheError, match=r"cannot open .*ttyNOTHERE"):
         load_rig(text, source="rig.toml").connect()
     assert caplog.records == []

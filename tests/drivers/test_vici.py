@@ -13,7 +13,7 @@ from wire_helpers import WireLog, unplug_during
 
 from raphe.clock import Clock
 from raphe.drivers.base import ValvePosition
-from raphe.drivers.rig import load_rig
+from raphe.drivers.rig_file import load_rig
 from raphe.drivers.vici import SETTINGS, VICIValve, parse_number, parse_position, parse_version
 from raphe.errors import (
     Disconnected,

@@ -20,7 +20,7 @@ from raphe.acquisition.analysis.method import load_method
 from raphe.acquisition.reader import SessionReader
 from raphe.protocols.engine import EXIT_AFFECTED, Engine, Settings, State
 from raphe.protocols.protocol import load_protocol
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 from raphe.simulators.faults import apply_fault
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig

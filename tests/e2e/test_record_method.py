@@ -46,13 +46,16 @@ def test_record_no_analysis_says_so_and_quantifies_nothing(tmp_path):
         assert r.results() == [] and r.metadata["method_toml"] == ""
 
 
-@pytest.mark.parametrize("command", [["record"], ["run", "online-monitoring"]])
+@pytest.mark.parametrize("command", [["record"], ["run", "online-monitoring"],
+                                     ["check", "online-monitoring"]])
 def test_a_real_rig_without_a_method_is_refused_in_one_line(tmp_path, command):
+    """The dry run refuses what the run would refuse, with the same line."""
     rig = tmp_path / "rig.toml"
     rig.write_text(REAL_RIG)
     out = tmp_path / "s.h5"
-    line = one_line_error(raphe(*command, "--rig", str(rig), "--out", str(out)),
-                          str(rig), "--method", "--no-analysis")
+    extra = [] if command[0] == "check" else ["--out", str(out)]
+    line = one_line_error(raphe(*command, "--rig", str(rig), *extra),
+                          str(rig), "names no analysis method", "--method", "--no-analysis")
     assert line.startswith(f"raphe {command[0]}: error: ")
     assert not out.exists()
 

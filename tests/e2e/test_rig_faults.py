@@ -11,7 +11,7 @@ import pytest
 from raphe.acquisition.reader import SessionReader
 from raphe.protocols.engine import EXIT_AFFECTED, EXIT_OK, Engine, Settings, State
 from raphe.protocols.protocol import load_protocol
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 

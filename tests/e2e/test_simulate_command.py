@@ -13,7 +13,7 @@ import pytest
 import pyvisa
 import serial
 
-from raphe.drivers.rig import load_rig
+from raphe.drivers.rig_file import load_rig
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the simulated rig
 

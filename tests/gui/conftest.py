@@ -40,7 +40,7 @@ def recorded_session(tmp_path_factory) -> Path:
     from raphe.acquisition.analysis.method import load_method
     from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.protocol import load_protocol
-    from raphe.protocols.rigs import SimOptions
+    from raphe.protocols.rig_spec import SimOptions
 
     out = tmp_path_factory.mktemp("recorded") / "fluoxetine.h5"
     engine = Engine(load_protocol("systemic-drug"), short_drug_parameters(), Settings(

@@ -18,10 +18,10 @@ from raphe.gui.app.history import LiveHistory
 from raphe.gui.app.model import SessionModel
 from raphe.gui.app.panels.chromatogram import ChromatogramPanel
 from raphe.gui.app.panels.events import EventsPanel
-from raphe.gui.app.panels.rig import RigPanel
+from raphe.gui.app.panels.rig_status import RigPanel
 from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
-from raphe.gui.app.replay import ReplaySession
+from raphe.gui.app.replay_session import ReplaySession
 from raphe.gui.app.widgets import ALARM, OK
 from raphe.records import (
     BaselineReference,

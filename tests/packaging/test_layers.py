@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 RANK = {"core": 0, "drivers": 1, "acquisition": 2, "protocols": 3, "gui": 4}
 #: Who may import the simulators besides themselves: where the simulated rig is started
 #: (and the command line's simulate command and its options), nothing in the run path.
-SIMULATOR_USERS = {"protocols/rigs.py", "gui/cli/commands/simulate.py",
+SIMULATOR_USERS = {"protocols/rig_spec.py", "gui/cli/commands/simulate.py",
                    "gui/cli/commands/_sim_options.py"}
 #: What only the analysis core does: the window draws what the analysis published.
-ANALYSIS_MODULES = ("raphe.acquisition.analysis.live", "raphe.acquisition.analysis.quantify",
+ANALYSIS_MODULES = ("raphe.acquisition.analysis.quantifier", "raphe.acquisition.analysis.quantify",
                     "raphe.acquisition.analysis.peaks", "raphe.acquisition.analysis.integrate")
 
 
@@ -109,7 +109,7 @@ def test_no_module_imports_a_folder_by_its_bare_name():
 
 @pytest.mark.parametrize(("module", "expected"), [
     ("raphe.errors", "core"), ("raphe", "core"), ("raphe.drivers.ne1000", "drivers"),
-    ("raphe.gui.cli", "gui"), ("raphe.simulators.rig", "simulators"), ("numpy", None),
+    ("raphe.gui.cli", "gui"), ("raphe.simulators.simulated_rig", "simulators"), ("numpy", None),
 ])
 def test_layer_of_module(module, expected):
     assert layer_of_module(module) == expected

@@ -202,7 +202,7 @@ def test_checking_never_opens_an_instrument(tmp_path, capsys):
     path = tmp_path / "no-collector.py"
     path.write_text(HEADER + "def run(rig, params):\n    rig.pump.infuse(1.0)\n"
                     "    rig.collect(20, tube=True)\n", encoding="utf-8")
-    assert main(["check", str(path), "--rig", str(rig)]) == 1
+    assert main(["check", str(path), "--rig", str(rig), "--method", "simulated-5ht"]) == 1
     assert "needs a fraction [collector]" in capsys.readouterr().err
 
 

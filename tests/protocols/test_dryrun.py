@@ -11,7 +11,7 @@ from raphe.gui.cli import main
 from raphe.protocols.dryrun import check
 from raphe.protocols.parameters import Parameter, parse_assignments, resolve
 from raphe.protocols.protocol import bundled_protocols, load_protocol, parse_protocol
-from raphe.protocols.rigs import RigSpec, simulated_spec
+from raphe.protocols.rig_spec import RigSpec, simulated_spec
 
 
 def spec(**kw) -> RigSpec:
@@ -137,7 +137,7 @@ def test_labels_too_long_to_store_are_refused_with_their_line(tmp_path):
     file: the dry run refuses the first with its line."""
     from raphe.protocols.dryrun import check
     from raphe.protocols.protocol import parse_protocol
-    from raphe.protocols.rigs import simulated_spec
+    from raphe.protocols.rig_spec import simulated_spec
 
     source = ("def run(rig, params):\n    rig.pump.infuse(1.0)\n"
               f"    rig.collect(20, label='{'x' * 64}A')\n"

@@ -14,7 +14,7 @@ from raphe.acquisition.reader import SessionReader
 from raphe.errors import InputError
 from raphe.protocols.engine import EXIT_ABORTED, EXIT_AFFECTED, EXIT_OK, Engine, Settings, State
 from raphe.protocols.protocol import parse_protocol
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 from raphe.simulators.faults import apply_fault
 
 from session_helpers import held

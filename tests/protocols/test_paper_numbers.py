@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from raphe.acquisition.analysis import flags as fl
-from raphe.acquisition.analysis.live import LiveQuantifier
 from raphe.acquisition.analysis.method import load_method
+from raphe.acquisition.analysis.quantifier import LiveQuantifier
 from raphe.acquisition.export import export_csv
 from raphe.acquisition.reader import SessionReader
 from raphe.acquisition.reanalysis import reanalyse
@@ -23,7 +23,7 @@ from raphe.acquisition.session import Session
 from raphe.gui.cli.commands.inspect import summary
 from raphe.protocols.engine import EXIT_ABORTED, Engine, Settings
 from raphe.protocols.protocol import load_protocol
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 
 pytestmark = pytest.mark.slow
 

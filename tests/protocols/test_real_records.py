@@ -15,7 +15,7 @@ from raphe.acquisition.analysis.method import load_method
 from raphe.acquisition.reader import SessionReader
 from raphe.protocols.engine import Engine, Settings
 from raphe.protocols.protocol import parse_protocol
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 from raphe.simulators.faults import apply_fault
 
 pytestmark = pytest.mark.slow

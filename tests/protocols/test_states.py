@@ -10,7 +10,7 @@ import pytest
 
 from raphe.protocols.engine import Engine, Settings
 from raphe.protocols.fault_policy import FaultPolicy
-from raphe.protocols.live import Control
+from raphe.protocols.live_backend import Control
 from raphe.protocols.protocol import parse_protocol
 from raphe.protocols.states import TRANSITIONS, State, allowed
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from raphe.simulators import workdir
-from raphe.simulators.rig import RigOptions, SimulatedRig
+from raphe.simulators.simulated_rig import RigOptions, SimulatedRig
 
 
 def _mine() -> set[str]:

@@ -1,6 +1,6 @@
 """Chromatogram: the latest run with its integration, earlier runs overlaid on demand.
 
-Drawn from a :class:`~raphe.acquisition.analysis.live.ClosedRun`: the
+Drawn from a :class:`~raphe.acquisition.analysis.quantifier.ClosedRun`: the
 signal against time from injection; each analyte's retention-time window (the
 method's RT plus the shift learnt from standards, ± its window) as a shaded
 band named at the top; each integrated peak's straight baseline from its start

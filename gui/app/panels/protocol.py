@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from raphe.errors import InputError
-from raphe.gui.app.live import RunSetup, load_method
+from raphe.gui.app.live_run import RunSetup, load_method
 from raphe.gui.app.parameter_form import ParameterForm
 from raphe.gui.app.plan_view import plan_html
 from raphe.gui.app.widgets import ALARM, NoWheelComboBox, NoWheelSpinBox, clock, duration

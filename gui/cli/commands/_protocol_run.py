@@ -77,7 +77,7 @@ def rig_default_method(rig_file: str) -> str | None:
     bundled name, or a TOML file relative to the rig file), else ``simulated-5ht`` for a
     rig file of Raphe's simulators (``[rig] simulated = true``); None when it names none.
     A rig file that cannot be read is refused here with its own message."""
-    from raphe.drivers.rig import load_rig
+    from raphe.drivers.rig_file import load_rig
 
     path = Path(rig_file)
     rig = load_rig(path).rig
@@ -119,7 +119,7 @@ def choose_method(args: argparse.Namespace, console=None):
                 raise InputError(
                     f"{args.rig} names no analysis method: pass --method METHOD (a bundled "
                     "name or a TOML file), or --no-analysis to record without quantifying "
-                    "(a rig file can name its default: method = \"...\")")
+                    "(a rig file can name its default: [rig] method = \"...\")")
     method = load_method_option(name, calibration=calibration, recovery=recovery)
     if default is not None and console is not None:
         console.print(f"method: {method.name} (the rig's default; --method to choose another)")
@@ -128,7 +128,7 @@ def choose_method(args: argparse.Namespace, console=None):
 
 def _check_rig_first(rig_file: str) -> None:
     """A rig file's own errors (unknown key, no detector …) before the missing method."""
-    from raphe.protocols.rigs import spec_for
+    from raphe.protocols.rig_spec import spec_for
 
     spec, config = spec_for(rig_file, None)
     if "detector" not in spec.roles:
@@ -151,7 +151,7 @@ def recovery_warnings(method, flow_uL_min, command: str) -> None:
 def sim_options(args: argparse.Namespace):
     """``SimOptions`` from the simulated-rig options; bad values become one InputError."""
     from raphe.gui.cli.commands._sim_options import rig_options
-    from raphe.protocols.rigs import SimOptions
+    from raphe.protocols.rig_spec import SimOptions
 
     o = rig_options(args)
     return SimOptions(speed=o.speed, seed=o.seed, region=o.region, doses=o.doses,

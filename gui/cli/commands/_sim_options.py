@@ -59,7 +59,7 @@ def rig_options(args: argparse.Namespace):
     """Build ``RigOptions`` from parsed arguments; bad values become one InputError."""
     from raphe.errors import InputError
     from raphe.simulators.drugs import parse_dose_spec, parse_regimen_spec
-    from raphe.simulators.rig import RigOptions
+    from raphe.simulators.simulated_rig import RigOptions
 
     if not MIN_SPEED <= args.speed <= MAX_SPEED:  # also refuses NaN
         raise InputError(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g} (times real "

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--rig", metavar="RIG", help="check against this rig file")
     parser.add_argument("--method", metavar="METHOD",
                         help="analysis method whose run length spaces the injections "
-                             "(default: simulated-5ht on the simulated rig)")
+                             "(default: the rig's, as raphe run: simulated-5ht on the "
+                             "simulated rig, a rig file's [rig] method)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--parameters", action="store_true",
                         help="list the protocol's parameters and stop")
@@ -41,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from raphe.gui.cli.commands._protocol_run import load_method_option, rig_default_method
+    from raphe.gui.cli.commands._protocol_run import choose_method
     from raphe.protocols.dryrun import check
     from raphe.protocols.parameters import parse_assignments
     from raphe.protocols.protocol import describe_parameters, load_protocol
-    from raphe.protocols.rigs import spec_for, with_syringe
+    from raphe.protocols.rig_spec import spec_for, with_syringe
 
     protocol = load_protocol(args.protocol)
     if args.parameters:
@@ -53,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
         print(describe_parameters(protocol) or "(no parameters)")
         return 0
     given = parse_assignments(args.assignments)
-    # the method the run would quantify with: --method, else the rig's own (as `raphe run`)
-    default = rig_default_method(args.rig) if args.rig else "simulated-5ht"
-    method = load_method_option(args.method or default)
+    # the method the run would quantify with, chosen (or refused) as `raphe run` does
+    args.sim = not args.rig
+    method = choose_method(args)
     spec, _ = spec_for(args.rig, None)
     spec = with_syringe(spec, args.syringe_filled)
     plan = check(protocol, given, spec, run_length_s=getattr(method, "run_length_s", None),

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.speed <= MAX_SPEED:
         raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
     if args.method:
-        from raphe.gui.app.live import load_method
+        from raphe.gui.app.live_run import load_method
 
         load_method(args.method)
     if args.session:

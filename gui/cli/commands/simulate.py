@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from raphe.gui.cli.commands._sim_options import rig_options
     from raphe.simulators.faults import HELP as FAULT_HELP
     from raphe.simulators.faults import apply_fault
-    from raphe.simulators.rig import INSTRUMENTS, SimulatedRig
+    from raphe.simulators.simulated_rig import INSTRUMENTS, SimulatedRig
 
     if args.rig_out:
         from raphe.files import new_file

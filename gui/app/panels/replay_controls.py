@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from raphe.gui.app.replay import SPEEDS
+from raphe.gui.app.replay_session import SPEEDS
 from raphe.gui.app.widgets import NoWheelComboBox
 
 
 class ReplayPanel(QWidget):
-    """Controls bound to a :class:`~raphe.gui.app.replay.ReplaySession` (``bind``)."""
+    """Controls bound to a :class:`~raphe.gui.app.replay_session.ReplaySession` (``bind``)."""
 
     reanalyse_requested = Signal()
 

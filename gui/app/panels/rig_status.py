@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from raphe.gui.app import dialogs
 from raphe.gui.app.widgets import ALARM, OK, NoWheelSpinBox, clock, minutes, number
-from raphe.protocols.run import INJECT_HOLD_S
+from raphe.protocols.protocol_run import INJECT_HOLD_S
 
 ROLES = ("pump", "collector", "valve", "detector")
 _COLLECT = re.compile(r"^collect .* as (\S+)")

@@ -29,7 +29,7 @@ from raphe.errors import InputError
 from raphe.gui.app.bridge import Bridge
 from raphe.gui.app.history import LiveHistory
 from raphe.protocols.engine import Engine, Settings, State
-from raphe.protocols.rigs import SimOptions
+from raphe.protocols.rig_spec import SimOptions
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class LiveRun(QObject):
 
     state_changed = Signal(object)  # State
     status_changed = Signal(object)  # raphe.protocols.engine.Status
-    prompt_raised = Signal(object)  # raphe.protocols.live.Prompt
+    prompt_raised = Signal(object)  # raphe.protocols.live_backend.Prompt
     prompt_closed = Signal(object)
     alarm_raised = Signal(str)
     refused = Signal(str)  # a request the engine refused, and why

@@ -53,6 +53,7 @@ from raphe.records import (
     DetectorBlock,
     Event,
     Injection,
+    LatestResults,
     SampleResult,
     result_key,
 )
@@ -151,8 +152,8 @@ class LiveQuantifier:
         self.on_chromatogram = on_chromatogram
         self.pre_s = pre_s
         #: The last report of every result, in the order first reported.
-        self.results: list[SampleResult] = []
-        self._index: dict[tuple, int] = {}
+        self.results = LatestResults()
+        self._index = self.results._index
         #: Every change of a % of baseline reference, in order.
         self.references: list[BaselineReference] = []
         #: Full per-injection results (all peaks), in emission order.
@@ -264,13 +265,7 @@ class LiveQuantifier:
 
     def _emit(self, result: SampleResult) -> None:
         """Report a result (or a revision of one reported before)."""
-        key = result_key(result)
-        i = self._index.get(key)
-        if i is None:
-            self._index[key] = len(self.results)
-            self.results.append(result)
-        else:
-            self.results[i] = result
+        self.results.add(result)
         if self.on_result is not None:
             self.on_result(result)
 

@@ -15,7 +15,7 @@ from typing import Any
 from raphe.drivers.units import to_unit
 from raphe.errors import InputError
 from raphe.protocols.plan import Sample
-from raphe.protocols.run import Run
+from raphe.protocols.protocol_run import ProtocolRun
 
 
 def _seconds(minutes: Any = 0, seconds: Any = 0, hours: Any = 0) -> float:
@@ -42,7 +42,7 @@ def _describe(minutes: Any = 0, seconds: Any = 0, hours: Any = 0) -> str:
 class PumpAPI:
     """``rig.pump``: the perfusion pump."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: ProtocolRun) -> None:
         self._run = run
 
     def infuse(self, rate: Any = None) -> None:
@@ -63,7 +63,7 @@ class PumpAPI:
 class ProtocolRig:
     """What ``run(rig, params)`` is given. See docs/protocols.md for every call."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: ProtocolRun) -> None:
         self._run = run
         self.pump = PumpAPI(run)
 

@@ -1,6 +1,6 @@
 """One run of a protocol script: the dispatch point every Rig API call goes through.
 
-``Run.dispatch`` checks a step, logs it (a ``step`` event in a live session,
+``ProtocolRun.dispatch`` checks a step, logs it (a ``step`` event in a live session,
 a timeline line in a dry run) and executes it through a backend: the
 virtual backend of the dry run, or the live backend that drives the
 instruments. Everything else — the checks, the volume, tube and injection
@@ -27,7 +27,7 @@ from raphe.protocols.parameters import Params
 from raphe.protocols.plan import Issue, Item, Plan, Sample
 from raphe.protocols.protocol import Protocol as ProtocolFile
 from raphe.protocols.protocol import caller_line, error_line
-from raphe.protocols.rigs import RigSpec
+from raphe.protocols.rig_spec import RigSpec
 from raphe.records import Injection, columns, flow_text
 
 #: The most UTF-8 bytes of a sample label the session stores (``Injection.sample_id``).
@@ -108,7 +108,7 @@ class Flow:
     rate_uL_min: float
 
 
-class Run:
+class ProtocolRun:
     """The state of one protocol run and the dispatch of its steps."""
 
     def __init__(self, protocol: ProtocolFile, params: Params, spec: RigSpec, backend: Backend,
@@ -141,7 +141,7 @@ class Run:
         self.current = ""
         self.done = False
         #: called after every step with the run (for progress displays)
-        self.on_step: Callable[[Run], None] | None = None
+        self.on_step: Callable[[ProtocolRun], None] | None = None
 
     # -- the dispatch point ----------------------------------------------------------------
 

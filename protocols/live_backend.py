@@ -25,11 +25,11 @@ from typing import Any
 from raphe.acquisition.recorder import Aborted, Recorder
 from raphe.acquisition.session import Session
 from raphe.drivers.base import PumpStatus, ValvePosition
-from raphe.drivers.rig import Rig
+from raphe.drivers.rig_file import Rig
 from raphe.errors import RapheError
 from raphe.protocols.operator import Operator, Person
 from raphe.protocols.plan import Sample
-from raphe.protocols.run import INJECT_HOLD_S, StepSkipped, Stopped
+from raphe.protocols.protocol_run import INJECT_HOLD_S, StepSkipped, Stopped
 from raphe.records import Event, Fraction, Injection, InstrumentState
 
 

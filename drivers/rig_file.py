@@ -211,22 +211,6 @@ class Rig:
                 out[role] = {"model": inst.model, "error": str(exc)}
         return out
 
-    def to_safe_state(self) -> list[str]:
-        """Put every instrument in its safe state; return the problems met (never raises).
-
-        Each instrument is tried whatever happened to the others; any exception
-        (a typed instrument error or a bug) becomes one line naming the role.
-        """
-        problems = []
-        for role, inst in self.instruments().items():
-            try:
-                inst.to_safe_state()
-            except Exception as exc:  # noqa: BLE001 - every instrument must be tried
-                problems.append(_problem(role, exc))
-        for problem in problems:
-            log.error("safe state: %s", problem)
-        return problems
-
     def make_safe(self, deadline_s: float = SAFE_DEADLINE_S,
                   sleep: Callable[[float], None] = time.sleep) -> list[SafeState]:
         """Bring every instrument to its safe state and check it by reading its state back.

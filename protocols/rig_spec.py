@@ -19,7 +19,7 @@ from typing import Any
 
 from raphe import catalogue
 from raphe.clock import Clock
-from raphe.drivers.rig import Rig, RigConfig, driver_class, load_rig
+from raphe.drivers.rig_file import Rig, RigConfig, driver_class, load_rig
 from raphe.errors import InputError
 from raphe.protocols.operator import Operator, Person
 
@@ -91,7 +91,7 @@ class SimOptions:
     ground_truth_path: str | None = None
 
     def rig_options(self):
-        from raphe.simulators.rig import RigOptions
+        from raphe.simulators.simulated_rig import RigOptions
 
         return RigOptions(speed=self.speed, seed=self.seed, region=self.region,
                           doses=list(self.doses), history=list(self.history),
@@ -166,7 +166,7 @@ class OpenRig:
     config: RigConfig
     clock: Clock
     spec: RigSpec
-    sim: Any = None  # raphe.simulators.rig.SimulatedRig when simulated
+    sim: Any = None  # raphe.simulators.simulated_rig.SimulatedRig when simulated
 
     @property
     def simulated(self) -> bool:
@@ -195,7 +195,7 @@ def open_rig(rig_file: str | Path | None = None, sim: SimOptions | None = None,
     with contextlib.ExitStack() as stack:
         simulated = None
         if sim is not None:
-            from raphe.simulators.rig import SimulatedRig
+            from raphe.simulators.simulated_rig import SimulatedRig
 
             simulated = SimulatedRig(sim.rig_options())
             stack.callback(simulated.close)
