@@ -285,18 +285,19 @@ class TimeBase:
     ``a = (tb - base)/dt - c`` and ``b = (ta - base)/dt - c + 1``. The offset ``x`` is
     ``m + x_c``: ``m`` whole readings lost and not yet skipped (a stalled ADC leaves the
     grid where it was) plus a continuous part ``x_c`` (the DMM's timer against the host's,
-    set boundaries), known to lie in ``[lo, hi]``, the intersection of every observation,
-    widened by ``DRIFT_BOUND`` per second since.
+    set boundaries), known to lie in ``[lo, hi]``: the intersection of the observations,
+    widened as time passes by how fast the DMM may drift (``drift_bound``).
 
-    Each poll: when ``m = 0`` fits the observation (within ``IRREGULARITY_TOL``, or
-    ``SET_BOUNDARY_TOL`` across a set boundary), the enclosure narrows and ``base`` follows it
-    (less than half an interval per block: never a gap). Otherwise ``m >= 1`` readings are
-    certainly lost: everything stays in memory until the loss stops growing and its size is
-    known (the candidates ``[lo, hi]`` of one observation narrow to one, usually at the next
-    poll) or its certain minimum after ``HOLD_POLLS``/``HOLD_REAL_S``; then ``m`` indices
-    are skipped and every reading in memory is timed after the hole. Readings already in
-    memory when the loss was seen still growing were taken before it: they are released
-    first, timed as they are.
+    Each poll, the whole numbers ``m`` the observation allows (``candidates``): when 0 is
+    one, nothing was lost and the enclosure narrows; ``base`` follows it before a block is
+    timed (``rebase``: less than half an interval per block, never a gap). When only
+    ``m >= 1`` fits, readings were lost: the enclosure goes back a few polls (one of them
+    may have narrowed it assuming nothing was lost when one reading was), everything stays
+    in memory until the loss is sized — two polls in a row allowing exactly the same ``m``,
+    or its certain minimum after ``HOLD_POLLS``/``HOLD_REAL_S`` — then ``m`` indices are
+    skipped and every reading in memory is timed after the hole. Readings in memory at a
+    poll after which the loss still grew were taken before it: they are released first,
+    timed as they are.
     """
 
     def __init__(self, t0: float, dt: float, set_size: int) -> None:
@@ -424,7 +425,8 @@ class TimeBase:
                     return self._settle(p.least, max(p.least, m_hi), a, b, lo, hi, ta, c)
                 return HOLD
             self.pending = None  # fewer than it seemed: judge this poll afresh
-        if m_lo <= 0 <= m_hi and not (m_hi >= 1 and self._fell_behind(count, tb, c)):
+        behind = self._fell_behind(count, tb, c)
+        if m_lo <= 0 <= m_hi and not (m_hi >= 1 and behind):
             self._update(a, b, lo, hi, ta, c)  # none lost: the likeliest
             return Verdict(drain=True)
         # A change: an observation that narrowed the enclosure on the way may have done so
@@ -433,13 +435,14 @@ class TimeBase:
         self._revert()
         lo, hi = self.widened(ta, c)
         m_lo, m_hi = self.candidates(a, b, lo, hi)
+        if m_lo >= 1 or (m_hi >= 1 and behind):
+            # Lost for certain (or, the count having fallen behind, likely: then sized only
+            # if the next polls agree).
+            self.pending = _Pending(m_lo, m_hi, points, count, ta, now_host, max(m_lo, 0.0))
+            return HOLD
         if m_lo <= 0 <= m_hi:
             self._update(a, b, lo, hi, ta, c)
             return Verdict(drain=True)
-        if m_hi >= 1 and (m_lo >= 1 or self._fell_behind(count, tb, c)):
-            m_lo = max(m_lo, 1.0)
-            self.pending = _Pending(m_lo, m_hi, points, count, ta, now_host, m_lo)
-            return HOLD
         # The count is ahead by whole readings (a transfer judged removed was not, or a
         # timer far faster than the host's): the continuous part moves back; base follows.
         self._update(a, b, lo + m_hi, hi + m_hi, ta, c)

@@ -130,6 +130,11 @@ class OperatorRequests:
         if self.session is not None:
             self.session.add_audit(who, f"marker: {text}", "", self.session_time())
 
+    def record_event(self, kind: str, text: str, source: str = "operator") -> None:
+        """Record an event in the running session (a front end's note: a status page that
+        stopped, a notification not delivered); nothing when no session is open."""
+        self._event(kind, text, source)
+
     def _event(self, kind: str, text: str, source: str) -> None:
         if self.session is not None and self.session.error is None and not self.session.closed:
             try:

@@ -32,8 +32,9 @@ A reading beyond 120 % of the range is the overload value ``±9.9E37``.
 Link faults: :meth:`drop_connection`, :meth:`unplug`/:meth:`plug`,
 :meth:`drop_on_next_command`, :meth:`garbage_replies`, :meth:`slow_replies`,
 :meth:`lose_replies`; instrument faults: :meth:`force_overload`, :meth:`stall`
-(reading loss) and :meth:`resume`. The last ``RECEIVED_MAX`` command lines
-received are kept in :attr:`received` so tests can pin the exact traffic.
+(reading loss) and :meth:`resume`. The most recent command lines received
+(``RECEIVED_MAX / 2`` to ``RECEIVED_MAX`` of them: a run of days must not grow it
+without bound) are kept in :attr:`received` so tests can pin the exact traffic.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ SAMPLE_TIMER_MAX_S = 3600.0
 MAX_COUNT = 1_000_000
 #: Clock time from the end of one set of readings to the trigger of the next [I].
 SET_LATENCY_S = 200e-6
-#: Command lines kept in ``SimulatedDMM34465A.received`` (the oldest half goes beyond).
-RECEIVED_MAX = 100_000
+#: Command lines kept in ``SimulatedDMM34465A.received`` (beyond, the oldest half goes).
+RECEIVED_MAX = 20_000
 
 ERRORS = {
     -102: "Syntax error",

@@ -35,6 +35,9 @@ MIN_NOISE_SAMPLES = 60
 #: The automatic baseline window spans this many half-height widths of the widest peak.
 BASELINE_WIDTHS = 6.0
 
+import os
+PARENT_MODEL = os.environ.get("RAPHE_PARENT", "emg")
+
 #: A later peak at least 1/this of a tailing parent's height ends the parent's modelled tail.
 BLOCKING_RATIO = 3.0
 
@@ -371,8 +374,17 @@ def _model_skims(tr: _Trace, segs: list[_Seg], cache: dict, rejected: set) -> li
             blocking = [g.i0 for g in later if tr.r[g.apex] * BLOCKING_RATIO > hp]
             if blocking:
                 e = min(e, min(blocking))
-            model = sk.fit_tail(tr.t, tr.ys, a, e, tr.sigma_s, s.skim, float(tr.t[parent.apex]),
-                                sigma_t, ~tr.clip) if e - a >= 20 else None
+            model = None
+            if s.skim == "exponential" and PARENT_MODEL == "emg" and e - a >= 20:
+                front10 = sigma_t * 2.146
+                tau0 = max((tail10 - front10) / 2.3, 0.2 * sigma_t)
+                a0 = max(parent.apex - round(5 * sigma_t / tr.dt), 0)
+                model = sk.fit_parent(tr.t, tr.y, a0, a, e, tr.sigma, float(tr.t[parent.apex]),
+                                      sigma_t, tau0, ~(tr.clip | tr.dip))
+            if model is None:
+                model = sk.fit_tail(tr.t, tr.ys, a, e, tr.sigma_s, s.skim,
+                                    float(tr.t[parent.apex]), sigma_t,
+                                    ~tr.clip) if e - a >= 20 else None
             riders = [] if model is None else sk.find_riders(
                 tr.ys, model, tr.sigma_s, (s.min_width_s / tr.dt) if s.min_width_s is not None
                 else 0.25 * tr.width_s / tr.dt, DETECTION_SDS, s.boundary_fraction,

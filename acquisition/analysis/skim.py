@@ -34,6 +34,7 @@ import numpy as np
 from scipy import optimize, signal
 
 from raphe.acquisition.analysis.baseline import MAD_TO_SD
+from raphe.acquisition.analysis.fitting import emg_profile
 
 #: Asymmetric least squares: samples more than this many noise SDs above the fit get ...
 ABOVE_SDS = 2.0
@@ -214,3 +215,29 @@ def local_skim(t: np.ndarray, ys: np.ndarray, model: TailModel, start: int, end:
     if not np.all(np.isfinite(curve)):
         return fallback
     return curve[start - lo:end - lo + 1]
+
+
+def fit_parent(t: np.ndarray, y: np.ndarray, a0: int, a: int, e: int, sigma_s: float,
+               apex_t: float, sigma_t: float, tau_t: float,
+               usable: np.ndarray | None = None) -> TailModel | None:
+    """The parent modelled whole, as an EMG over a straight baseline, fitted from its rise
+    (``a0``) to ``e`` with riders given almost no weight; the skim curve over ``a .. e − 1``.
+
+    Its front and apex fix the parent's position and σ, so the tail under a broad
+    shoulder is the fitted shape's own, not an exponential through a few seconds of tail
+    that the shoulder already covers.
+    """
+    from raphe.acquisition.analysis.cluster_fit import Guess, fit_cluster
+
+    fit = fit_cluster(t, y, a0, e, [Guess(apex_t, sigma_t, tau_t, parent=True)], sigma_s,
+                      degree=1, usable=usable, asymmetric=True)
+    if fit is None or not fit.peaks[0][0] > 0:
+        return None
+    tt = t[a:e]
+    _, mu, sigma, tau = fit.peaks[0]
+    shape = emg_profile(tt, 1.0, mu, sigma, tau)
+    curve = fit.peaks[0][0] * shape + fit.base(tt)
+    if not np.all(np.isfinite(curve)):
+        return None
+    peak = float(np.max(shape)) or 1.0
+    return TailModel("emg", a, e, curve, shape / peak)

@@ -207,3 +207,121 @@ def dialysate_case(rng: np.random.Generator, *, sn: float | None = None,
             y = np.minimum(y, level)
     return Case(t, y, peaks, sn, ratio, delay_s, clipped, level, steps, tuple(neg),
                 (amp, period), overload)
+
+
+# -- the grid: riders, shoulders and wander over the shapes real assays produce -------------
+
+#: Sampling of the grid's runs (10 Hz, 15 min: room for the broadest 5-HT 150 s after 5-HIAA).
+GRID_DT = 0.1
+GRID_T = np.arange(9000) * GRID_DT
+#: 5-HT apex height (nA) in the grid, as in the suite: 1–3 pA of wander is 5–15 % of it.
+GRID_HT_HEIGHT = 0.02
+
+#: The grid's axes: name → regions (low, high); values are drawn log-uniformly in a region.
+GRID_AXES: dict[str, tuple[tuple[float, float], ...]] = {
+    "width": ((3.0, 6.0), (6.0, 10.0), (10.0, 15.0)),  # 5-HT σ (s)
+    "tail": ((4.0, 8.0), (8.0, 14.0), (14.0, 20.0)),  # 5-HIAA τ (s)
+    "ratio": ((10.0, 30.0), (30.0, 300.0), (300.0, 1000.0)),  # 5-HIAA / 5-HT area
+    "delay": ((30.0, 60.0), (60.0, 100.0), (100.0, 150.0)),  # apex to apex (s)
+    "sn": ((10.0, 30.0), (30.0, 100.0)),  # 5-HT EP S/N
+    "wander": ((0.0, 0.0), (1.0, 3.0)),  # pA, period 2–5 min
+}
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One point of the grid: the shapes and sizes of a 5-HIAA/5-HT pair and the background.
+
+    ``ratio`` 0 means no parent: 5-HT alone (where 5-HIAA would have been, nothing).
+    ``regions`` holds the region index drawn on each axis of ``GRID_AXES``.
+    """
+
+    ht_sigma: float
+    hiaa_sigma: float
+    tau: float
+    ratio: float
+    delay_s: float
+    sn: float
+    wander_pA: float
+    wander_period_s: float
+    seed: int
+    regions: tuple[tuple[str, int], ...] = ()
+
+    def region(self, axis: str) -> str:
+        """A label of this point's region on ``axis``, e.g. ``width 3–6``."""
+        k = dict(self.regions).get(axis)
+        if k is None:
+            return f"{axis} -"
+        lo, hi = GRID_AXES[axis][k]
+        if axis == "wander" and hi == 0:
+            return "wander none"
+        return f"{axis} {lo:g}–{hi:g}"
+
+
+def grid_points(n: int, seed: int = 0, parent: bool = True,
+                wander: bool | None = None) -> list[GridPoint]:
+    """``n`` points spread over ``GRID_AXES`` (each axis's regions in equal shares, shuffled
+    independently: a Latin-hypercube of regions), fixed by ``seed``.
+
+    5-HIAA's σ is 0.6–1.0 × 5-HT's (it elutes first), at least 2.5 s. ``parent=False``:
+    no 5-HIAA. ``wander`` forces the wander axis on or off.
+    """
+    rng = np.random.default_rng(seed)
+    picks = {}
+    for axis, regions in GRID_AXES.items():
+        k = len(regions)
+        picks[axis] = rng.permutation(np.arange(n) % k)
+    out = []
+    for i in range(n):
+        reg = {axis: int(picks[axis][i]) for axis in GRID_AXES}
+        if wander is not None:
+            reg["wander"] = 1 if wander else 0
+
+        def draw(axis: str) -> float:
+            lo, hi = GRID_AXES[axis][reg[axis]]
+            return lo if hi == lo else _log_uniform(rng, lo, hi)
+
+        ht_sigma = draw("width")
+        out.append(GridPoint(
+            ht_sigma=ht_sigma, hiaa_sigma=max(2.5, ht_sigma * float(rng.uniform(0.6, 1.0))),
+            tau=draw("tail"), ratio=draw("ratio") if parent else 0.0, delay_s=draw("delay"),
+            sn=draw("sn"), wander_pA=draw("wander"),
+            wander_period_s=float(rng.uniform(120.0, 300.0)),
+            seed=int(rng.integers(2**31)), regions=tuple(reg.items())))
+    return out
+
+
+def grid_case(point: GridPoint) -> Case:
+    """The chromatogram of one grid point: solvent front, NA and DA (as broad as the assay),
+    5-HIAA with its exponential tail, 5-HT ``delay_s`` after it, wander and noise."""
+    rng = np.random.default_rng(point.seed)
+    t = GRID_T
+    unit = TruePeak(0.0, point.ht_sigma, 0.3 * point.ht_sigma, 1.0)
+    ht_area = GRID_HT_HEIGHT / apex(unit)[1]
+    hiaa_mu = float(rng.uniform(300.0, 340.0))
+    peaks: dict[str, TruePeak] = {}
+    early = max(2.0, 0.6 * point.hiaa_sigma)
+    peaks["front"] = TruePeak(40.0, 2.5, 1.5, float(rng.uniform(1.0, 3.0)))
+    peaks["NA"] = TruePeak(float(rng.uniform(120.0, 140.0)), early, 0.3 * early,
+                           float(rng.uniform(0.1, 0.4)) * early / 3.0)
+    peaks["DA"] = TruePeak(float(rng.uniform(200.0, 220.0)), early, 0.3 * early,
+                           float(rng.uniform(0.1, 0.4)) * early / 3.0)
+    if point.ratio > 0:
+        hiaa = TruePeak(hiaa_mu, point.hiaa_sigma, point.tau, point.ratio * ht_area)
+        peaks["5-HIAA"] = hiaa
+        hiaa_apex = apex(hiaa, 0.01)[0]
+    else:
+        hiaa_apex = hiaa_mu + 0.5 * point.tau
+    ht = TruePeak(hiaa_apex + point.delay_s - apex(unit, 0.01)[0], point.ht_sigma,
+                  0.3 * point.ht_sigma, ht_area)
+    peaks["5-HT"] = ht
+    white_sd = 2.0 * GRID_HT_HEIGHT / point.sn / PP_PER_SD
+    y = 2.0 + rng.normal(0.0, white_sd, len(t))
+    y += 1e-5 * (t - t[0]) * rng.uniform(-1.0, 1.0)
+    if point.wander_pA:
+        y += 1e-3 * point.wander_pA * np.sin(2 * np.pi * t / point.wander_period_s
+                                             + rng.uniform(0, 2 * np.pi))
+    for p in peaks.values():
+        y += emg(t, p)
+    return Case(t, y, peaks, point.sn, point.ratio, point.delay_s,
+                wander=(1e-3 * point.wander_pA, point.wander_period_s))

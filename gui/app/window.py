@@ -66,6 +66,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, folder: str | Path | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        #: called with each LiveRun before it starts (the status page, notifications)
+        self.run_hooks: list = []
         self.setWindowTitle("Raphe")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
@@ -249,6 +251,8 @@ class MainWindow(QMainWindow):
                                                                             15000))
         run.refused.connect(lambda text: self.report_problem("Request refused", text))
         run.finished.connect(self._on_finished)
+        for hook in self.run_hooks:  # e.g. the status page and notifications follow it
+            hook(run)
         spec = run.spec
         self.rig_panel.set_rig(getattr(spec, "syringe_volume_uL", None), run.plan,
                                getattr(spec, "rate_limits_uL_min", None))

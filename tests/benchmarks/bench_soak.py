@@ -13,8 +13,12 @@ A flat time base: readings == elapsed / interval (to within the bracket of one p
 gap, one INIT. A flat memory: RSS after the first checkpoint grows by less than the
 signal buffers of one poll.
 
+``--parts`` runs only some of the path, to tell where memory goes: ``dmm`` (simulator and
+driver, drained every 50 ms of real time as the recorder does), ``session`` (+ recorder and
+session file), ``analysis`` (+ live analysis: the default, everything).
+
 Run: python tests/benchmarks/bench_soak.py [--hours 72] [--speed 1000] [--every 6]
-     [--tracemalloc] [--keep FILE]
+     [--parts dmm|session|analysis] [--tracemalloc] [--keep FILE]
 """
 
 from __future__ import annotations
@@ -64,8 +68,41 @@ def type_counts() -> Counter:
     return Counter(type(o).__name__ for o in gc.get_objects())
 
 
+class DrainOnly:
+    """The recorder's detector loop alone: ``read_block`` until empty, every 50 ms."""
+
+    def __init__(self, dmm: DMM34465A, clock: Clock) -> None:
+        self.dmm, self.clock = dmm, clock
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self.dmm.start(self.clock.now())
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(0.05):
+                for _ in range(4):
+                    if self.dmm.read_block() is None:
+                        break
+        except Exception as exc:  # noqa: BLE001 - reported by the main loop
+            self.error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.dmm.stop()
+
+
 class Soak:
-    def __init__(self, folder: Path, speed: float) -> None:
+    def __init__(self, folder: Path, speed: float, parts: str) -> None:
+        self.parts = parts
         self.clock = Clock(speed=speed)
         self.hplc = HPLCECD(HPLCParams(scale_nA_per_V=SCALE), seed=3)
         self.sim = SimulatedDMM34465A(self.clock, self.hplc).start()
@@ -73,15 +110,21 @@ class Soak:
                              scale_nA_per_V=SCALE, range_V=1.0, nplc=1.0)
         self.dmm.configure(DT, SCALE)
         self.method = load_method("simulated-5ht")
-        self.session = Session.create(folder / "soak.h5", signal_dt=DT, scale_nA_per_V=SCALE,
-                                      method_toml=getattr(self.method, "text", ""))
         self.found = 0
         self.results = 0
         self.notes: Counter = Counter()
-        self.quantifier = LiveQuantifier(self.method, on_result=self._result)
-        self.analysis = self.session.subscribe(self.quantifier.feed, name="analysis")
-        self.recorder = Recorder(self.session, self.clock, {"detector": self.dmm},
-                                 listener=lambda kind, role, text: self.notes.update([kind]))
+        self.session = self.quantifier = self.analysis = None
+        if parts == "dmm":
+            self.recorder = DrainOnly(self.dmm, self.clock)
+        else:
+            self.session = Session.create(folder / "soak.h5", signal_dt=DT,
+                                          scale_nA_per_V=SCALE,
+                                          method_toml=getattr(self.method, "text", ""))
+            if parts == "analysis":
+                self.quantifier = LiveQuantifier(self.method, on_result=self._result)
+                self.analysis = self.session.subscribe(self.quantifier.feed, name="analysis")
+            self.recorder = Recorder(self.session, self.clock, {"detector": self.dmm},
+                                     listener=lambda kind, role, text: self.notes.update([kind]))
         self.injections = 0
         self.t0 = 0.0
 
@@ -98,7 +141,8 @@ class Soak:
     def inject(self, t: float) -> None:
         self.injections += 1
         self.hplc.inject(t, AMOUNTS, label=f"S{self.injections:03d}")
-        self.session.add_injection(Injection(t, f"S{self.injections:03d}", LOOP_UL))
+        if self.session is not None:
+            self.session.add_injection(Injection(t, f"S{self.injections:03d}", LOOP_UL))
 
     def readings(self) -> tuple[int, float]:
         """(readings delivered, readings the elapsed time holds) since the start."""
@@ -106,29 +150,42 @@ class Soak:
         delivered = dmm._next_index - dmm.readings_lost
         return delivered, (self.clock.now() - self.t0) / DT
 
+    def gaps(self) -> int:
+        """Gap events so far (the recorder's), or holes when only the driver runs."""
+        return self.notes["gap"] if self.session is not None else len(self.dmm.holes)
+
     def sizes(self) -> dict[str, int]:
-        q, dmm, sim = self.quantifier, self.dmm, self.sim
-        return {
+        dmm, sim = self.dmm, self.sim
+        out = {
             "sim.received": len(sim.received),
             "sim.init_times": len(sim.device.init_times),
             "hplc.injections": len(self.hplc.injections),
             "dmm.segments": len(dmm.segments),
             "dmm.holes": len(dmm.holes),
             "dmm._rates": len(dmm._rates),
-            "q.results": len(q.results),
-            "q.chromatograms": len(q.chromatograms),
-            "q.references": len(q.references),
-            "q._closed": len(q._closed),
-            "q._index": len(q._index),
-            "q.buffered_samples": q.buffered_samples,
-            "writer._results": len(self.session._writer._results),
+            "dmm.time_base._history": len(dmm.time_base._history),
         }
+        if self.session is not None:
+            out["writer._results"] = len(self.session._writer._results)
+        q = self.quantifier
+        if q is not None:
+            out.update({
+                "q.results": len(q.results),
+                "q.chromatograms": len(q.chromatograms),
+                "q.references": len(q.references),
+                "q._closed": len(q._closed),
+                "q._index": len(q._index),
+                "q.buffered_samples": q.buffered_samples,
+            })
+        return out
 
     def close(self) -> None:
         self.recorder.stop()
-        self.analysis.call(self.quantifier.finish)
-        self.session.unsubscribe(self.analysis)
-        self.session.close()
+        if self.analysis is not None:
+            self.analysis.call(self.quantifier.finish)
+            self.session.unsubscribe(self.analysis)
+        if self.session is not None:
+            self.session.close()
         self.dmm.close()
         self.sim.close()
 
@@ -139,16 +196,19 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=1000.0, help="clock speed (1000: 72 h in "
                     "4.3 min; the simulated rig's limit)")
     ap.add_argument("--every", type=float, default=6.0, help="simulated hours per checkpoint")
+    ap.add_argument("--parts", choices=("dmm", "session", "analysis"), default="analysis",
+                    help="what runs: the driver alone, + recorder and session, + analysis")
     ap.add_argument("--tracemalloc", action="store_true",
                     help="attribute what grows to source lines (slower)")
     ap.add_argument("--keep", type=Path, help="keep the session file here")
     args = ap.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="raphe-soak-"))
-    soak = Soak(folder, args.speed)
+    soak = Soak(folder, args.speed, args.parts)
     print(f"soak: {args.hours:g} h of session time at {args.speed:g}× "
           f"({args.hours * 3600 / args.speed / 60:.1f} min), {DT:g} s readings, an injection "
-          f"every {INJECT_EVERY_S / 60:g} min; RSS at start {rss_mb():.1f} MB\n")
+          f"every {INJECT_EVERY_S / 60:g} min; parts: {args.parts}; "
+          f"RSS at start {rss_mb():.1f} MB\n")
     print(f"{'h':>5} {'real s':>7} {'RSS MB':>7} {'readings':>10} {'elapsed/dt':>11} "
           f"{'diff':>6} {'gaps':>4} {'holes':>5} {'INITs':>5} {'5-HT found':>10}")
     soak.start()
@@ -194,18 +254,24 @@ def main() -> None:
         tracemalloc.stop()
     soak.close()
 
-    with SessionReader(folder / "soak.h5") as r:
-        n_samples, duration = r.n_samples, r.duration_s
-        gaps = [e for e in r.events() if e.kind == "gap"]
-        problems = r.check()["problems"]
-    if args.keep:
-        (folder / "soak.h5").replace(args.keep)
+    if soak.session is not None:
+        with SessionReader(folder / "soak.h5") as r:
+            n_samples, duration = r.n_samples, r.duration_s
+            gaps = [e for e in r.events() if e.kind == "gap"]
+            problems = r.check()["problems"]
+        if args.keep:
+            (folder / "soak.h5").replace(args.keep)
+    else:
+        n_samples = soak.dmm._next_index - soak.dmm.readings_lost
+        duration = (n_samples - 1) * DT if n_samples else 0.0
+        gaps, problems = list(soak.dmm.holes), []
 
     h0, mb0 = checkpoints[0]
     h1, mb1 = checkpoints[-1]
     print(f"\nRSS {mb0:.1f} MB at {h0:g} h -> {mb1:.1f} MB at {h1:g} h: "
           f"{(mb1 - mb0) / max(h1 - h0, 1e-9) * 24:+.2f} MB per simulated day")
-    print(f"session file: {n_samples} samples over {duration / 3600:.2f} h "
+    print(f"{'session file' if soak.session else 'driver'}: {n_samples} samples over "
+          f"{duration / 3600:.2f} h "
           f"({duration / DT + 1 - n_samples:+.0f} against duration/dt), {len(gaps)} gap events, "
           f"problems {problems or 'none'}; {soak.injections} injections, 5-HT found in "
           f"{soak.found} of {soak.results} reports")

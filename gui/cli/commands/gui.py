@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=60.0, metavar="N",
                         help="simulated clock N× real time (default 60)")
     add_window_options(parser)
+    from raphe.gui.cli.commands._remote import add_remote_options
+
+    add_remote_options(parser)
 
 
 def check_window_options(args: argparse.Namespace, command: str) -> None:
@@ -75,13 +78,14 @@ def check_window_options(args: argparse.Namespace, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from raphe.clock import MAX_SPEED, MIN_SPEED
     from raphe.errors import InputError
-    from raphe.gui.cli.commands._sim_options import MAX_SPEED
 
     if args.rig and not Path(args.rig).is_file():
         raise InputError(f"--rig {args.rig}: no such file")
-    if not 0 < args.speed <= MAX_SPEED:
-        raise InputError(f"--speed must be > 0 and ≤ {MAX_SPEED:g}, got {args.speed:g}")
+    if not MIN_SPEED <= args.speed <= MAX_SPEED:
+        raise InputError(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, got "
+                         f"{args.speed:g}")
     if args.method:
         from raphe.gui.app.live_run import load_method
 
@@ -108,4 +112,36 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(panel.problem)
     if args.session and window.open_session(args.session) is None:
         raise InputError(window.errors[-1])
-    return run_window(window, screenshot=args.screenshot, quit_after=args.quit_after)
+    server = _remote(window, args)
+    try:
+        return run_window(window, screenshot=args.screenshot, quit_after=args.quit_after)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _remote(window, args: argparse.Namespace):
+    """The window's status page (``--serve``) and notifications follow each run it starts."""
+    from raphe.gui.remote import settings
+
+    server, page_url = None, ""
+    if args.serve:
+        from raphe.gui.remote.server import StatusServer
+        from raphe.gui.remote.source import FollowingSource
+
+        source = FollowingSource()
+        server = StatusServer(source, args.serve)
+        server.start()
+        page_url = server.url
+        print(f"status page: {page_url}", flush=True)
+        window.run_hooks.append(lambda run: source.follow(run.engine))
+    urls = [] if args.no_notify else settings.notify_urls()
+    if urls:
+        from raphe.gui.remote.notify import Notifier
+
+        def notify(run) -> None:
+            notifier = Notifier(urls, run.engine, page_url)
+            run.finished.connect(lambda _outcome: notifier.close(timeout=0.0))
+
+        window.run_hooks.append(notify)
+    return server

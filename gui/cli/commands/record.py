@@ -30,6 +30,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, *, minutes: float 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from raphe.gui.cli.commands._protocol_run import add_session_options
+    from raphe.gui.cli.commands._remote import add_remote_options
     from raphe.gui.cli.commands._sim_options import add_sim_options
 
     source = parser.add_mutually_exclusive_group(required=True)
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "on --sim, a rig file's method key)",
                         analysis=True)
     add_sim_options(parser)
+    add_remote_options(parser)
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         recovery_warnings,
         sim_options,
     )
+    from raphe.gui.cli.commands._remote import remote
     from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.protocol import load_protocol
     from raphe.records import Event
@@ -106,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"--inject-every {args.inject_every:g} min is shorter than the chromatogram run "
             f"of method {method.name!r} ({run_s / 60:g} min): every run would be cut short")
-    outcome = follow(engine, console, "record", stop_is_normal=True)
+    with remote(engine, args, console):
+        outcome = follow(engine, console, "record", stop_is_normal=True)
     if outcome.exit_code == 0 and Path(out).exists():
         from raphe.acquisition.reader import SessionReader
 

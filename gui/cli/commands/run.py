@@ -11,6 +11,7 @@ ORDER = 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from raphe.gui.cli.commands._protocol_run import add_session_options
+    from raphe.gui.cli.commands._remote import add_remote_options
     from raphe.gui.cli.commands._sim_options import add_sim_options
     from raphe.gui.cli.commands.check import add_protocol_arguments
 
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "default: the rig's (simulated-5ht on --sim, a "
                                             "rig file's method key)", analysis=True)
     add_sim_options(parser, protocol=True)
+    add_remote_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         recovery_warnings,
         sim_options,
     )
+    from raphe.gui.cli.commands._remote import remote
     from raphe.protocols.engine import Engine, Settings
     from raphe.protocols.parameters import parse_assignments
     from raphe.protocols.protocol import load_protocol
@@ -81,4 +84,5 @@ def run(args: argparse.Namespace) -> int:
                   f"{plan.duration_s / 60:.0f} min"
                   + (f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)"
                      if sim else "") + f" → {out_path}", markup=False)
-    return follow(engine, console, "run").exit_code
+    with remote(engine, args, console):
+        return follow(engine, console, "run").exit_code
