@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -162,9 +163,9 @@ def test_the_page_shows_a_new_sample_and_an_alarm_without_a_reload(tmp_path):
 class Receiver(http.server.BaseHTTPRequestHandler):
     """A local notification receiver (Apprise's json:// posts here)."""
 
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
-    def do_POST(self):  # noqa: N802 - the stdlib's name
+    def do_POST(self):  # the stdlib's name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).received.append(json.loads(body or b"{}"))
         self.send_response(200)
