@@ -219,15 +219,37 @@ class Engine(OperatorRequests):
             s.t = self.session_time()
             s.phase, s.step, s.line = run.phase, run.current, run.line
             s.samples_done = len(run.plan.samples)
-            if self.control is not None:
+            s.speed = self._clock.speed if self._clock is not None else 1.0
+            active = self.state in (State.RUNNING, State.PAUSED)
+            if self.control is not None and active:
                 s.paused_because = self.control.pause_reasons
+                delay = self.control.delay()
                 if plan is not None and math.isfinite(plan.duration_s):
-                    s.eta_s = max(0.0, plan.duration_s + self.control.delay() - s.t)
+                    s.eta_s = max(0.0, plan.duration_s + delay - s.t)
+                    s.ends_at = time.time() + s.eta_s / s.speed
+                s.upcoming = self._upcoming(delay, s.t)
+                s.step_left_s = max(0.0, run.t + delay - s.t) if run.t + delay > s.t else None
         if self.backend is not None:
             s.prompt = self.backend.open_prompt
         five_ht = [r for r in self.results if r.analyte == "5-HT"]
         s.latest = five_ht[-1] if five_ht else (self.results[-1] if self.results else None)
         return s
+
+    #: Kinds of planned steps worth showing as "what comes next".
+    NEXT_KINDS = ("collect", "inject", "standard", "drug", "perfusate", "prompt", "phase",
+                  "pump", "suitability")
+
+    def _upcoming(self, delay: float, now: float, n: int = 6) -> list[tuple[float, str, str]]:
+        """The next ``n`` steps of the checked plan after session time ``now``, shifted by
+        the schedule's delay (pauses so far)."""
+        out = []
+        for item in self.plan.timeline if self.plan is not None else ():
+            t = item.t + delay
+            if t > now and item.kind in self.NEXT_KINDS:
+                out.append((t, item.kind, item.text))
+                if len(out) >= n:
+                    break
+        return out
 
     # -- the dry run -----------------------------------------------------------------------
 

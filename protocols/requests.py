@@ -130,6 +130,13 @@ class OperatorRequests:
         if self.session is not None:
             self.session.add_audit(who, f"marker: {text}", "", self.session_time())
 
+    def acknowledge(self, alarm: str, who: str = "operator") -> None:
+        """The operator saw a loud alarm: recorded with its time (an event and the audit)."""
+        self._event("alarm", f"acknowledged by the {who}: {alarm}", "operator")
+        if self.session is not None:
+            self.session.add_audit(who, f"acknowledged alarm: {alarm}", "",
+                                   self.session_time())
+
     def record_event(self, kind: str, text: str, source: str = "operator") -> None:
         """Record an event in the running session (a front end's note: a status page that
         stopped, a notification not delivered); nothing when no session is open."""

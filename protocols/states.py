@@ -70,6 +70,14 @@ class Status:
     alarms: list[str] = field(default_factory=list)
     latest: SampleResult | None = None
     message: str = ""
+    #: the steps to come: (session s, kind, text), the schedule's delay included
+    upcoming: list[tuple[float, str, str]] = field(default_factory=list)
+    #: clock speed (session s per real s): 1 on a real rig
+    speed: float = 1.0
+    #: wall time (s since 1970) the run is expected to end, pauses so far included
+    ends_at: float | None = None
+    #: time left in the step under way (session s), when it is a wait or a collection
+    step_left_s: float | None = None
 
 
 @dataclass

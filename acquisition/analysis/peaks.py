@@ -37,6 +37,7 @@ BASELINE_WIDTHS = 6.0
 
 import os
 PARENT_MODEL = os.environ.get("RAPHE_PARENT", "emg")
+ALL_PARENTS = os.environ.get("RAPHE_ALL", "1") == "1"
 
 #: A later peak at least 1/this of a tailing parent's height ends the parent's modelled tail.
 BLOCKING_RATIO = 3.0
@@ -359,7 +360,10 @@ def _model_skims(tr: _Trace, segs: list[_Seg], cache: dict, rejected: set) -> li
         later = [g for g in out if g.apex > parent.apex]
         has_child = any(_same_cluster(parent, g) and tr.r[g.apex] * s.skim_height_ratio <= hp
                         for g in later)
-        if not (asym >= s.tail_asymmetry or has_child):
+        # A rider stands at least DETECTION_SDS noise SDs: any parent skim_height_ratio times
+        # that tall may carry one, tailing or not (a broad shoulder hides the tail's asymmetry)
+        tall = hp >= s.skim_height_ratio * DETECTION_SDS * tr.sigma_s
+        if not (asym >= s.tail_asymmetry or has_child or (ALL_PARENTS and tall)):
             continue
         key = parent.apex
         if key not in cache:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from raphe import severity
+
 if TYPE_CHECKING:
     from raphe.protocols.engine import Engine
 
@@ -36,21 +38,6 @@ class Message:
     kind: str  # perfusion, detector, unsafe, disk, prompt, end
     title: str
     body: str
-
-
-def loud(alarm: str) -> str | None:
-    """The kind of an alarm that needs a person, or None for one that does not."""
-    text = alarm.lower()
-    if text.startswith("perfusion stopped"):
-        return "perfusion"
-    if text.startswith("safe state:"):
-        return "unsafe"
-    if "mb free" in text or "disk" in text and "full" in text:
-        return "disk"
-    if text.startswith("detector:") and text.endswith("reconnecting") or \
-            text.startswith("acquisition stopped"):
-        return "detector"
-    return None
 
 
 class Notifier:
@@ -82,7 +69,7 @@ class Notifier:
         """An engine notification (called on the engine's threads: only queues)."""
         who = self._who()
         if kind == "alarm":
-            what = loud(str(payload))
+            what = severity.kind(str(payload))
             if what is not None:
                 self.post(Message(what, f"Raphe: {who} needs attention", str(payload)))
         elif kind == "prompt":

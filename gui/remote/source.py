@@ -144,28 +144,14 @@ class LiveSource(Source):
         engine = self.engine
         st = engine.status()
         settings = engine.settings
-        clock = engine._clock
-        speed = clock.speed if clock is not None else 1.0
+        speed = st.speed
         now_wall = time.time()
 
         def at(t_s: float) -> float:  # the wall time session time t_s comes at
             return now_wall + (t_s - st.t) / speed
 
-        upcoming = []
-        plan, control = engine.plan, engine.control
-        if plan is not None and engine.state.value in ("running", "paused"):
-            delay = control.delay() if control is not None else 0.0
-            for item in plan.timeline:
-                t_s = item.t + delay
-                if t_s > st.t and item.kind in ("collect", "inject", "standard", "drug",
-                                                "perfusate", "prompt", "phase", "pump",
-                                                "suitability"):
-                    upcoming.append({"t_s": t_s, "at": at(t_s), "kind": item.kind,
-                                     "text": item.text})
-                if len(upcoming) >= 5:
-                    break
-        end_s = (st.duration_s + (control.delay() if control is not None else 0.0)
-                 if plan is not None and math.isfinite(st.duration_s) else None)
+        upcoming = [{"t_s": t, "at": at(t), "kind": kind, "text": text}
+                    for t, kind, text in st.upcoming[:5]]
         prompt = st.prompt
         with self.lock:
             alarms = list(self.alarms)[-20:]
@@ -184,9 +170,8 @@ class LiveSource(Source):
             "paused_because": st.paused_because,
             "progress": {"samples_done": st.samples_done, "samples_total": st.samples_total,
                          "duration_s": st.duration_s if math.isfinite(st.duration_s) else None,
-                         "eta_s": st.eta_s,
-                         "ends_at": at(end_s) if end_s is not None and st.eta_s is not None
-                         else None},
+                         "eta_s": st.eta_s, "ends_at": st.ends_at,
+                         "step_left_s": st.step_left_s},
             "next": upcoming,
             "alarms": alarms,
             "prompt": None if prompt is None else {"id": prompt.id, "text": prompt.text,
