@@ -247,6 +247,33 @@ class InjectionValve(Instrument):
         return position is ValvePosition.LOAD, position.name
 
 
+class StreamSelector(Instrument):
+    """A multi-position stream selector ahead of the injection valve: which probe's dialysate
+    fills the loop (several animals on one HPLC). Safe state: where it is (any position is
+    safe: it only routes dialysate); the state read back is its position."""
+
+    role = "selector"
+
+    @property
+    @abc.abstractmethod
+    def positions(self) -> int:
+        """How many positions (streams) the selector has."""
+
+    @abc.abstractmethod
+    def select(self, position: int) -> None:
+        """Go to ``position`` (1-based) and return once it is confirmed there."""
+
+    @abc.abstractmethod
+    def position(self) -> int:
+        """The position it is at (1-based)."""
+
+    def to_safe_state(self) -> None:
+        """Nothing to do: a selector routes dialysate, it cannot harm the animal."""
+
+    def safe_state(self) -> tuple[bool, str]:
+        return True, f"stream {self.position()}"
+
+
 class Detector(Instrument):
     """The ECD read-out: a digitiser of the detector's analog output."""
 

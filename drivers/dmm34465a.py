@@ -921,7 +921,7 @@ class DMM34465A(Detector):
             if points >= MEMORY_READINGS:
                 event = self._parse(parse_points, self._query("STAT:QUES:EVEN?"))
                 if event & QUES_MEM_OVERFLOW:
-                    self.running = False
+                    self._rearm_on_reconnect = True  # the reconnect starts a new segment
                     raise InstrumentError(
                         f"reading memory overflowed after index {self._next_index}: readings "
                         f"lost (read_block must run at least every "

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from raphe.clock import MAX_SPEED, MIN_SPEED
-from raphe.drivers.base import Detector, FractionCollector, InjectionValve, Instrument, SyringePump
+from raphe.drivers.base import (
+    Detector,
+    FractionCollector,
+    InjectionValve,
+    Instrument,
+    StreamSelector,
+    SyringePump,
+)
 from raphe.drivers.settings import Setting, resolve
 from raphe.errors import InputError, InstrumentTimeout, ProtocolError, RapheError
 
@@ -30,6 +37,7 @@ DRIVERS: dict[str, tuple[str, str]] = {
     "ne1000": ("raphe.drivers.ne1000", "NE1000"),
     "fc203b": ("raphe.drivers.fc203b", "FC203B"),
     "vici": ("raphe.drivers.vici", "VICIValve"),
+    "vici_selector": ("raphe.drivers.vici_selector", "VICISelector"),
     "dmm34465a": ("raphe.drivers.dmm34465a", "DMM34465A"),
 }
 
@@ -37,6 +45,7 @@ ROLES: dict[str, type[Instrument]] = {
     "pump": SyringePump,
     "collector": FractionCollector,
     "valve": InjectionValve,
+    "selector": StreamSelector,
     "detector": Detector,
 }
 
@@ -59,7 +68,7 @@ FLUIDICS: dict[str, Setting] = {
     ),
 }
 
-OPEN_ORDER = ("pump", "valve", "collector", "detector")
+OPEN_ORDER = ("pump", "valve", "selector", "collector", "detector")
 #: An instrument that is there but answers late or garbled at open (a USB adapter just
 #: plugged in, an actuator waking up, a host too busy to serve a simulator) is opened again
 #: after a pause, this many times in all; a missing port or a refused setting is not retried.
@@ -193,6 +202,7 @@ class Rig:
     pump: SyringePump | None = None
     collector: FractionCollector | None = None
     valve: InjectionValve | None = None
+    selector: StreamSelector | None = None
     detector: Detector | None = None
 
     def instruments(self) -> dict[str, Instrument]:

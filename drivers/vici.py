@@ -11,6 +11,11 @@ At open the driver puts the actuator in the response modes it expects
 Commands are spaced by at least ``poll_interval_s`` (LCMSNet keeps 100 ms).
 A garbled position reply is asked again before anything is raised. Position A
 is LOAD, B is INJECT. Safe state: LOAD.
+
+What every universal actuator shares — the link, CR framing with the ID
+prefix, command spacing, reply reading and parsing, asking a garbled state
+again, confirming a move by polling, identity — is ``VICIActuator``, which the
+multiposition selector (``raphe.drivers.vici_selector``) uses too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from raphe.drivers.base import InjectionValve, ValvePosition
 from raphe.drivers.settings import REQUIRED, Setting
@@ -28,6 +34,7 @@ CR = b"\r"
 NUL = 0x00
 MAX_REPLY = 64
 MAX_DELAY_MS = 65535
+T = TypeVar("T")
 
 SETTINGS: dict[str, Setting] = {
     "port": Setting(str, REQUIRED, "serial device path, e.g. /dev/ttyUSB1"),
@@ -54,7 +61,7 @@ RESPONSE_MODES = ("IFM0", "LG0")
 SETTLE_S = 0.05
 
 
-def _payload(raw: bytes, valve_id: str, what: str) -> str:
+def reply_text(raw: bytes, valve_id: str, what: str) -> str:
     """The reply text without CR and the ID (or NUL) prefix; non-printable replies raise."""
     body = raw[:-1] if raw.endswith(CR) else raw
     body = body.lstrip(b"\0")
@@ -70,8 +77,9 @@ def _payload(raw: bytes, valve_id: str, what: str) -> str:
     return text
 
 
-def _field(raw: bytes, valve_id: str, name: str, pattern: str) -> str:
-    text = _payload(raw, valve_id, name)
+def reply_field(raw: bytes, valve_id: str, name: str, pattern: str) -> str:
+    """The one group of ``pattern`` after ``name`` in the reply (``CNT`` + digits), or raise."""
+    text = reply_text(raw, valve_id, name)
     match = re.fullmatch(name + pattern, text)
     if not match:
         raise ProtocolError(f"{name}: unexpected reply {raw!r}")
@@ -83,7 +91,7 @@ _LEGACY_POSITION = re.compile(r'Position is\s*=?\s*"?([AB])"?')
 
 def parse_position(raw: bytes, valve_id: str = "") -> ValvePosition:
     """``b"CPA\\r"`` (or ``b"\\0CPA\\r"``, or legacy ``b'Position is "A"\\r'``) → LOAD."""
-    text = _payload(raw, valve_id, "CP")
+    text = reply_text(raw, valve_id, "CP")
     match = re.fullmatch(r"CP([AB])", text) or _LEGACY_POSITION.fullmatch(text)
     if not match:
         raise ProtocolError(f"CP: unexpected reply {raw!r}")
@@ -92,7 +100,7 @@ def parse_position(raw: bytes, valve_id: str = "") -> ValvePosition:
 
 def parse_number(raw: bytes, name: str, valve_id: str = "") -> int:
     """``b"DT500\\r"`` with name ``"DT"`` → 500 (also CNT, AM, IFM); else ``ProtocolError``."""
-    value = int(_field(raw, valve_id, name, "([0-9]{1,5})"))
+    value = int(reply_field(raw, valve_id, name, "([0-9]{1,5})"))
     if value > MAX_DELAY_MS:
         raise ProtocolError(f"{name}: value {value} out of range in reply {raw!r}")
     return value
@@ -100,20 +108,31 @@ def parse_number(raw: bytes, name: str, valve_id: str = "") -> int:
 
 def parse_version(raw: bytes, valve_id: str = "") -> str:
     """Any printable version line (a universal actuator's starts ``UA_MAIN_``)."""
-    return _payload(raw, valve_id, "VR").strip()
+    return reply_text(raw, valve_id, "VR").strip()
 
 
-class VICIValve(InjectionValve):
-    """A VICI two-position actuator on a serial port."""
+class VICIActuator:
+    """What every VICI universal-actuator driver shares (a mixin ahead of the role class).
+
+    The subclass's constructor calls ``_link``; it implements ``_prepare`` (what open and
+    reconnect do once the port is open and under the transaction lock). Provided: the
+    port's life cycle, ``send``/``query`` (ID prefix, CR, spacing), the fail-fast line
+    reader, ``_asked_twice`` (a garbled state reply asked once more, noted as an
+    incident through the role's ``note_incident``), ``_confirm`` (poll until a move reads
+    back, bounded), ``mode`` and ``identity``.
+    """
 
     model = "VICI universal electric actuator"
-    SETTINGS = SETTINGS
+    name: str
+    valve_id: str
+    move_timeout_s: float
+    poll_interval_s: float
+    transport: SerialTransport
 
-    def __init__(self, port: str, *, name: str = "valve", **settings) -> None:
-        values = self._declared(name, port=port, **settings)
+    def _link(self, port: str, name: str, values: dict) -> None:
+        """Keep the link settings (``values`` checked by the driver's ``SETTINGS``)."""
         self.name = name
         self.valve_id = values["valve_id"]
-        self._loop_volume_uL = values["loop_volume_uL"]
         self.move_timeout_s = values["move_timeout_s"]
         self.poll_interval_s = values["poll_interval_s"]
         self.transport = SerialTransport(
@@ -122,7 +141,7 @@ class VICIValve(InjectionValve):
 
     # -- life cycle -------------------------------------------------------
     def open(self) -> None:
-        """Open the port, set the response modes, check a two-position mode and read CP."""
+        """Open the port and bring the actuator to a known state (``_prepare``)."""
         self.transport.open()
         try:
             self._prepare()
@@ -131,25 +150,23 @@ class VICIValve(InjectionValve):
             raise
 
     def _prepare(self) -> None:
-        with self.transport.transaction():
-            for command in RESPONSE_MODES:
-                self.send(command)
-            self.transport.wait_quiet(SETTLE_S)
-            mode = self._parsed(parse_number, self.query("AM"), "AM", self.valve_id)
-            if mode not in (1, 2):
-                raise InstrumentError(
-                    f"actuator is in mode AM{mode}, not two-position (1 or 2)", self.name
-                )
-            self.position()
+        """The driver's own setup on an open port (response modes, mode check, state)."""
+        raise NotImplementedError
 
     def reconnect(self) -> None:
-        """Reopen the same path, set the response modes again, re-read mode and position."""
+        """Reopen the same path and prepare the actuator again (response modes, checks)."""
         with self.transport.transaction():
             self.transport.reopen()
             self._prepare()
 
     def close(self) -> None:
         self.transport.close()
+
+    def _set_response_modes(self) -> None:
+        """``IFM0``, ``LG0``; whatever an actuator in another mode answers is discarded."""
+        for command in RESPONSE_MODES:
+            self.send(command)
+        self.transport.wait_quiet(SETTLE_S)
 
     # -- wire -------------------------------------------------------------
     def send(self, command: str) -> None:
@@ -193,17 +210,71 @@ class VICIValve(InjectionValve):
         except ProtocolError as exc:
             raise ProtocolError(str(exc), self.name) from None
 
+    def _asked_twice(self, command: str, parse: Callable[[bytes], T],
+                     shown: Callable[[T], str] = str) -> T:
+        """``parse(query(command))``; a garbled or unexpected reply is asked once more before
+        it raises, and the recovery is noted as an incident."""
+        with self.transport.transaction():
+            try:
+                return parse(self.query(command))
+            except ProtocolError as exc:
+                self.transport.log.warning("%s; asking %s again", exc, command)
+                value = parse(self.query(command))
+                self.note_incident(f"{exc}; asked {command} again: {shown(value)}")
+                return value
+
+    def _confirm(self, done: Callable[[], bool], what: str) -> None:
+        """Poll until ``done()``; commands are already spaced by ``poll_interval_s``."""
+        deadline = time.monotonic() + self.move_timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise InstrumentTimeout(
+                    f"{what} not confirmed by CP within {self.move_timeout_s:g} s", self.name
+                )
+
+    def mode(self) -> int:
+        """``AM`` → 1 (two-position with stops), 2 (without stops) or 3 (multiposition)."""
+        return self._parsed(parse_number, self.query("AM"), "AM", self.valve_id)
+
+    def identity(self) -> dict[str, str]:
+        with self.transport.transaction():
+            firmware = self._parsed(parse_version, self.query("VR"), self.valve_id)
+            info = {"model": self.model, "firmware": firmware, "serial": ""}
+            if firmware.upper().startswith("UA_MAIN_"):  # a universal actuator: serial board too
+                info["serial_board"] = self._parsed(parse_version, self.query("VR2"), self.valve_id)
+            return info
+
+
+class VICIValve(VICIActuator, InjectionValve):
+    """A VICI two-position actuator on a serial port."""
+
+    model = "VICI universal electric actuator"
+    SETTINGS = SETTINGS
+
+    def __init__(self, port: str, *, name: str = "valve", **settings) -> None:
+        values = self._declared(name, port=port, **settings)
+        self._link(port, name, values)
+        self._loop_volume_uL = values["loop_volume_uL"]
+
+    # -- life cycle -------------------------------------------------------
+    def _prepare(self) -> None:
+        """Set the response modes, check a two-position mode and read CP."""
+        with self.transport.transaction():
+            self._set_response_modes()
+            mode = self.mode()
+            if mode not in (1, 2):
+                raise InstrumentError(
+                    f"actuator is in mode AM{mode}, not two-position (1 or 2)", self.name
+                )
+            self.position()
+
     # -- role -------------------------------------------------------------
     def position(self) -> ValvePosition:
         """``CP``; a garbled or unexpected reply is asked once more before it raises."""
-        with self.transport.transaction():
-            try:
-                return self._parsed(parse_position, self.query("CP"), self.valve_id)
-            except ProtocolError as exc:
-                self.transport.log.warning("%s; asking CP again", exc)
-                position = self._parsed(parse_position, self.query("CP"), self.valve_id)
-                self.note_incident(f"{exc}; asked CP again: {position.value}")
-                return position
+        return self._asked_twice(
+            "CP", lambda raw: self._parsed(parse_position, raw, self.valve_id),
+            lambda position: position.value,
+        )
 
     def load(self) -> None:
         self.move_to(ValvePosition.LOAD)
@@ -252,26 +323,9 @@ class VICIValve(InjectionValve):
                 "timed injection",
             )
 
-    def _confirm(self, done, what: str) -> None:
-        """Poll until ``done()``; commands are already spaced by ``poll_interval_s``."""
-        deadline = time.monotonic() + self.move_timeout_s
-        while not done():
-            if time.monotonic() > deadline:
-                raise InstrumentTimeout(
-                    f"{what} not confirmed by CP within {self.move_timeout_s:g} s", self.name
-                )
-
     def delay_ms(self) -> int:
         return self._parsed(parse_number, self.query("DT"), "DT", self.valve_id)
 
     def counter(self) -> int:
         """Actuation counter (wraps at 65536)."""
         return self._parsed(parse_number, self.query("CNT"), "CNT", self.valve_id)
-
-    def identity(self) -> dict[str, str]:
-        with self.transport.transaction():
-            firmware = self._parsed(parse_version, self.query("VR"), self.valve_id)
-            info = {"model": self.model, "firmware": firmware, "serial": ""}
-            if firmware.upper().startswith("UA_MAIN_"):  # a universal actuator: serial board too
-                info["serial_board"] = self._parsed(parse_version, self.query("VR2"), self.valve_id)
-            return info

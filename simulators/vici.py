@@ -18,6 +18,11 @@ and switches back; a later GO/CW/CC/TO cancels a pending return.
 Choices where the manual is silent: with an ID set, commands without that ID
 (or ``*``) are ignored and replies carry the ID as prefix (``1CPA``); an
 unknown command or bad argument is answered ``Bad command``.
+
+What every universal actuator shares whatever its mode — the line framing, the
+ID (or NUL) prefix, ``CNT``, ``IFM``, ``LG``, ``VR``/``VR2``, ``ID`` — is
+``VICIActuatorDevice``; the multiposition selector
+(``raphe.simulators.vici_selector``) is built on it too.
 """
 
 from __future__ import annotations
@@ -32,8 +37,114 @@ Listener = Callable[[str, float], None]
 OTHER = {"A": "B", "B": "A"}
 
 
-class VICIDevice:
-    """The actuator's state machine (a ``SerialDevice`` for ``PtyPort``)."""
+class VICIActuatorDevice:
+    """The part of a universal actuator every mode shares (a ``SerialDevice`` base).
+
+    Bytes are framed into CR-terminated lines (LF ignored, at most 64 characters
+    kept); a line is executed when its ID (or ``*``) matches, and a reply goes back
+    prefixed by the ID, or NUL when none is set. A subclass implements ``_execute``
+    for its mode and ends it with ``return self._shared(cmd)``.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        valve_id: str | None = None,
+        version: str = "UA_MAIN_EQ",
+        serial_board_version: str = "UA_SERIAL_2.04",
+        nul_prefix: bool = True,
+        legacy: bool = False,
+    ) -> None:
+        self.clock = clock
+        self.valve_id = valve_id
+        self.version = version
+        self.serial_board_version = serial_board_version
+        self.nul_prefix = nul_prefix
+        self.legacy = 1 if legacy else 0
+        self.ifm = 0
+        self.counter = 0
+        self._line = bytearray()
+        self._listeners: list[Callable] = []
+        self._lock = threading.RLock()
+
+    def add_listener(self, callback: Callable) -> None:
+        """``callback(position, t)`` each time a move completes (t on the clock)."""
+        self._listeners.append(callback)
+
+    def _advance(self) -> None:
+        """Bring the motion up to the clock's present (subclasses move)."""
+
+    # -- SerialDevice -----------------------------------------------------
+    def poll(self) -> bytes:
+        with self._lock:
+            self._advance()
+        return b""
+
+    def receive(self, data: bytes) -> bytes:
+        out = bytearray()
+        with self._lock:
+            for byte in data:
+                if byte == 0x0D:
+                    line, self._line = bytes(self._line), bytearray()
+                    out += self._command(line.decode("ascii", errors="replace"))
+                elif byte != 0x0A and len(self._line) < 64:
+                    self._line.append(byte)
+        return bytes(out)
+
+    def _command(self, text: str) -> bytes:
+        if self.valve_id is not None:
+            if text[:1] not in (self.valve_id, "*"):
+                return b""
+            text = text[1:]
+        elif text[:1] == "*":
+            text = text[1:]
+        self._advance()
+        reply = self._execute(text)
+        if reply is None:
+            return b""
+        prefix = self.valve_id or ("\0" if self.nul_prefix else "")
+        return f"{prefix}{reply}\r".encode("ascii")
+
+    def _execute(self, cmd: str) -> str | None:
+        return self._shared(cmd)
+
+    def _shared(self, cmd: str) -> str | None:
+        """Commands every mode answers alike; anything else is ``Bad command``."""
+        if cmd.startswith("CNT"):
+            return self._number(cmd, "CNT", 65535, "counter")
+        if cmd.startswith("IFM"):
+            return self._number(cmd, "IFM", 2, "ifm")
+        if cmd.startswith("LG"):
+            return self._number(cmd, "LG", 1, "legacy")
+        if cmd == "VR":
+            return self.version
+        if cmd == "VR2":
+            return self.serial_board_version
+        if cmd.startswith("ID"):
+            arg = cmd[2:]
+            if arg == "":
+                return f"ID{self.valve_id or ''}"
+            if arg == "*":
+                self.valve_id = None
+                return None
+            if len(arg) == 1 and (arg.isdigit() or "A" <= arg <= "Z"):
+                self.valve_id = arg
+                return None
+        return "Bad command"
+
+    def _number(self, cmd: str, name: str, maximum: int, attribute: str) -> str | None:
+        arg = cmd[len(name):]
+        if arg == "":
+            return f"{name}{getattr(self, attribute)}"
+        if arg.isdigit() and int(arg) <= maximum:
+            setattr(self, attribute, int(arg))
+            return None
+        return "Bad command"
+
+
+class VICIDevice(VICIActuatorDevice):
+    """The actuator's state machine in a two-position mode (a ``SerialDevice`` for ``PtyPort``)."""
 
     def __init__(
         self,
@@ -46,28 +157,17 @@ class VICIDevice:
         nul_prefix: bool = True,
         legacy: bool = False,
     ) -> None:
-        self.clock = clock
+        super().__init__(
+            clock, valve_id=valve_id, version=version,
+            serial_board_version=serial_board_version, nul_prefix=nul_prefix, legacy=legacy,
+        )
         self.switch_time_s = switch_time_s
-        self.valve_id = valve_id
-        self.version = version
-        self.serial_board_version = serial_board_version
-        self.nul_prefix = nul_prefix
-        self.legacy = 1 if legacy else 0
         self.mode = 1
-        self.ifm = 0
         self.delay_ms = 0
-        self.counter = 0
         self._position = "A"
         self._motion: tuple[str, float, float] | None = None  # target, start, end
         self._schedule: list[tuple[float, str, bool]] = []  # start, target, is TT return
         self._free_at = float("-inf")
-        self._line = bytearray()
-        self._listeners: list[Listener] = []
-        self._lock = threading.RLock()
-
-    def add_listener(self, callback: Listener) -> None:
-        """``callback(position, t)`` each time a switch completes (t on the clock)."""
-        self._listeners.append(callback)
 
     # -- motion -----------------------------------------------------------
     def _advance(self) -> None:
@@ -120,37 +220,6 @@ class VICIDevice:
         self._schedule.append((return_at, back, True))
         self._advance()
 
-    # -- SerialDevice -----------------------------------------------------
-    def poll(self) -> bytes:
-        with self._lock:
-            self._advance()
-        return b""
-
-    def receive(self, data: bytes) -> bytes:
-        out = bytearray()
-        with self._lock:
-            for byte in data:
-                if byte == 0x0D:
-                    line, self._line = bytes(self._line), bytearray()
-                    out += self._command(line.decode("ascii", errors="replace"))
-                elif byte != 0x0A and len(self._line) < 64:
-                    self._line.append(byte)
-        return bytes(out)
-
-    def _command(self, text: str) -> bytes:
-        if self.valve_id is not None:
-            if text[:1] not in (self.valve_id, "*"):
-                return b""
-            text = text[1:]
-        elif text[:1] == "*":
-            text = text[1:]
-        self._advance()
-        reply = self._execute(text)
-        if reply is None:
-            return b""
-        prefix = self.valve_id or ("\0" if self.nul_prefix else "")
-        return f"{prefix}{reply}\r".encode("ascii")
-
     def _execute(self, cmd: str) -> str | None:
         moves = {"GOA": "A", "GOB": "B", "CW": "A", "CC": "B"}
         if cmd == "CP":
@@ -166,42 +235,13 @@ class VICIDevice:
             return None
         if cmd.startswith("DT"):
             return self._number(cmd, "DT", 65535, "delay_ms")
-        if cmd.startswith("CNT"):
-            return self._number(cmd, "CNT", 65535, "counter")
-        if cmd.startswith("IFM"):
-            return self._number(cmd, "IFM", 2, "ifm")
-        if cmd.startswith("LG"):
-            return self._number(cmd, "LG", 1, "legacy")
         if cmd.startswith("AM"):
             arg = cmd[2:]
             if arg in ("1", "2"):
                 self.mode = int(arg)
                 return None
             return f"AM{self.mode}" if arg == "" else "Bad command"
-        if cmd == "VR":
-            return self.version
-        if cmd == "VR2":
-            return self.serial_board_version
-        if cmd.startswith("ID"):
-            arg = cmd[2:]
-            if arg == "":
-                return f"ID{self.valve_id or ''}"
-            if arg == "*":
-                self.valve_id = None
-                return None
-            if len(arg) == 1 and (arg.isdigit() or "A" <= arg <= "Z"):
-                self.valve_id = arg
-                return None
-        return "Bad command"
-
-    def _number(self, cmd: str, name: str, maximum: int, attribute: str) -> str | None:
-        arg = cmd[len(name):]
-        if arg == "":
-            return f"{name}{getattr(self, attribute)}"
-        if arg.isdigit() and int(arg) <= maximum:
-            setattr(self, attribute, int(arg))
-            return None
-        return "Bad command"
+        return self._shared(cmd)
 
 
 class SimulatedVICI(PtySimulator):
