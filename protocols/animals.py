@@ -13,6 +13,7 @@ collision, and keeps each animal's timeline.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +155,7 @@ def check_animals(protocol: Protocol, given: Mapping[str, Mapping[str, Any]],
         return shared
     spacing = max(run_length_s or 0.0, INJECT_HOLD_S)
     injections = shared.injections()
-    for (t0, a0, s0), (t1, a1, s1) in zip(injections, injections[1:]):
+    for (t0, a0, s0), (t1, a1, s1) in itertools.pairwise(injections):
         if t1 - t0 < spacing - 1e-6:
             n = len(parts)
             interval = s1.t_end - s1.t_start
