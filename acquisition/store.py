@@ -45,6 +45,8 @@ from raphe.records import (
     columns,
 )
 
+#: HDF5 chunk cache of each dataset while a session is written (bytes).
+CHUNK_CACHE_BYTES = 64 * 1024
 #: Bumped when the layout changes in a way older readers cannot read. Version 2 stores the
 #: calibration as columns (no JSON text that a size limit could cut) and adds the baseline
 #: reference, calibration standards, probe recovery, suitability and instrument tables.
@@ -226,7 +228,9 @@ def create(path: Path, *, signal_dt: float, operator: str = "", animal_id: str =
     if not path.parent.is_dir():
         raise InputError(f"session {path}: folder {path.parent} does not exist")
     try:
-        f = h5py.File(path, "x", libver=LIBVER)
+        # A small chunk cache per dataset: the writer only appends, and HDF5's default (1 MB
+        # per dataset) would fill as the file grows, a steady rise of memory over days.
+        f = h5py.File(path, "x", libver=LIBVER, rdcc_nbytes=CHUNK_CACHE_BYTES)
     except (FileExistsError, OSError) as exc:
         raise InputError(f"session {path}: cannot create ({exc})") from exc
     wall = time.time() if wall_start is None else float(wall_start)

@@ -467,7 +467,7 @@ class Engine(OperatorRequests):
             if time.monotonic() > deadline or (control is not None and control.abort.is_set()):
                 break
             time.sleep(0.05)
-        injections = [inj for inj, _ in list(q.chromatograms)] + q.open_runs
+        injections = list(q.closed) + q.open_runs
         with self._lock:
             results = list(self.results)
         return injections, results, list(self.fits)

@@ -837,7 +837,7 @@ class SimulatedDMM34465A:
             self.connections += 1
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _serve(self, conn: socket.socket) -> None:
         buf = b""

@@ -157,7 +157,9 @@ class LiveQuantifier:
         #: Every change of a % of baseline reference, in order.
         self.references: list[BaselineReference] = []
         #: Full per-injection results (all peaks), in emission order.
-        self.chromatograms: list[tuple[Injection, ChromatogramResult]] = []
+        #: The injections whose run has closed, in order (results go to ``results``; each
+        #: chromatogram is published once, to ``on_chromatogram``, never kept).
+        self.closed: list[Injection] = []
         #: Every refit, in order: (t, analyte, fit record).
         self.refits: list[tuple[float, str, dict]] = []
         self.shifts: dict[str, float] = {}
@@ -334,7 +336,7 @@ class LiveQuantifier:
                               calibrations=self.calibrations)
         else:
             result = ChromatogramResult([], {}, math.nan, math.nan)
-        self.chromatograms.append((inj, result))
+        self.closed.append(inj)
         self._closed.add(run.seq)
         areas: dict[str, tuple[float, tuple]] = {}
         first: list[tuple] = []

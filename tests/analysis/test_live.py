@@ -238,13 +238,14 @@ def test_small_peak_flagged_below_loq():
 def test_blank_injection_reports_not_found_without_false_peaks():
     _, y = sy.assay_session([], 1000.0, np.random.default_rng(5), DT)
     injections = [Injection(30.0, "BL", 20.0, "B", "blank")]
-    q = LiveQuantifier(METHOD)
+    closed = []
+    q = LiveQuantifier(METHOD, on_chromatogram=closed.append)
     for b in _blocks(y, [128]):
         q.on_block(b)
         if b.t0 <= 30.0 < b.t0 + len(b) * DT:
             q.on_injection(injections[0])
     q.finish()
-    assert q.chromatograms[0][1].peaks == []
+    assert closed[0].result.peaks == [] and q.closed == injections
     assert [r.flags for r in q.results] == ["not_found"] * len(METHOD.analytes)
 
 

@@ -171,7 +171,7 @@ class Soak:
         if q is not None:
             out.update({
                 "q.results": len(q.results),
-                "q.chromatograms": len(q.chromatograms),
+                "q.closed": len(q.closed),
                 "q.references": len(q.references),
                 "q._closed": len(q._closed),
                 "q._index": len(q._index),

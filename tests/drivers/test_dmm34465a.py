@@ -214,6 +214,10 @@ def test_memory_overflow_is_reported_not_hidden(sim, clock):
         clock.sleep(MEMORY_READINGS * 0.001 * 1.2)  # more than memory holds
         with pytest.raises(InstrumentError, match="overflowed"):
             dmm.read_block()
+        dmm.reconnect()  # what the recorder does next: a new segment, from its own INIT
+        assert len(dmm.segments) == 2 and dmm.segments[1].index0 == 0
+        blocks = drain(dmm, lambda b: len(b) >= 2)
+    assert_contiguous(blocks)
 
 
 # -- failure paths --------------------------------------------------------------------------
