@@ -41,29 +41,22 @@ reply) at a time. All traffic is logged at DEBUG under
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-import select
-import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pyvisa
-from pyvisa.rname import InvalidResourceName, parse_resource_name
 
 from raphe.drivers.base import Detector
-from raphe.drivers.locks import ResourceLock
 from raphe.drivers.settings import REQUIRED, Setting
+from raphe.drivers.transport import VisaTransport
 from raphe.errors import (
     Disconnected,
     InputError,
     InstrumentError,
-    InstrumentTimeout,
     ProtocolError,
 )
 from raphe.records import DetectorBlock
@@ -556,12 +549,11 @@ class DMM34465A(Detector):
         self.samples_per_run = values["samples_per_run"]
         self._interval_s: float = values["interval_s"]
         self._scale_nA_per_V: float | None = values["scale_nA_per_V"]
-        self.log = logging.getLogger(f"raphe.instrument.{name}")
-        self._own_rm = resource_manager is None
-        self._rm = resource_manager
-        self._inst = None
-        self._lock = threading.RLock()
-        self._resource_lock = ResourceLock(resource, name)
+        #: the VISA link (drivers/transport.py): one query at a time, typed errors, logs
+        self.link = VisaTransport(resource, name=name, timeout=self.timeout_s,
+                                  resource_manager=resource_manager, parse=decode_reply)
+        self.log = self.link.log
+        self._lock = self.link.transaction()
         self._session_clock = session_clock
         self._clock_offset = 0.0
         self._identity: dict[str, str] = {}
@@ -579,7 +571,6 @@ class DMM34465A(Detector):
         self._run_taken = 0  # readings of this segment taken out of the DMM's memory
         #: readings asked for by a ``DATA:REM?`` whose reply has not arrived (0: none)
         self._in_doubt = 0
-        self._stale = False
         self._host0 = 0.0
         self._session0 = 0.0
         self._rearm_on_reconnect = False  # the DMM stopped sampling: INIT again once back
@@ -591,11 +582,10 @@ class DMM34465A(Detector):
 
     def open(self) -> None:
         """Take the resource's lock, open it and read ``*IDN?`` (done by the constructor)."""
-        if self._inst is not None:
+        if self.link.is_open:
             return
-        self._resource_lock.acquire()
         try:
-            self._open()
+            self.link.open()
             self._identity = self._parse(parse_idn, self._query("*IDN?"))
         except Disconnected as exc:
             self.close()
@@ -609,46 +599,7 @@ class DMM34465A(Detector):
         """The rig file's sampling and scale are configured on the instrument."""
         self.configure(self._interval_s, self._scale_nA_per_V)
 
-    # -- link -------------------------------------------------------------------
-    def _open(self) -> None:
-        try:
-            parse_resource_name(self.resource)
-            if self._rm is None:
-                self._rm = pyvisa.ResourceManager("@py")
-            self._inst = self._rm.open_resource(
-                self.resource,
-                read_termination="\n",
-                write_termination="\n",
-                timeout=int(self.timeout_s * 1000),
-            )
-        except InvalidResourceName as exc:
-            raise InputError(f"{self.name}: bad VISA resource {self.resource!r}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - pyvisa-py raises a bare Exception on connect
-            self._inst = None
-            raise Disconnected(f"cannot open {self.resource}: {exc}", self.name) from None
-        sock = self._socket()
-        if sock is not None:  # small commands must not wait for delayed ACKs (Nagle)
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError as exc:
-                raise Disconnected(f"cannot open {self.resource}: {exc}", self.name) from None
-        self.log.debug("opened %s", self.resource)
-
-    def _socket(self) -> socket.socket | None:
-        """The pyvisa-py session's socket (None for other backends such as pyvisa-sim)."""
-        try:
-            session = self._rm.visalib.sessions[self._inst.session]
-        except (AttributeError, KeyError, TypeError, pyvisa.errors.Error):
-            return None
-        sock = getattr(session, "interface", None)
-        return sock if isinstance(sock, socket.socket) else None
-
-    def _pending(self) -> bool:
-        try:
-            return bool(self._rm.visalib.sessions[self._inst.session]._pending_buffer)
-        except (AttributeError, KeyError, TypeError, pyvisa.errors.Error):
-            return False
-
+    # -- link (drivers/transport.py) -------------------------------------------------------
     def _parse(self, parser, text: str):
         try:
             return parser(text)
@@ -656,80 +607,11 @@ class DMM34465A(Detector):
             raise ProtocolError(str(exc), self.name) from None
 
     def _write(self, command: str) -> None:
-        with self._lock:
-            inst = self._inst
-            if inst is None:
-                raise Disconnected(f"{self.resource} is not open", self.name)
-            self.log.debug("> %s", command)
-            try:
-                inst.write(command)
-            except pyvisa.errors.VisaIOError as exc:
-                raise self._visa_error(exc, command) from None
-            except (pyvisa.errors.Error, OSError, ValueError, TypeError, AttributeError) as exc:
-                raise Disconnected(f"sending {command!r} failed: {exc}", self.name) from None
-
-    def _read(self, command: str) -> str:
-        inst = self._inst
-        if inst is None:
-            raise Disconnected(f"{self.resource} is not open", self.name)
-        sock = self._socket()
-        if sock is not None and not self._pending():
-            self._wait_readable(sock, command)
-        try:
-            raw = inst.read_raw()
-        except pyvisa.errors.VisaIOError as exc:
-            raise self._visa_error(exc, command) from None
-        except (pyvisa.errors.Error, OSError, ValueError, TypeError, AttributeError) as exc:
-            raise Disconnected(
-                f"reading the reply to {command!r} failed: {exc}", self.name
-            ) from None
-        self.log.debug("< %r", raw if len(raw) < 200 else raw[:200] + b"...")
-        return self._parse(decode_reply, raw)
-
-    def _wait_readable(self, sock: socket.socket, command: str) -> None:
-        """Wait for the first reply byte; EOF or reset means the link is gone."""
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise InstrumentTimeout(
-                    f"no reply to {command!r} within {self.timeout_s:g} s", self.name
-                )
-            try:
-                ready, _, _ = select.select([sock], [], [], remaining)
-                if not ready:
-                    continue
-                data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                continue
-            except (OSError, ValueError, TypeError) as exc:
-                raise Disconnected(
-                    f"link lost waiting for {command!r}: {exc}", self.name
-                ) from None
-            if not data:
-                raise Disconnected(
-                    f"connection closed by the instrument at {command!r}", self.name
-                )
-            return
-
-    def _visa_error(self, exc, command: str) -> InstrumentError:
-        if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
-            return InstrumentTimeout(
-                f"no reply to {command!r} within {self.timeout_s:g} s", self.name
-            )
-        return Disconnected(f"{command!r}: {exc.description}", self.name)
+        self.link.write(command)
 
     def _query(self, command: str) -> str:
         """One command and its reply, never interleaved with another thread's."""
-        with self._lock:
-            if self._stale:
-                self._discard_input()
-            self._write(command)
-            try:
-                return self._read(command)
-            except InstrumentTimeout:
-                self._stale = True  # a late reply must not be taken for the next one
-                raise
+        return self.link.query(command)
 
     def _query_number(self, command: str) -> float:
         text = self._query(command)
@@ -739,13 +621,6 @@ class DMM34465A(Detector):
             raise ProtocolError(
                 f"non-numeric reply to {command!r}: {text[:40]!r}", self.name
             ) from None
-
-    def _discard_input(self) -> None:
-        self._stale = False
-        try:
-            self._inst.flush(pyvisa.constants.BufferOperation.discard_read_buffer)
-        except (pyvisa.errors.Error, OSError, AttributeError, ValueError, TypeError) as exc:
-            self.log.debug("discarding input failed: %s", exc)
 
     def check_errors(self, context: str) -> None:
         """Drain ``SYST:ERR?``; raise ``ScpiError`` naming every SCPI error found."""
@@ -773,10 +648,7 @@ class DMM34465A(Detector):
         re-armed (``ABOR``, ``INIT``) as a new segment either way.
         """
         with self._lock:
-            self._close_resource()
-            self._resource_lock.acquire()
-            self._open()
-            self._stale = False
+            self.link.reopen()
             self._identity = self._parse(parse_idn, self._query("*IDN?"))
             if not self._configured:
                 return
@@ -796,22 +668,7 @@ class DMM34465A(Detector):
 
     def close(self) -> None:
         """Close the resource and release it (never raises)."""
-        self._close_resource()
-        if self._own_rm and self._rm is not None:
-            try:
-                self._rm.close()
-            except Exception as exc:  # noqa: BLE001 - closing must not fail
-                self.log.debug("closing the resource manager: %s", exc)
-            self._rm = None
-        self._resource_lock.release()
-
-    def _close_resource(self) -> None:
-        inst, self._inst = self._inst, None
-        if inst is not None:
-            try:
-                inst.close()
-            except Exception as exc:  # noqa: BLE001 - closing must not fail
-                self.log.debug("closing %s: %s", self.resource, exc)
+        self.link.close()
 
     # -- Detector -----------------------------------------------------------------
     def configure(self, interval_s: float, scale_nA_per_V: float) -> None:
@@ -903,7 +760,7 @@ class DMM34465A(Detector):
     def stop(self) -> None:
         """``ABOR``: the instrument stops sampling; readings not yet read are discarded."""
         self.running = False
-        if self._inst is not None:
+        if self.link.is_open:
             self._write("ABOR")
 
     def read_block(self) -> DetectorBlock | None:

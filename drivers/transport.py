@@ -1,5 +1,8 @@
-"""Serial transport shared by the serial drivers: pyserial with typed errors, traffic logs,
-exclusive access and a transaction lock.
+"""The link layers drivers talk through, one per medium: ``SerialTransport`` (pyserial) for
+the serial instruments and ``VisaTransport`` (pyvisa + pyvisa-py) for VISA ones (the DMM),
+each with typed errors, traffic logs, exclusive access and a transaction lock.
+
+Serial:
 
 Every byte sent and received is logged at DEBUG under the instrument's
 logger (``raphe.instrument.<name>``, the rig-file table name). Whatever
@@ -19,14 +22,26 @@ import contextlib
 import errno as errnos
 import logging
 import os
+import select
+import socket
 import termios
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+import pyvisa
 import serial
+from pyvisa.rname import InvalidResourceName, parse_resource_name
 
-from raphe.drivers.locks import PortInUse, holders, in_use_message
-from raphe.errors import Disconnected, InstrumentTimeout, ProtocolError
+from raphe.drivers.locks import PortInUse, ResourceLock, holders, in_use_message
+from raphe.errors import (
+    Disconnected,
+    InputError,
+    InstrumentError,
+    InstrumentTimeout,
+    ProtocolError,
+)
 
 #: Everything pyserial and the OS raise on a vanished, closed or unusable port.
 LINK_ERRORS = (serial.SerialException, OSError, termios.error, ValueError, TypeError, AttributeError)
@@ -184,3 +199,191 @@ class SerialTransport:
         wait = self.last_write + gap_s - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+
+
+class VisaTransport:
+    """A VISA message resource (pyvisa + pyvisa-py; a raw LAN socket or anything VISA opens)
+    with typed errors, traffic logs, exclusive access and one query at a time.
+
+    Every command and reply is logged at DEBUG under ``raphe.instrument.<name>``. A VISA
+    timeout becomes ``InstrumentTimeout``; a closed or reset socket, or any other VISA or
+    socket failure, ``Disconnected`` — a closed socket is seen at once, not after the
+    timeout, by peeking pyvisa-py's socket. The resource is held through a lock file
+    (``raphe.drivers.locks``), as serial ports are. After a timeout, a late reply is
+    discarded before the next query so it is never taken for that query's reply.
+    """
+
+    def __init__(self, resource: str, *, name: str, timeout: float = 2.0,
+                 resource_manager: Any = None, parse: Callable[[bytes], str] | None = None
+                 ) -> None:
+        self.resource = resource
+        self.name = name
+        self.timeout_s = timeout
+        self.log = logging.getLogger(f"raphe.instrument.{name}")
+        self._own_rm = resource_manager is None
+        self._rm = resource_manager
+        self._inst = None
+        self._lock = threading.RLock()
+        self._resource_lock = ResourceLock(resource, name)
+        self._stale = False
+        self._decode = parse or (lambda raw: raw.decode("ascii", "replace").strip())
+
+    @property
+    def is_open(self) -> bool:
+        return self._inst is not None
+
+    def transaction(self) -> contextlib.AbstractContextManager:
+        """Hold the link for several commands and replies."""
+        return self._lock
+
+    def open(self) -> None:
+        """Take the resource's lock and open it (TCP_NODELAY on a socket)."""
+        with self._lock:
+            if self._inst is not None:
+                return
+            self._resource_lock.acquire()
+            try:
+                parse_resource_name(self.resource)
+                if self._rm is None:
+                    self._rm = pyvisa.ResourceManager("@py")
+                self._inst = self._rm.open_resource(
+                    self.resource, read_termination="\n", write_termination="\n",
+                    timeout=int(self.timeout_s * 1000))
+            except InvalidResourceName as exc:
+                raise InputError(f"{self.name}: bad VISA resource {self.resource!r}: "
+                                 f"{exc}") from None
+            except Exception as exc:  # noqa: BLE001 - pyvisa-py raises bare Exceptions
+                self._inst = None
+                raise Disconnected(f"cannot open {self.resource}: {exc}", self.name) from None
+            sock = self._socket()
+            if sock is not None:  # small commands must not wait for delayed ACKs (Nagle)
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError as exc:
+                    raise Disconnected(f"cannot open {self.resource}: {exc}",
+                                       self.name) from None
+            self._stale = False
+            self.log.debug("opened %s", self.resource)
+
+    def reopen(self) -> None:
+        with self._lock:
+            self.close_resource()
+            self.open()
+
+    def close_resource(self) -> None:
+        """Close the resource (keep the resource manager and the lock); never raises."""
+        inst, self._inst = self._inst, None
+        if inst is not None:
+            try:
+                inst.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not fail
+                self.log.debug("closing %s: %s", self.resource, exc)
+
+    def close(self) -> None:
+        """Close the resource and release it (never raises)."""
+        self.close_resource()
+        if self._own_rm and self._rm is not None:
+            try:
+                self._rm.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not fail
+                self.log.debug("closing the resource manager: %s", exc)
+            self._rm = None
+        self._resource_lock.release()
+
+    def _socket(self) -> socket.socket | None:
+        """The pyvisa-py session's socket (None for other backends such as pyvisa-sim)."""
+        try:
+            session = self._rm.visalib.sessions[self._inst.session]
+        except (AttributeError, KeyError, TypeError, pyvisa.errors.Error):
+            return None
+        sock = getattr(session, "interface", None)
+        return sock if isinstance(sock, socket.socket) else None
+
+    def _pending(self) -> bool:
+        try:
+            return bool(self._rm.visalib.sessions[self._inst.session]._pending_buffer)
+        except (AttributeError, KeyError, TypeError, pyvisa.errors.Error):
+            return False
+
+    def write(self, command: str) -> None:
+        with self._lock:
+            inst = self._inst
+            if inst is None:
+                raise Disconnected(f"{self.resource} is not open", self.name)
+            self.log.debug("> %s", command)
+            try:
+                inst.write(command)
+            except pyvisa.errors.VisaIOError as exc:
+                raise self._visa_error(exc, command) from None
+            except (pyvisa.errors.Error, OSError, ValueError, TypeError, AttributeError) as exc:
+                raise Disconnected(f"sending {command!r} failed: {exc}", self.name) from None
+
+    def read(self, command: str) -> str:
+        """The reply to ``command`` (decoded by ``parse``)."""
+        inst = self._inst
+        if inst is None:
+            raise Disconnected(f"{self.resource} is not open", self.name)
+        sock = self._socket()
+        if sock is not None and not self._pending():
+            self._wait_readable(sock, command)
+        try:
+            raw = inst.read_raw()
+        except pyvisa.errors.VisaIOError as exc:
+            raise self._visa_error(exc, command) from None
+        except (pyvisa.errors.Error, OSError, ValueError, TypeError, AttributeError) as exc:
+            raise Disconnected(
+                f"reading the reply to {command!r} failed: {exc}", self.name
+            ) from None
+        self.log.debug("< %r", raw if len(raw) < 200 else raw[:200] + b"...")
+        try:
+            return self._decode(raw)
+        except ProtocolError as exc:
+            raise ProtocolError(str(exc), self.name) from None
+
+    def query(self, command: str) -> str:
+        """One command and its reply, never interleaved with another thread's."""
+        with self._lock:
+            if self._stale:
+                self.discard_input()
+            self.write(command)
+            try:
+                return self.read(command)
+            except InstrumentTimeout:
+                self._stale = True  # a late reply must not be taken for the next one
+                raise
+
+    def discard_input(self) -> None:
+        self._stale = False
+        try:
+            self._inst.flush(pyvisa.constants.BufferOperation.discard_read_buffer)
+        except (pyvisa.errors.Error, OSError, AttributeError, ValueError, TypeError) as exc:
+            self.log.debug("discarding input failed: %s", exc)
+
+    def _wait_readable(self, sock: socket.socket, command: str) -> None:
+        """Wait for the first reply byte; EOF or reset means the link is gone."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InstrumentTimeout(
+                    f"no reply to {command!r} within {self.timeout_s:g} s", self.name)
+            try:
+                ready, _, _ = select.select([sock], [], [], remaining)
+                if not ready:
+                    continue
+                data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError, TypeError) as exc:
+                raise Disconnected(f"link lost waiting for {command!r}: {exc}",
+                                   self.name) from None
+            if not data:
+                raise Disconnected(f"connection closed by the instrument at {command!r}",
+                                   self.name)
+            return
+
+    def _visa_error(self, exc, command: str) -> InstrumentError:
+        if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+            return InstrumentTimeout(
+                f"no reply to {command!r} within {self.timeout_s:g} s", self.name)
+        return Disconnected(f"{command!r}: {exc.description}", self.name)

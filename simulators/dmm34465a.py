@@ -807,9 +807,14 @@ class SimulatedDMM34465A:
         """Replace the next replies (to commands starting with ``to``) by these bytes + "\\n"."""
         self.faults.garbage.extend((to.upper(), r) for r in replies)
 
-    def lose_replies(self, n: int = 1) -> None:
-        """Execute the next ``n`` queries but send no reply."""
-        self.faults.lose += n
+    def inject_garbage(self, data: bytes = b"\x00\xff#garbage", count: int = 1) -> None:
+        """Send ``data`` instead of each of the next ``count`` replies (the link faults have
+        the names and arguments of the serial simulators' port: ``pty_port.PtyPort``)."""
+        self.garbage_replies(*[data] * count)
+
+    def lose_replies(self, count: int = 1) -> None:
+        """Execute the next ``count`` queries but send no reply."""
+        self.faults.lose += count
 
     def slow_replies(self, delay_s: float) -> None:
         """Delay every reply by ``delay_s`` real seconds (0 restores)."""

@@ -30,42 +30,38 @@ def apply_fault(rig, line: str) -> str:
     except ValueError:
         raise ValueError(f"{role} {action}: {rest[0]!r} is not a number") from None
     count = int(arg) if arg else 1
+    # The link faults, the same names for every instrument: the serial simulators' port
+    # (a pty) and the DMM simulator's TCP server answer them alike.
+    link = sim if role == "detector" else sim.port
+    actions = {
+        "unplug": link.unplug,
+        "plug": link.plug,
+        "garbage": lambda: link.inject_garbage(count=count),
+        "slow": lambda: link.slow_replies(arg or 0.0),
+        "lose": lambda: link.lose_replies(count),
+    }
     if role == "detector":
-        actions = {
-            "unplug": sim.unplug,
-            "plug": sim.plug,
-            "drop": sim.drop_connection,
-            "garbage": lambda: sim.garbage_replies(*[b"\x00\xff#garbage"] * count),
-            "slow": lambda: sim.slow_replies(arg or 0.0),
-            "lose": lambda: sim.lose_replies(count),
-            "overload": lambda: sim.force_overload(
+        actions.update(
+            drop=sim.drop_connection,
+            overload=lambda: sim.force_overload(
                 rig.clock.now(), rig.clock.now() + (arg if arg is not None else 10.0)
             ),
-            "stall": sim.stall,
-            "resume": sim.resume,
-        }
-    else:
-        port = sim.port
-        actions = {
-            "unplug": port.unplug,
-            "plug": port.plug,
-            "garbage": lambda: port.inject_garbage(count=count),
-            "slow": lambda: port.slow_replies(arg or 0.0),
-            "lose": lambda: port.lose_replies(count),
-        }
-        if role == "pump":
-            actions.update(
-                stall=sim.device.stall,
-                empty=sim.device.empty,
-                power_cycle=sim.device.power_cycle,
-                refill=lambda: sim.device.refill(arg),
-            )
-        if role == "collector":
-            actions.update(
-                busy=lambda: sim.device.hold_busy(arg or 10.0),
-                rack_end=sim.device.rack_end,
-                refuse_reads=sim.device.refuse_reads,
-            )
+            stall=sim.stall,
+            resume=sim.resume,
+        )
+    if role == "pump":
+        actions.update(
+            stall=sim.device.stall,
+            empty=sim.device.empty,
+            power_cycle=sim.device.power_cycle,
+            refill=lambda: sim.device.refill(arg),
+        )
+    if role == "collector":
+        actions.update(
+            busy=lambda: sim.device.hold_busy(arg or 10.0),
+            rack_end=sim.device.rack_end,
+            refuse_reads=sim.device.refuse_reads,
+        )
     if action not in actions:
         raise ValueError(f"{role} has no fault {action!r} (have: {', '.join(actions)})")
     actions[action]()

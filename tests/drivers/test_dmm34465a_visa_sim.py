@@ -29,7 +29,7 @@ def test_configuration_lands_in_the_instrument(rm):
     with DMM34465A(RESOURCE, resource_manager=rm, timeout_s=0.5, range_V=10.0, nplc=10.0) as dmm:
         assert dmm.identity()["model"] == "34465A"
         dmm.configure(0.5, 20.0)
-        probe = dmm._inst  # the same simulated instrument, read back through its getters
+        probe = dmm.link._inst  # the same simulated instrument, read back through its getters
         assert probe.query("VOLT:DC:RANG?") == "+1.00000000E+01"
         assert probe.query("VOLT:DC:NPLC?") == "+1.00000000E+01"
         assert probe.query("SAMP:TIM?") == "+5.00000000E-01"

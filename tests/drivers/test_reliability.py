@@ -142,7 +142,7 @@ def test_the_dmm_resource_is_locked_against_a_second_process():
     # Released on close: the next driver opens it, and no lock file is left behind.
     with SimulatedDMM34465A(Clock(1.0)) as sim:
         first = DMM34465A(sim.resource, timeout_s=1.0)
-        lock = first._resource_lock.path
+        lock = first.link._resource_lock.path
         assert lock.exists()
         first.close()
         assert not lock.exists()
