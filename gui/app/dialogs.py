@@ -28,8 +28,10 @@ def confirm_abort(parent: QWidget | None) -> bool:
                       "stopped, collector to drain, valve to LOAD) and the session file is "
                       "closed complete.", parent=parent)
     abort = box.addButton("Abort run", QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(box.buttons()[-1])
+    keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    # Enter (or Escape) keeps the run: aborting takes a deliberate click, as closing does.
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
     box.exec()
     return box.clickedButton() is abort
 
@@ -43,6 +45,7 @@ def ask_close_during_run(parent: QWidget | None) -> str:
     abort = box.addButton("Abort and close", QMessageBox.ButtonRole.DestructiveRole)
     keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
     box.exec()
     return ABORT if box.clickedButton() is abort else KEEP
 
@@ -54,7 +57,9 @@ def confirm_flow(parent: QWidget | None, old: float | None, new: float) -> bool:
                       "recorded in the session's audit log; samples collected across it have "
                       "a mixed flow.", parent=parent)
     change = box.addButton("Change flow", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
     box.exec()
     return box.clickedButton() is change
 

@@ -60,6 +60,8 @@ class LiveHistory:
         self._seg_dt: list[float] = []
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.last_value = math.nan
+        #: the very last sample (NaN: the detector gave no reading, e.g. an overload)
+        self.latest_value = math.nan
 
     @property
     def ring_samples(self) -> int:
@@ -89,6 +91,7 @@ class LiveHistory:
                 lmin.extend(mins)
                 lmax.extend(maxs)
         self.n += n
+        self.latest_value = float(values[-1])
         finite = values[np.isfinite(values)]
         if len(finite):
             self.last_value = float(finite[-1])

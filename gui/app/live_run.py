@@ -15,8 +15,10 @@ does (a resume that restarts the pump); a refused request comes back as
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +114,14 @@ class LiveRun(QObject):
         """Show the run in the model and start it (returns at once; the rig opens on the
         engine's thread)."""
         s = self.setup
+        units = {p.name: p.unit for p in getattr(s.protocol, "parameters", ())}
+        values = getattr(self.plan, "parameters", None) or {}
+        parameters = {name: {"value": value, "unit": units.get(name, "")}
+                      for name, value in values.items()}
         self.model.reset(LiveHistory(), self.method, {
-            "protocol": {"name": s.protocol.name}, "animal_id": s.animal_id,
-            "operator": s.operator, "path": str(s.out)}, live=True)
+            "protocol": {"name": s.protocol.name, "parameters": parameters},
+            "animal_id": s.animal_id, "operator": s.operator, "path": str(s.out),
+            "wall_start": time.time()}, live=True)
         self.engine.start()
         self._poll.start()
 
@@ -166,6 +173,22 @@ class LiveRun(QObject):
 
     def mark(self, text: str) -> None:
         self._post(self.engine.mark, text)
+
+    def acknowledge(self, alarm: str, who: str = "operator") -> bool:
+        """Record that the operator saw a loud alarm (an event and an audit entry, with the
+        time); False when the session is closed already (nothing can be recorded)."""
+        session = self.engine.session
+        if self.done or session is None or session.closed:
+            return False
+        self._post(self.engine.acknowledge, alarm, who)
+        return True
+
+    def session_time(self) -> float:
+        """The run's session time now (NaN before it started)."""
+        try:
+            return float(self.engine.session_time()) if self.engine.session else math.nan
+        except Exception:  # noqa: BLE001 - a clock being torn down: not known
+            return math.nan
 
     # -- observation -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ model was emptied).
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,9 @@ from raphe.records import (
     SampleResult,
     SuitabilityTest,
 )
+
+#: An instrument's link lost or back, as the engine words it in an ``alarm`` event.
+_LINK = re.compile(r"^(pump|collector|valve|detector): (.*)$")
 
 
 class SessionModel(QObject):
@@ -58,6 +62,9 @@ class SessionModel(QObject):
         self.suitability: list[SuitabilityTest] = []
         self.now = 0.0
         self.limit: float | None = None  # a replay's play cursor (session time)
+        #: instruments whose link is lost now (role → session time it was lost): their
+        #: readings are unknown, not their last values
+        self.lost: dict[str, float] = {}
         self._by_sample: dict[str, Injection] = {}
 
     def reset(self, history: Any = None, method: Any = None, meta: dict | None = None,
@@ -114,6 +121,8 @@ class SessionModel(QObject):
             elif kind == "events":
                 self.events.append(record)
                 self.event_walls.append(wall)
+                if record.kind == "alarm":
+                    self._link(record)
             elif kind == "results":
                 self.results.add(record)
             elif kind == "baseline":
@@ -133,6 +142,42 @@ class SessionModel(QObject):
             kinds.add(kind)
         if kinds:
             self.changed.emit(frozenset(kinds))
+
+    def _link(self, event: Event) -> None:
+        match = _LINK.match(event.text)
+        if match is None:
+            return
+        role, rest = match.groups()
+        if "reconnected" in rest:
+            self.lost.pop(role, None)
+        elif rest.rstrip().endswith("reconnecting"):
+            self.lost.setdefault(role, event.t)
+
+    def wall_of(self, i: int) -> float | None:
+        """The wall time of event ``i``: when the window got it (a live run), else when it
+        happened by the recording's clock (its start plus session time at the session's
+        clock speed); None when not known."""
+        wall = self.event_walls[i] if i < len(self.event_walls) else None
+        if wall is not None:
+            return wall
+        start = self.meta.get("wall_start")
+        if not isinstance(start, (int, float)) or not math.isfinite(start):
+            return None
+        return start + self.events[i].t / self.clock_speed()
+
+    def clock_speed(self) -> float:
+        """Session seconds per wall second of the recording (1 on a real rig; a simulated
+        rig's speed, from the span the file was open)."""
+        meta = self.meta
+        start, closed, length = meta.get("wall_start"), meta.get("closed"), \
+            meta.get("duration_s")
+        try:
+            speed = float(length) / (float(closed) - float(start))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return 1.0
+        if not math.isfinite(speed) or speed <= 0 or abs(speed - 1.0) < 0.05:
+            return 1.0
+        return speed
 
     def set_now(self, t: float, limit: float | None = None) -> None:
         """Move the session's 'now' (and a replay's cursor)."""

@@ -3,12 +3,14 @@ help, checked as it is typed (``Parameter.check``: the same conversion as ``--se
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QWidget
 
-from raphe.gui.app.widgets import ALARM, NoWheelComboBox
+from raphe.gui.app import theme
+from raphe.gui.app.widgets import ALARM, NoWheelComboBox, decimal_point
 from raphe.names import spelling
 
 
@@ -16,6 +18,18 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _shown(p, value: Any) -> str:
+    """A value as the field shows it: a name (a region, a drug) in the spelling users see
+    everywhere else (``prefrontal_cortex`` → ``prefrontal-cortex``) when the protocol declares
+    it that way; anything else as given."""
+    text = _text(value)
+    default = p.default if isinstance(p.default, str) else ""
+    if default and default == spelling(default) and "-" in default and \
+            text.replace("_", "-").lower() == spelling(text):
+        return spelling(text)
+    return text
 
 
 def label(p) -> str:
@@ -26,6 +40,18 @@ def label(p) -> str:
     if slug and name.lower().endswith("_" + slug) and len(name) > len(slug) + 1:
         name = name[: -len(slug) - 1]
     return name.replace("_", " ")
+
+
+#: ``1,000``: a decimal comma or a thousands separator? The form asks rather than guess.
+_AMBIGUOUS = re.compile(r"\s*[-+]?[1-9]\d{0,2},\d{3}(\s.*|[^\d,.].*)?")
+
+
+def number_text(p, raw: Any) -> Any:
+    """A typed number as the engine reads it: a decimal comma (``2,5``, ``2,5 h``) becomes a
+    point; text of other parameters is left alone."""
+    if isinstance(raw, str) and p.kind in (int, float):
+        return decimal_point(raw)
+    return raw
 
 
 def hint(p) -> str:
@@ -67,7 +93,7 @@ class ParameterForm(QWidget):
             h.setContentsMargins(0, 0, 0, 0)
             h.addWidget(editor, 1)
             unit = QLabel(hint(p))
-            unit.setStyleSheet("color: #666;")
+            theme.mute(unit)
             h.addWidget(unit)
             message = QLabel("")
             message.setStyleSheet(f"color: {ALARM};")
@@ -93,7 +119,7 @@ class ParameterForm(QWidget):
             combo.setCurrentText(spelling(str(value)))
             combo.currentTextChanged.connect(self._edited)
             return combo
-        edit = QLineEdit(_text(value))
+        edit = QLineEdit(_shown(p, value))
         edit.setPlaceholderText(_text(p.default))
         edit.textChanged.connect(self._edited)
         return edit
@@ -120,17 +146,29 @@ class ParameterForm(QWidget):
             editor.setText(_text(value))
 
     def values(self) -> dict[str, Any]:
-        """The values as typed (the engine converts them, as it does ``--set``)."""
+        """The values as typed (the engine converts them, as it does ``--set``); a decimal
+        comma is read as a point."""
         out = {}
         for p in self.parameters:
             raw = self.raw(p.name)
-            out[p.name] = raw if not (isinstance(raw, str) and not raw.strip()) else p.default
+            out[p.name] = number_text(p, raw) if not (isinstance(raw, str) and not raw.strip()) \
+                else p.default
         return out
+
+    def raw_values(self) -> dict[str, Any]:
+        """Every field as it stands (what the operator typed)."""
+        return {p.name: self.raw(p.name) for p in self.parameters}
 
     def errors(self) -> dict[str, str]:
         out = {}
         values = self.values()
         for p in self.parameters:
+            raw = self.raw(p.name)
+            if p.kind in (int, float) and isinstance(raw, str) and _AMBIGUOUS.fullmatch(raw):
+                whole = raw.strip().split()[0]
+                out[p.name] = (f"{whole}: a decimal comma or a thousands separator? Type "
+                               f"{whole.replace(',', '.')} or {whole.replace(',', '')}")
+                continue
             try:
                 p.check(values[p.name])
             except ValueError as exc:

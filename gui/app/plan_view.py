@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import math
 
+from raphe.gui.app import theme
 from raphe.gui.app.widgets import ALARM, duration
 
 
@@ -30,7 +31,8 @@ def plan_html(plan, speed: float | None = None) -> str:
             rows.append(("operator prompts", str(plan.prompts)))
         for d in plan.drugs:
             rows.append(("drug", f"{esc(d.text)} at {d.t / 60:.0f} min"))
-        parts.append("<table>" + "".join(f"<tr><td style='color:#555;padding-right:8px'>{k}"
+        muted = theme.current().muted
+        parts.append("<table>" + "".join(f"<tr><td style='color:{muted};padding-right:8px'>{k}"
                                          f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
     if plan.warnings:
         parts.append("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"

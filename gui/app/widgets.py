@@ -6,8 +6,9 @@ import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSizePolicy
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFrame, QLabel, QSizePolicy, QVBoxLayout
 
 #: Colours, one meaning each (also used by the plots).
 DRUG = "#c0392b"
@@ -28,8 +29,27 @@ class _NoWheel:
         event.ignore()
 
 
+def decimal_point(text: str) -> str:
+    """A number typed with a decimal comma (``2,5``, ``-0,75 h``) as Python reads it (``2.5``).
+    Only a comma between digits with no other comma or point in the number is changed: a
+    thousands separator (``1,000.5``) or a list (``1,2,3``) is left for the parser to refuse."""
+    import re
+
+    match = re.fullmatch(r"(\s*[-+]?\d+),(\d*)(\s*[^\d,.]*)", text)
+    return f"{match.group(1)}.{match.group(2)}{match.group(3)}" if match else text
+
+
 class NoWheelSpinBox(_NoWheel, QDoubleSpinBox):
-    pass
+    """A number field that ignores the wheel and takes a decimal comma as well as a point."""
+
+    def validate(self, text: str, pos: int):
+        state, fixed, pos = super().validate(decimal_point(text), pos)
+        if state == QValidator.State.Acceptable or text == fixed:
+            return state, fixed, pos
+        return state, text, pos
+
+    def valueFromText(self, text: str) -> float:
+        return super().valueFromText(decimal_point(text))
 
 
 class NoWheelComboBox(_NoWheel, QComboBox):
@@ -72,6 +92,94 @@ def fixed_width(label: QLabel) -> QLabel:
     label.setMinimumWidth(80)
     label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return label
+
+
+class ElidedLabel(QLabel):
+    """A one-line (or few-line) label that never widens its panel: a text longer than the
+    room is cut with "…" and shown whole on hover. ``text()`` is the whole text."""
+
+    def __init__(self, text: str = "", parent=None, min_width: int = 40) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._tip = ""
+        policy = self.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(policy)
+        self.setMinimumWidth(min_width)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text or ""
+        self._refresh()
+
+    def text(self) -> str:
+        return self._full
+
+    def setToolTip(self, tip: str) -> None:
+        self._tip = tip
+        self._refresh()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        metrics = self.fontMetrics()
+        width = max(0, self.contentsRect().width())
+        lines = [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width)
+                 for line in self._full.split("\n")]
+        shown = "\n".join(lines)
+        QLabel.setText(self, shown)
+        whole = self._full if shown != self._full else ""
+        tip = "\n\n".join(t for t in (whole, self._tip) if t)
+        QLabel.setToolTip(self, tip)
+
+    @property
+    def elided(self) -> bool:
+        return QLabel.text(self) != self._full
+
+
+class Banner(QFrame):
+    """A coloured, clickable notice whose text wraps: however long the text, it never
+    widens its panel (the whole text is also its tooltip)."""
+
+    clicked = Signal()
+
+    def __init__(self, background: str, foreground: str = "#000", parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.label = QLabel("")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        policy = self.label.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.label.setSizePolicy(policy)
+        self.label.setMinimumWidth(60)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.label)
+        policy = self.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(policy)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.set_colors(background, foreground)
+
+    def set_colors(self, background: str, foreground: str = "#000") -> None:
+        self.setStyleSheet(f"QFrame#banner {{ background: {background}; border-radius: 3px; }}"
+                           f" QLabel {{ color: {foreground}; font-weight: bold; }}")
+
+    def setText(self, text: str) -> None:
+        self.label.setText(text)
+        self.setToolTip(text)
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
 
 
 def minutes(t: float | None) -> str:

@@ -1,26 +1,42 @@
 """The main window: dockable panels over one session — a live run or a replay.
 
 Panels: Protocol, Rig, Live trace, Chromatogram, Time course, Events, QC, Replay.
-Their layout is remembered (``QSettings``) and can be reset (View ▸ Reset
-layout). Closing the window during a run asks whether to abort (every
+Above them, the red banner of a loud alarm (until acknowledged) and the "next"
+strip (what the run does now and next, as clock times). Their layout is
+remembered (``QSettings``) and can be reset (View ▸ Reset layout); the default
+one fits the screen (a 1366 × 768 laptop included) and no panel can push the
+window past it. Closing the window during a run asks whether to abort (every
 instrument to its safe state, the session closed complete) or keep going; the
 window closes only once the engine has stopped. A recorded session opens from
-the File menu, the command line, or by dropping it on the window.
+the File menu, the command line, or by dropping it on the window. File ▸ Export
+and Print write each plot, the time course's table and the session's one-page
+summary; View ▸ Theme switches to the dark theme (remembered).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QToolBar,
+    QWidget,
+)
 
 from raphe.errors import InputError
-from raphe.gui.app import dialogs, faults
+from raphe.gui.app import dialogs, export, faults, theme
+from raphe.gui.app.alarms import AlarmBanner, LoudAlarms
 from raphe.gui.app.live_run import LiveRun, RunSetup
 from raphe.gui.app.model import SessionModel
+from raphe.gui.app.next_strip import NextStrip
 from raphe.gui.app.panels.chromatogram import ChromatogramPanel
 from raphe.gui.app.panels.events import EventsPanel
 from raphe.gui.app.panels.protocol import ProtocolPanel
@@ -30,12 +46,17 @@ from raphe.gui.app.panels.rig_status import RigPanel
 from raphe.gui.app.panels.timecourse import TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
 from raphe.gui.app.replay_session import ReplaySession
+from raphe.gui.app.widgets import ElidedLabel
 from raphe.protocols.engine import State
 
 log = logging.getLogger(__name__)
 
 #: Bump when the docks change, so an old saved layout is not applied.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
+#: The largest default window; a smaller screen gets a window that fits it.
+DEFAULT_SIZE = (1600, 1000)
+#: The smallest screen the default layout is made for (every panel readable).
+SMALLEST_SCREEN = (1366, 768)
 SESSION_SUFFIXES = (".h5", ".hdf5")
 
 #: (keys, what) — the Help menu and docs/gui.md list these.
@@ -46,12 +67,26 @@ SHORTCUTS = (
     ("Ctrl+Return", "answer the open operator prompt"),
     ("Ctrl+O", "open a recorded session"),
     ("Ctrl+Shift+O", "open a protocol file"),
+    ("Ctrl+E", "export the time course figure"),
+    ("Ctrl+Shift+P", "print the session's summary"),
+    ("Ctrl+Shift+A", "acknowledge the loud alarms"),
     ("Space", "replay: play / pause"),
     ("F", "live trace: follow the latest signal"),
     ("Ctrl+0", "live trace: show the whole session"),
     ("Ctrl+Shift+R", "reset the panel layout"),
     ("Ctrl+Q", "quit (asks first during a run)"),
 )
+
+
+def _first_flow(plan) -> float | None:
+    """The protocol's first perfusion flow (µL/min), from its dry run."""
+    for item in getattr(plan, "timeline", ()) or ():
+        if item.kind == "pump" and "µL/min" in item.text:
+            try:
+                return float(item.text.split(" at ", 1)[1].split()[0])
+            except (IndexError, ValueError):
+                return None
+    return None
 
 
 def default_settings() -> QSettings:
@@ -89,18 +124,45 @@ class MainWindow(QMainWindow):
         self.events_panel = EventsPanel(self.model)
         self.quality_panel = QualityPanel(self.model)
         self.replay_panel = ReplayPanel()
+        self.alarms = LoudAlarms(self, sound=self.settings.value("alarms/sound", True,
+                                                                 type=bool))
+        self.alarm_banner = AlarmBanner()
+        self.next_strip = NextStrip()
         self.docks: dict[str, QDockWidget] = {}
+        self.bars: dict[str, QToolBar] = {}
+        self._build_bars()
         self._build_docks()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._build_menus()
-        self.mode_label = QLabel("no session")
+        # what is on screen (a long path is cut, whole on hover); the messages keep the left
+        self.mode_label = ElidedLabel("no session")
+        self.mode_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.mode_label.setFixedWidth(460)
+        self.mode_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.statusBar().addPermanentWidget(self.mode_label)
         self._wire()
         self._sized = False
         self._restored = self.restore_layout()
+        self.set_theme(str(self.settings.value("view/theme", "light")), save=False)
         self._undo_hook = faults.install(self.report_error)
 
     # -- layout ----------------------------------------------------------------------------
+
+    def _build_bars(self) -> None:
+        """The loud-alarm banner (shown only while an alarm waits) and the next strip, across
+        the top of the window, each on its own row."""
+        for key, title, widget in (("alarms", "Loud alarms", self.alarm_banner),
+                                   ("next", "Next", self.next_strip)):
+            bar = QToolBar(title, self)
+            bar.setObjectName(f"bar-{key}")
+            bar.setMovable(False)
+            bar.setFloatable(False)
+            bar.addWidget(widget)
+            self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+            self.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
+            self.bars[key] = bar
+        self.bars["alarms"].setVisible(False)
+        self.bars["alarms"].toggleViewAction().setEnabled(False)  # it shows itself
 
     def _dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -130,17 +192,37 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(events, qc)
         self.tabifyDockWidget(qc, replay)
         events.raise_()
-        self.resize(1600, 1000)
+        self.resize(*self.default_size())
         self._default_sizes()
 
+    def default_size(self) -> tuple[int, int]:
+        """1600 × 1000, or the screen's free area when it is smaller (a laptop's 1366 × 768)
+        less the window's frame; without a screen (offscreen drawing) the largest."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or QGuiApplication.platformName() in ("offscreen", "minimal"):
+            return DEFAULT_SIZE
+        free = screen.availableGeometry()
+        return (min(DEFAULT_SIZE[0], free.width() - 8), min(DEFAULT_SIZE[1], free.height() - 36))
+
     def _default_sizes(self) -> None:
+        """The docks' default sizes, in proportion to the window: the protocol form gets the
+        room it needs (the rig panel is compact), the plots the rest."""
         d = self.docks
-        self.resizeDocks([d["protocol"], d["trace"]], [430, 1170], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["protocol"], d["rig"]], [500, 440], Qt.Orientation.Vertical)
-        self.resizeDocks([d["trace"], d["timecourse"]], [330, 430], Qt.Orientation.Vertical)
-        self.resizeDocks([d["timecourse"], d["chromatogram"]], [540, 630],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([d["events"]], [160], Qt.Orientation.Vertical)
+        # the docks' area: the window less its menu, bars and status line
+        used = self.menuBar().sizeHint().height() + self.statusBar().sizeHint().height() + \
+            sum(bar.sizeHint().height() for bar in self.bars.values() if bar.isVisible())
+        w, h = max(self.width(), 800), max(self.height() - used, 400)
+        left = int(min(460, max(380, 0.28 * w)))
+        self.resizeDocks([d["protocol"], d["trace"]], [left, w - left], Qt.Orientation.Horizontal)
+        rig = int(min(330, max(230, 0.3 * h)))
+        self.resizeDocks([d["protocol"], d["rig"]], [h - rig, rig], Qt.Orientation.Vertical)
+        bottom = int(min(260, max(150, 0.27 * h)))
+        plots = h - bottom
+        self.resizeDocks([d["trace"], d["timecourse"], d["events"]],
+                         [int(0.42 * plots), int(0.58 * plots), bottom], Qt.Orientation.Vertical)
+        right = w - left
+        self.resizeDocks([d["timecourse"], d["chromatogram"]],
+                         [int(0.48 * right), int(0.52 * right)], Qt.Orientation.Horizontal)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -187,6 +269,17 @@ class MainWindow(QMainWindow):
         self._action(f, "Open session…", self.choose_session, "Ctrl+O")
         self._action(f, "Open protocol…", self.protocol_panel.open_protocol, "Ctrl+Shift+O")
         self.reanalyse_action = self._action(f, "Reanalyse session…", self.ask_reanalyse)
+        self._action(f, "Study of several sessions…", self.open_study)
+        f.addSeparator()
+        e = f.addMenu("Export")
+        self._action(e, "Time course figure (PNG, SVG, PDF)…",
+                     self.timecourse_panel.export_figure, "Ctrl+E")
+        self._action(e, "Time course table (CSV)…", self.timecourse_panel.export_table)
+        self._action(e, "Chromatogram figure…", self.chromatogram_panel.export_figure)
+        self._action(e, "Live trace figure…", self.trace_panel.export_figure)
+        e.addSeparator()
+        self._action(e, "Session summary (PDF, PNG, SVG)…", self.export_summary)
+        self._action(f, "Print summary…", self.print_summary, "Ctrl+Shift+P")
         f.addSeparator()
         self._action(f, "Quit", self.close, "Ctrl+Q")
         r = bar.addMenu("&Run")
@@ -195,6 +288,7 @@ class MainWindow(QMainWindow):
         self._action(r, "Abort…", self.ask_abort)
         self._action(r, "Answer the operator prompt", self.show_prompt, "Ctrl+Return")
         self._action(r, "Add marker", self.focus_marker, "Ctrl+M")
+        self._action(r, "Acknowledge the loud alarms", self.acknowledge_alarms, "Ctrl+Shift+A")
         v = bar.addMenu("&View")
         for dock in self.docks.values():
             v.addAction(dock.toggleViewAction())
@@ -203,10 +297,31 @@ class MainWindow(QMainWindow):
                      "F")
         self._action(v, "Show the whole session", self.trace_panel.show_all, "Ctrl+0")
         self._action(v, "Reset layout", self.reset_layout, "Ctrl+Shift+R")
+        v.addSeparator()
+        v.addAction(self.bars["next"].toggleViewAction())
+        themes = v.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name, text in (("light", "Light"), ("dark", "Dark (for a darkened room)")):
+            action = QAction(text, self, checkable=True)
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            group.addAction(action)
+            themes.addAction(action)
+            self.theme_actions[name] = action
+        self.sound_action = QAction("Sound for loud alarms", self, checkable=True)
+        self.sound_action.setChecked(self.alarms.sound)
+        self.sound_action.toggled.connect(self.set_sound)
+        v.addAction(self.sound_action)
         h = bar.addMenu("&Help")
         self._action(h, "Keyboard shortcuts", self.show_shortcuts)
         space = QShortcut(QKeySequence("Space"), self)
         space.activated.connect(self.toggle_replay)
+
+    def open_study(self):
+        """The study dialog: several sessions as groups, their statistics and figure."""
+        from raphe.gui.app.panels.study import StudyDialog
+
+        return StudyDialog.show_for(self)
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>{w}</td></tr>" for k, w in SHORTCUTS)
@@ -224,6 +339,8 @@ class MainWindow(QMainWindow):
         self.events_panel.mark_requested.connect(self.mark)
         self.rig_panel.flow_requested.connect(self.set_flow)
         self.replay_panel.reanalyse_requested.connect(self.ask_reanalyse)
+        self.alarm_banner.acknowledge_requested.connect(self.acknowledge_alarms)
+        self.alarms.changed.connect(self._show_alarms)
 
     # -- live runs -------------------------------------------------------------------------
 
@@ -244,23 +361,30 @@ class MainWindow(QMainWindow):
             self.report_problem("Cannot start the run", str(exc))
             return None
         run.state_changed.connect(self._on_state)
-        run.status_changed.connect(self.protocol_panel.set_status)
+        run.status_changed.connect(self._on_status)
         run.prompt_raised.connect(self._on_prompt)
         run.prompt_closed.connect(self._on_prompt_closed)
-        run.alarm_raised.connect(lambda text: self.statusBar().showMessage(f"alarm: {text}",
-                                                                            15000))
+        run.alarm_raised.connect(self._on_alarm)
         run.refused.connect(lambda text: self.report_problem("Request refused", text))
         run.finished.connect(self._on_finished)
         for hook in self.run_hooks:  # e.g. the status page and notifications follow it
             hook(run)
+        # a new run: nothing of the last one stays on screen (the model's reset empties the
+        # plots, the rig's readings and the events when the run starts)
+        self.alarms.clear()
+        self.next_strip.set_plan(run.plan)
+        self.protocol_panel.reset_run()
         spec = run.spec
         self.rig_panel.set_rig(getattr(spec, "syringe_volume_uL", None), run.plan,
-                               getattr(spec, "rate_limits_uL_min", None))
-        self.rig_panel.set_links("opening…")
+                               getattr(spec, "rate_limits_uL_min", None),
+                               flow=_first_flow(run.plan))
         try:
             run.start()
+            self.rig_panel.set_links("opening…")
         except InputError as exc:
             run.close()
+            self.rig_panel.set_links("not opened", False)
+            self.next_strip.clear("the run did not start")
             self.report_problem("Cannot start the run", str(exc))
             return None
         self.run = run
@@ -279,11 +403,19 @@ class MainWindow(QMainWindow):
             self.rig_panel.set_links("connected")
         self.statusBar().showMessage(f"run {state.value}", 5000)
 
+    def _on_status(self, status) -> None:
+        self.protocol_panel.set_status(status)
+        self.next_strip.set_status(status)
+
     def _on_finished(self, outcome) -> None:
         self.protocol_panel.set_state(outcome.state.value if outcome else "done")
         self.protocol_panel.finished(outcome)
-        self.rig_panel.safe_state([a for a in getattr(outcome, "alarms", [])
-                                   if a.startswith("safe state")])
+        self.next_strip.finished(outcome)
+        if outcome is not None and outcome.state is State.FAILED and outcome.session is None:
+            self.rig_panel.set_links("not opened", False)  # nothing was ever connected
+        else:
+            self.rig_panel.safe_state([a for a in getattr(outcome, "alarms", [])
+                                       if a.startswith("safe state")])
         self.events_panel.set_can_mark(False)
         self.rig_panel.set_can_change_flow(False)
         for dialog in list(self.prompt_dialogs.values()):
@@ -322,6 +454,94 @@ class MainWindow(QMainWindow):
             return
         self.run.request_flow(rate)
         self.statusBar().showMessage(f"flow change to {rate:g} µL/min requested", 10000)
+
+    # -- loud alarms -----------------------------------------------------------------------
+
+    def _on_alarm(self, text: str) -> None:
+        """Every alarm goes to the status bar; a loud one (raphe.severity decides) also to the
+        banner, the desktop's attention, the tray and the bell, until acknowledged."""
+        self.statusBar().showMessage(f"alarm: {text}", 15000)
+        t = self.run.session_time() if self.run is not None else float("nan")
+        if self.alarms.raise_alarm(text, t) is not None:
+            log.warning("loud alarm: %s", text)
+
+    def _show_alarms(self) -> None:
+        pending = self.alarms.pending
+        self.alarm_banner.show_alarms(pending)
+        self.bars["alarms"].setVisible(bool(pending))
+        self.docks["rig"].setWindowTitle("Rig — ⚠ alarm" if pending else "Rig")
+
+    def acknowledge_alarms(self) -> None:
+        """The operator saw the loud alarms: each is recorded in the session (an event and an
+        audit entry, with the time) — or, once the session is closed, in the log."""
+        alarms = self.alarms.take()
+        if not alarms:
+            return
+        recorded = []
+        for alarm in alarms:
+            ok = self.run is not None and self.run.acknowledge(alarm.text)
+            recorded.append(ok)
+            self.alarms.acknowledged.append((alarm, time.time(), ok))
+            log.warning("alarm acknowledged by the operator%s: %s",
+                        "" if ok else " (the session was closed: not in its file)",
+                        alarm.text)
+        where = "recorded in the session" if all(recorded) else \
+            "the session had closed: written in the log only"
+        self.statusBar().showMessage(f"{len(alarms)} alarm(s) acknowledged ({where})", 15000)
+
+    def set_sound(self, on: bool) -> None:
+        self.alarms.set_sound(on)
+        self.settings.setValue("alarms/sound", bool(on))
+
+    # -- theme, export and print -----------------------------------------------------------
+
+    def set_theme(self, name: str, save: bool = True) -> None:
+        chosen = theme.apply(name)
+        for key, action in self.theme_actions.items():
+            action.setChecked(key == chosen.name)
+        if save:
+            self.settings.setValue("view/theme", chosen.name)
+
+    def export_summary(self) -> None:
+        from raphe.gui.app.summary import write_summary
+
+        if self.model.history is None:
+            self.report_problem("Export", "Start a run or open a session first.")
+            return
+        suggested = export.default_path(self.model, "summary", "pdf")
+        path, selected = QFileDialog.getSaveFileName(
+            self, "Export the session's summary", str(suggested),
+            "PDF, one A4 page (*.pdf);;PNG image, 300 dpi (*.png);;SVG vector drawing (*.svg)")
+        if not path:
+            return
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix("." + selected.rsplit("*.", 1)[-1].rstrip(")"))
+        try:
+            write_summary(self.model, path, self.timecourse_panel.analyte)
+        except (OSError, ValueError) as exc:
+            self.report_problem("Export", f"{path}: {exc}")
+            return
+        self.statusBar().showMessage(f"summary written: {path}", 15000)
+
+    def print_summary(self) -> None:
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        from raphe.gui.app.summary import print_summary
+
+        if self.model.history is None:
+            self.report_problem("Print", "Start a run or open a session first.")
+            return
+        printer = QPrinter(QPrinter.PrinterMode.ScreenResolution)
+        printer.setPageOrientation(printer.pageLayout().Orientation.Landscape)
+        dialog = QPrintDialog(printer, self)
+        dialog.setWindowTitle("Print the session's summary")
+        if dialog.exec() != QPrintDialog.DialogCode.Accepted:
+            return
+        try:
+            print_summary(self.model, printer, self.timecourse_panel.analyte)
+        except OSError as exc:
+            self.report_problem("Print", str(exc))
 
     # -- operator prompts ------------------------------------------------------------------
 
@@ -392,6 +612,8 @@ class MainWindow(QMainWindow):
         self.docks["replay"].raise_()
         self.rig_panel.set_links("recorded", True)
         self.rig_panel.set_rig(None)
+        self.alarms.clear()
+        self.next_strip.clear("replay (nothing scheduled)")
         self.trace_panel.show_all()
         meta = replay.meta
         name = meta.get("protocol", {}).get("name") or "session"

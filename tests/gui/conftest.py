@@ -56,3 +56,13 @@ def dialogs():
     answerer = DialogAnswerer()
     yield answerer
     answerer.stop()
+
+
+@pytest.fixture(autouse=True)
+def light_theme():
+    """Every test starts and ends in the light theme (a theme is the application's)."""
+    yield
+    from raphe.gui.app import theme
+
+    if theme.current() is not theme.LIGHT:
+        theme.apply("light")

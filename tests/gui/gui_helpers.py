@@ -24,6 +24,27 @@ def short_drug_parameters(**extra) -> dict:
             "interval_min": 20, **extra}
 
 
+def prepare(window, protocol, values=None, speed=SPEED):
+    """The protocol panel set for a run of ``protocol`` on the simulated rig."""
+    panel = window.protocol_panel
+    assert panel.load(str(protocol) if not isinstance(protocol, str) else protocol, values)
+    panel.set_rig(None, speed=speed)
+    panel.set_method("simulated-5ht")
+    panel.check()
+    assert panel.can_start, panel.problem
+    return panel
+
+
+def start(qtbot, window, panel):
+    """Start the run from the button; the run, once it is running."""
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert window.run is not None, window.errors
+    qtbot.waitUntil(lambda: panel.state_label.text() == "running", timeout=WAIT_MS)
+    return window.run
+
+
 class DialogAnswerer:
     """Answers the next modal dialogs by clicking the buttons with the given texts, in order;
     keeps the dialogs' texts for assertions."""

@@ -17,26 +17,9 @@ from PySide6.QtCore import Qt
 from raphe.acquisition.reader import SessionReader
 from raphe.protocols.engine import EXIT_ABORTED, State
 
-from gui_helpers import DATA, SPEED, WAIT_MS, short_drug_parameters
+from gui_helpers import DATA, WAIT_MS, prepare, short_drug_parameters, start
 
 pytestmark = pytest.mark.slow  # simulated rig runs (on a scaled clock)
-
-
-def prepare(window, protocol, values=None, speed=SPEED):
-    panel = window.protocol_panel
-    assert panel.load(str(protocol) if not isinstance(protocol, str) else protocol, values)
-    panel.set_rig(None, speed=speed)
-    panel.set_method("simulated-5ht")
-    panel.check()
-    assert panel.can_start, panel.problem
-    return panel
-
-
-def start(qtbot, window, panel):
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert window.run is not None, window.errors
-    qtbot.waitUntil(lambda: panel.state_label.text() == "running", timeout=WAIT_MS)
-    return window.run
 
 
 def course(window):

@@ -246,7 +246,7 @@ def test_chromatogram_draws_the_integration_and_overlays_on_demand(qtbot, replay
     centres = sorted((low + high) / 2 * 60 for low, high, _ in spans)  # where each was sought
     assert centres == pytest.approx(sorted(view.result.analytes[s.name].expected_rt_s
                                            for s in model.method.analytes))
-    assert view.sample_id in panel.title.text() and "5-HT RT" in panel.title.text()
+    assert panel.title.text().startswith(f"{view.sample_id} · 5-HT ") and "RT " in panel.title.text()
 
     panel.select("B1")
     assert panel.shown.sample_id == "B1" and "B1" in panel.title.text()

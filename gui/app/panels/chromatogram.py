@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from raphe.gui.app import theme
 from raphe.gui.app.plots import PointLabels, VerticalLines, plot_widget, settle
-from raphe.gui.app.widgets import DRUG, SIGNAL, NoWheelComboBox, Throttle, fixed_width, number
+from raphe.gui.app.widgets import DRUG, ElidedLabel, NoWheelComboBox, Throttle, number
 
 LATEST = "latest"
 #: New chromatograms redraw the panel at most this often (ms).
@@ -46,28 +47,47 @@ class ChromatogramPanel(QWidget):
         self.sample_box.addItem(LATEST)
         self.overlay_box = QCheckBox("overlay earlier")
         self.overlay_box.setToolTip("Draw every earlier sample's chromatogram behind this one")
-        self.title = QLabel("")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        fixed_width(self.title)
-        self.plot = plot_widget(("time from injection", "min"), ("ECD signal", "nA"))
+        #: the sample and its 5-HT result, the numbers first (cut with "…" when the panel is
+        #: narrow; whole on hover)
+        self.title = ElidedLabel("", min_width=60)
+        self.plot = plot_widget(("time from injection", "min"), ("ECD signal", "nA"),
+                                name="chromatogram")
+        self.plot.menu_actions = [("Export figure (PNG, SVG, PDF)…", self.export_figure),
+                                  ("-", None), ("Auto range", self.auto_range)]
         self.item = self.plot.getPlotItem()
         self._build_items()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        bar = QHBoxLayout()
+        layout.setSpacing(2)
         if controls:
+            bar = QHBoxLayout()
             bar.addWidget(QLabel("sample"))
             bar.addWidget(self.sample_box)
             bar.addWidget(self.overlay_box)
-        bar.addWidget(self.title, 1)
-        layout.addLayout(bar)
+            bar.addStretch(1)
+            layout.addLayout(bar)
+        layout.addWidget(self.title)
         layout.addWidget(self.plot)
         self.shown = None  # the ClosedRun drawn
         self._redraw_soon = Throttle(self.redraw, REDRAW_MS, self)
         self.sample_box.currentIndexChanged.connect(lambda _: self.redraw())
         self.overlay_box.toggled.connect(lambda _: self.redraw())
         model.changed.connect(self._on_model)
+        theme.notifier().changed.connect(self._restyle)
         self._on_model(frozenset({"reset"}))  # what the model holds already
+
+    def _restyle(self, t) -> None:
+        self.curve.setPen(pg.mkPen(t.signal, width=1))
+        self.redraw()
+
+    def auto_range(self) -> None:
+        self.item.getViewBox().enableAutoRange()
+        self.redraw()
+
+    def export_figure(self):
+        from raphe.gui.app.export import ask_plot
+
+        return ask_plot(self, self.plot, self.model)
 
     # -- choosing --------------------------------------------------------------------------
 
@@ -118,7 +138,8 @@ class ChromatogramPanel(QWidget):
         self.windows.setZValue(-15)
         item.addItem(self.windows, ignoreBounds=True)
         self.overlays: list[pg.PlotDataItem] = []
-        self.curve = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1), connect="finite")
+        self.curve = pg.PlotDataItem(pen=pg.mkPen(theme.current().signal, width=1),
+                                     connect="finite")
         item.addItem(self.curve)
         self.curve.setDownsampling(auto=True, method="peak")  # ~2 points a pixel, peaks kept
         self.curve.setClipToView(True)
@@ -141,12 +162,16 @@ class ChromatogramPanel(QWidget):
         for curve in self.overlays:
             self.item.removeItem(curve)
         self.overlays.clear()
-        if view is None:
+        if view is None:  # nothing yet: empty axes over one run, not the last session's
             self.curve.setData([], [])
             self.fill.setPath(QPainterPath())
             self.baselines.setData([], [])
             self.names.set_labels([])
-            self.title.setText("")
+            self.title.setText("no chromatogram yet")
+            run = self.model.run_length_s or 900.0
+            self.item.setXRange(0.0, run / 60.0, padding=0.02)
+            self.item.setYRange(0.0, 1.0, padding=0.02)
+            self.item.getViewBox().enableAutoRange(axis=pg.ViewBox.YAxis)
             return
         if self.overlay_box.isChecked():
             self._overlay(view)
@@ -156,7 +181,6 @@ class ChromatogramPanel(QWidget):
         self.item.setXRange(0.0, run / 60.0, padding=0.02)  # the run, whatever was drawn
         self._peaks(view)
         self.title.setText(self._title(view))
-        self.title.setToolTip(self.title.text())
         settle(self.item)
 
     def _overlay(self, view) -> None:
@@ -210,20 +234,21 @@ class ChromatogramPanel(QWidget):
             if peak.name:
                 apex = float(np.nanmax(y)) if ok.any() else peak.height
                 names.append((peak.rt_s / 60, apex, peak.name,
-                               DRUG if peak.name == "5-HT" else "#333"))
+                               DRUG if peak.name == "5-HT" else theme.current().text))
         self.fill.setPath(path)
         self.baselines.setData(bx, by)
         self.names.set_labels(names)
 
     def _title(self, view) -> str:
+        """The sample and its 5-HT result, the numbers a reader wants first."""
         inj = view.injection
-        text = f"{inj.sample_id} · injected at {inj.t / 60:.1f} min"
+        text = inj.sample_id
         a = view.result.analytes.get("5-HT")
         if a is not None and a.peak is not None:
-            text += (f" · 5-HT RT {a.peak.rt_s / 60:.2f} min, area {number(a.peak.area)} nA·s, "
-                     f"S/N {number(a.peak.sn, digits=2)}, {number(a.conc_nM, 'nM')}")
-            if a.flags:
-                text += f" [{', '.join(a.flags)}]"
+            text += (f" · 5-HT {number(a.conc_nM, 'nM')}"
+                     + (f" [{', '.join(a.flags)}]" if a.flags else "")
+                     + f" · RT {a.peak.rt_s / 60:.2f} min, area {number(a.peak.area)} nA·s, "
+                     f"S/N {number(a.peak.sn, digits=2)}")
         elif a is not None:
             text += " · 5-HT not found"
-        return text
+        return text + f" · injected at {inj.t / 60:.1f} min"

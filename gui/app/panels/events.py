@@ -50,13 +50,16 @@ class EventTable(QAbstractTableModel):
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         event = self.model.events[index.row()]
         col = COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and col == "text":
+            return event.text
         if role == Qt.ItemDataRole.DisplayRole:
             if col == "min":
                 return f"{event.t / 60:.2f}"
             if col == "clock":
-                return clock(self.model.event_walls[index.row()])
+                return clock(self.model.wall_of(index.row()))
             return getattr(event, col)
-        recovered = event.kind == "alarm" and "reconnected" in event.text
+        recovered = event.kind == "alarm" and ("reconnected" in event.text
+                                                or event.text.startswith("acknowledged"))
         if role == Qt.ItemDataRole.ForegroundRole and event.kind in COLOURS and not recovered:
             return QBrush(QColor(COLOURS[event.kind]))
         if role == Qt.ItemDataRole.UserRole:
@@ -116,6 +119,13 @@ class EventsPanel(QWidget):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, width)
         header.setStretchLastSection(True)
+        # compact rows: three at least in view (on a 768-pixel screen), more as the dock grows
+        rows = self.fontMetrics().height() + 4
+        self.table.verticalHeader().setDefaultSectionSize(rows)
+        self.table.verticalHeader().setMinimumSectionSize(rows)
+        self.table.setMinimumHeight(header.sizeHint().height() + 3 * rows + 4)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.filter_box = NoWheelComboBox()
         self.filter_box.addItems(list(FILTERS))
         self.filter_box.currentTextChanged.connect(

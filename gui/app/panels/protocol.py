@@ -30,13 +30,25 @@ from PySide6.QtWidgets import (
 )
 
 from raphe.errors import InputError
+from raphe.gui.app import theme
 from raphe.gui.app.live_run import RunSetup, load_method
 from raphe.gui.app.parameter_form import ParameterForm
 from raphe.gui.app.plan_view import plan_html
-from raphe.gui.app.widgets import ALARM, NoWheelComboBox, NoWheelSpinBox, clock, duration
+from raphe.gui.app.widgets import (
+    ALARM,
+    Banner,
+    ElidedLabel,
+    NoWheelComboBox,
+    NoWheelSpinBox,
+    clock,
+    duration,
+)
 
 SIMULATED = "Simulated rig"
 NO_METHOD = "none (record only)"
+#: The protocol shown first (when bundled): the classic experiment, not a calibration.
+DEFAULT_PROTOCOL = "systemic-drug"
+PROMPT_COLORS = ("#f7dc6f", "#000")
 
 
 class ProtocolPanel(QWidget):
@@ -59,14 +71,22 @@ class ProtocolPanel(QWidget):
         self.problem = ""
         self.running = False
         self.extra: dict = {}  # RunSetup fields a command presets (auto_answer, on_alarm, seed)
+        #: what was typed in each protocol's form (restored when it is chosen again), and the
+        #: latest value typed for each parameter name (carried to another protocol's field of
+        #: the same name and unit)
+        self._typed: dict[str, dict] = {}
+        self._last: dict[tuple[str, str], object] = {}
+        self._key = ""
         # -- protocol
         self.protocol_box = NoWheelComboBox()
         self.protocol_box.addItems(bundled_protocols())
+        if self.protocol_box.findText(DEFAULT_PROTOCOL) >= 0:
+            self.protocol_box.setCurrentText(DEFAULT_PROTOCOL)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Open a protocol file (.py) (Ctrl+Shift+O)")
         self.description = QLabel("")
         self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: #444;")
+        theme.mute(self.description)
         self.form = ParameterForm()
         # -- rig, method, session
         self.rig_box = NoWheelComboBox()
@@ -102,24 +122,31 @@ class ProtocolPanel(QWidget):
         self.abort_button.setToolTip("Stop now: every instrument to its safe state (asks first)")
         self.abort_button.setStyleSheet(
             f"QPushButton:enabled {{ color: {ALARM}; font-weight: bold; }}")
+        #: why Start is disabled, next to it (the dry run's details are further down)
+        self.start_problem = QLabel("")
+        self.start_problem.setWordWrap(True)
+        self.start_problem.setTextFormat(Qt.TextFormat.PlainText)
+        self.start_problem.setStyleSheet(f"color: {ALARM};")
+        self.start_problem.setMinimumWidth(60)
+        self.start_problem.setVisible(False)
         self.state_label = QLabel("idle")
         self.state_label.setStyleSheet("font-weight: bold;")
-        self.phase_label = QLabel("")
-        self.step_label = QLabel("")
-        self.step_label.setWordWrap(True)
+        self.phase_label = ElidedLabel("")
+        self.step_label = ElidedLabel("")
         self.progress = QProgressBar()
         self.progress.setFormat("sample %v of %m")
-        self.eta_label = QLabel("")
-        self.prompt_banner = QPushButton("")
+        self.eta_label = ElidedLabel("", min_width=60)
+        self.eta_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.prompt_banner = Banner(*PROMPT_COLORS)
         self.prompt_banner.setVisible(False)
-        self.prompt_banner.setStyleSheet("background: #f7dc6f; font-weight: bold; "
-                                         "text-align: left; padding: 6px;")
+        self._ends_at: float | None = None
         self._layout()
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(150)
         self._check_timer.timeout.connect(self.check)
         self.protocol_box.currentTextChanged.connect(lambda name: self.load(name))
+        self.form.changed.connect(self._remember)
         self.open_button.clicked.connect(self.open_protocol)
         self.rig_button.clicked.connect(self.open_rig)
         self.method_button.clicked.connect(self.open_method)
@@ -133,6 +160,7 @@ class ProtocolPanel(QWidget):
         self.resume_button.clicked.connect(self.resume_requested)
         self.abort_button.clicked.connect(self.abort_requested)
         self.prompt_banner.clicked.connect(self.answer_requested)
+        theme.notifier().changed.connect(self._restyle)
         self.set_state("idle")
         if self.protocol_box.count():
             self.load(self.protocol_box.currentText())
@@ -168,14 +196,17 @@ class ProtocolPanel(QWidget):
         scroll.setWidget(inner)
         controls = QGroupBox("Run")
         c = QVBoxLayout(controls)
+        c.setContentsMargins(6, 4, 6, 4)
+        c.setSpacing(3)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.resume_button, self.abort_button):
             buttons.addWidget(b)
         c.addLayout(buttons)
+        c.addWidget(self.start_problem)
         status = QHBoxLayout()
         status.addWidget(self.state_label)
         status.addWidget(self.phase_label, 1)
-        status.addWidget(self.eta_label)
+        status.addWidget(self.eta_label, 1)
         c.addLayout(status)
         c.addWidget(self.progress)
         c.addWidget(self.step_label)
@@ -214,6 +245,8 @@ class ProtocolPanel(QWidget):
             return False
         self.protocol = protocol
         text = str(name_or_path)
+        if values is None:
+            values = self._remembered(text, protocol.parameters)
         if self.protocol_box.findText(text) < 0:
             self.protocol_box.blockSignals(True)
             self.protocol_box.addItem(text)
@@ -223,9 +256,47 @@ class ProtocolPanel(QWidget):
         self.protocol_box.blockSignals(False)
         doc = protocol.doc.split("\n\n")[0].replace("\n", " ")
         self.description.setText(f"<b>{protocol.name}</b> — {doc}")
+        self._key = ""  # nothing to remember while the form is being filled
         self.form.set_parameters(protocol.parameters, values)
+        self._key = text
         self.check()
         return True
+
+    def _restyle(self, _theme=None) -> None:
+        """The dry run's colours and the state's, in the new theme."""
+        if self.plan is not None:
+            speed = self.speed.value() if self.rig_file is None else None
+            self.summary.setText(plan_html(self.plan, speed))
+        self._color_state()
+
+    def _remembered(self, key: str, parameters) -> dict:
+        """The values to fill a protocol's form with: what was typed in it before, else what
+        was typed for a parameter of the same name and unit in another protocol."""
+        own = self._typed.get(key, {})
+        out = {}
+        for p in parameters:
+            if p.name in own:
+                out[p.name] = own[p.name]
+            elif (p.name, p.unit) in self._last:
+                out[p.name] = self._last[(p.name, p.unit)]
+        return out
+
+    def _remember(self) -> None:
+        if not self._key or self.protocol is None:
+            return
+        raw = self.form.raw_values()
+        self._typed[self._key] = raw
+        defaults = {p.name: p for p in self.protocol.parameters}
+        for name, value in raw.items():
+            p = defaults.get(name)
+            if p is None:
+                continue
+            if isinstance(value, str) and value.strip() in ("", str(p.default),
+                                                            f"{p.default:g}" if isinstance(
+                                                                p.default, float) else ""):
+                self._last.pop((name, p.unit), None)  # back to the default: carry nothing
+            elif value != p.default:
+                self._last[(name, p.unit)] = value
 
     def open_protocol(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a protocol", str(self.folder),
@@ -331,6 +402,16 @@ class ProtocolPanel(QWidget):
         self._enable()
         return self.plan
 
+    def why_not(self) -> str:
+        """Why Start is disabled, in one line (empty when it is not)."""
+        if self.protocol is None:
+            return f"Cannot start: {self.problem or 'choose a protocol'}"
+        if self.problem:
+            return f"Cannot start: {self.problem}"
+        if self.plan is None or not self.plan.ok:
+            return "Cannot start: see the dry run below"
+        return ""
+
     @property
     def can_start(self) -> bool:
         return not self.running and self.plan is not None and self.plan.ok and not self.problem
@@ -340,15 +421,24 @@ class ProtocolPanel(QWidget):
     def set_state(self, state: str) -> None:
         """Buttons and the form follow the engine's state."""
         self.running = state in ("checking", "running", "paused", "stopping")
+        if state == "checking":  # a new run: nothing of the last one stays
+            self.reset_run()
         self.state_label.setText(state)
-        color = {"running": "#1e8449", "paused": "#b9770e", "stopping": ALARM,
-                 "failed": ALARM}.get(state, "#333")
-        self.state_label.setStyleSheet(f"font-weight: bold; color: {color};")
+        self._color_state()
         self._enable(state)
+
+    def _color_state(self) -> None:
+        color = {"running": "#1e8449", "paused": "#b9770e", "stopping": ALARM,
+                 "failed": ALARM}.get(self.state_label.text(), theme.current().text)
+        self.state_label.setStyleSheet(f"font-weight: bold; color: {color};")
 
     def _enable(self, state: str | None = None) -> None:
         state = state or self.state_label.text()
         self.start_button.setEnabled(self.can_start)
+        why = "" if self.running or self.can_start else self.why_not()
+        self.start_problem.setText(why)
+        self.start_problem.setToolTip(why)
+        self.start_problem.setVisible(bool(why))
         self.pause_button.setEnabled(state == "running")
         self.resume_button.setEnabled(state == "paused")
         self.abort_button.setEnabled(state in ("running", "paused"))
@@ -359,14 +449,35 @@ class ProtocolPanel(QWidget):
         if not self.running:
             self.speed.setEnabled(self.rig_file is None)
 
+    def reset_run(self) -> None:
+        """Forget the last run's progress, step, end and colours."""
+        self.phase_label.setText("")
+        self.eta_label.setText("")
+        self.step_label.setText("")
+        self.step_label.setStyleSheet("")
+        self.progress.setMaximum(1)
+        self.progress.setValue(0)
+        self._ends_at = None
+        self.set_prompt(None)
+
     def set_status(self, s) -> None:
         """A ``raphe.protocols.engine.Status`` snapshot."""
+        if not self.running:
+            return  # a late snapshot of a run that has ended says nothing new
         self.phase_label.setText(f"phase {s.phase}" if s.phase else "")
         total = max(s.samples_total, s.samples_done)
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(min(s.samples_done, max(total, 1)))
-        eta = f" · ETA {duration(s.eta_s)}" if s.eta_s is not None else ""
-        self.eta_label.setText(f"{s.t / 60:.1f} min{eta}")
+        # the end as a clock time, true through pauses (the engine adds the pause so far)
+        self._ends_at = s.ends_at
+        end = ""
+        if s.ends_at is not None:
+            left = max(0.0, s.ends_at - time.time())
+            end = f" · ends {clock(s.ends_at)} (in " + \
+                (f"{left:.0f} s)" if left < 90 else f"{duration(left)})")
+        elif s.eta_s is None and s.state in ("running", "paused") and s.duration_s == float("inf"):
+            end = " · until stopped"
+        self.eta_label.setText(f"{s.t / 60:.1f} min{end}")
         why = "; ".join(s.paused_because)
         self.step_label.setText(s.step + (f"\n{why}" if why else ""))
 
@@ -376,16 +487,18 @@ class ProtocolPanel(QWidget):
             self.prompt_banner.setVisible(False)
             return
         self.prompt_banner.setText(f"⚠ Waiting for the operator since {clock(prompt.wall)} "
-                                   f"({prompt.t / 60:.1f} min): {prompt.text}  — click to answer")
+                                   f"({prompt.t / 60:.1f} min): {prompt.text} — click to answer")
         self.prompt_banner.setVisible(True)
 
     def finished(self, outcome) -> None:
         ok = outcome is not None and outcome.exit_code == 0
         text = outcome.message if outcome is not None else "stopped"
-        if outcome is not None and outcome.session is not None:
+        if outcome is not None and outcome.session is not None and outcome.session.exists():
             text += f" — session written: {outcome.session}"
         self.step_label.setText(text)
         self.step_label.setStyleSheet("" if ok else f"color: {ALARM};")
+        self.eta_label.setText(f"ended {clock(time.time())}")
+        self._ends_at = None
         self.set_prompt(None)
         self.out_edit.clear()  # a session is never overwritten: the next run gets a new name
         self.check()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from raphe.gui.app.replay_session import SPEEDS
-from raphe.gui.app.widgets import NoWheelComboBox
+from raphe.gui.app.widgets import ElidedLabel, NoWheelComboBox
 
 
 class ReplayPanel(QWidget):
@@ -41,8 +41,7 @@ class ReplayPanel(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Scrub: the panels show the session as it was at this time")
         self.time_label = QLabel("")
-        self.file_label = QLabel("")
-        self.file_label.setStyleSheet("color: #555;")
+        self.file_label = ElidedLabel("")
         self.reanalyse_button = QPushButton("Reanalyse…")
         self.reanalyse_button.setToolTip("Quantify again with another method into a NEW session "
                                          "file (the original is never changed)")
@@ -56,6 +55,7 @@ class ReplayPanel(QWidget):
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(row)
         layout.addWidget(self.file_label)
+        layout.addStretch(1)
         self.play_button.clicked.connect(self._toggle)
         self.speed_box.currentIndexChanged.connect(self._speed)
         self.slider.valueChanged.connect(self._scrub)
@@ -117,11 +117,15 @@ class ReanalyseDialog(QDialog):
 
         self.setWindowTitle("Reanalyse into a new session")
         self.session_path = Path(session_path)
+        self.setMinimumWidth(min(760, max(520, 9 * len(str(self.default_out())))))
         self.method_box = NoWheelComboBox()
         self.method_box.addItems(bundled_methods())
         browse = QPushButton("Method file…")
         browse.clicked.connect(self._browse_method)
         self.out_edit = QLineEdit(str(self.default_out()))
+        self.out_edit.setToolTip(self.out_edit.text())
+        self.out_edit.textChanged.connect(self.out_edit.setToolTip)
+        self.out_edit.setCursorPosition(len(self.out_edit.text()))  # the file's name in view
         out_browse = QPushButton("…")
         out_browse.clicked.connect(self._browse_out)
         form = QFormLayout()
@@ -133,7 +137,9 @@ class ReanalyseDialog(QDialog):
         o.addWidget(out_browse)
         form.addRow("method", m)
         form.addRow("new session", o)
-        note = QLabel(f"{self.session_path.name} is only read; the new session holds the same "
+        heading = QLabel(f"<b>Reanalyse {self.session_path.name}</b>")
+        heading.setWordWrap(True)
+        note = QLabel(f"{self.session_path} is only read; the new session holds the same "
                       "signal and events with the new results.")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -141,6 +147,7 @@ class ReanalyseDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.addWidget(heading)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)

@@ -26,6 +26,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from raphe.acquisition.analysis import flags as fl
+from raphe.gui.app import theme
 from raphe.gui.app.plots import Markers, plot_widget, settle
 from raphe.gui.app.widgets import (
     ALARM,
@@ -34,10 +35,9 @@ from raphe.gui.app.widgets import (
     FLOW,
     INJECTION,
     PAUSE_SPAN,
-    SIGNAL,
+    ElidedLabel,
     NoWheelComboBox,
     Throttle,
-    fixed_width,
 )
 from raphe.records import percent
 
@@ -63,6 +63,32 @@ EXCLUDED_LOOK: dict[str, tuple[str, str]] = {
 }
 DEFAULT_EXCLUDED = ("t3", "◁")
 MISSING_LOOK = ("x", "×")
+#: The y range shown unless the user zooms: a concentration (or area) from zero; % of
+#: baseline around 100. At least this share of the largest value is always in view, so two
+#: points a hair apart are not stretched across the plot.
+MIN_SPAN = 0.5
+EMPTY_RANGE = {UNITS[0]: (0.0, 1.0), UNITS[1]: (0.0, 150.0)}
+
+
+def y_range(values: list[float], unit: str) -> tuple[float, float]:
+    """The y range a scientist would draw: zero included for a concentration (or area), 100 %
+    included for % of baseline, and never narrower than ``MIN_SPAN`` of the largest |value|."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return EMPTY_RANGE.get(unit, (0.0, 1.0))
+    low, high = min(finite), max(finite)
+    if unit == UNITS[1]:
+        low, high = min(low, 100.0), max(high, 100.0)
+    else:
+        low, high = min(low, 0.0), max(high, 0.0)
+    size = max(abs(low), abs(high)) or 1.0
+    span = max(high - low, MIN_SPAN * size)
+    middle = (low + high) / 2
+    low, high = (middle - span / 2, middle + span / 2) if high - low < span else (low, high)
+    if unit != UNITS[1] and min(finite) >= 0:
+        low = 0.0
+    pad = 0.06 * (high - low)
+    return (low - (pad if low != 0.0 else 0.0), high + pad)
 
 
 @dataclass
@@ -110,7 +136,8 @@ def calibrated(model, analyte: str) -> bool:
     for spec in getattr(model.method, "peaks", ()) or ():
         if spec.name == analyte:
             return spec.calibration is not None
-    return any(r.analyte == analyte and math.isfinite(r.conc_nM) for r in model.results)
+    mine = [r for r in model.results if r.analyte == analyte]
+    return not mine or any(math.isfinite(r.conc_nM) for r in mine)
 
 
 def axis_label(model, analyte: str, unit: str) -> tuple[str, str]:
@@ -192,14 +219,15 @@ class FlagLegend(QWidget):
             if item.widget() is not None:
                 item.widget().deleteLater()
         self.entries = {}
-        rows = [("quantified", f"<span style='color:{SIGNAL}'>●</span> quantified",
-                 "a value used for % of baseline")]
+        dot = f"<span style='color:{theme.current().signal}'>●</span> quantified"
+        rows = [("quantified", dot, "a value used for % of baseline")]
         for name in flags:
             meaning = fl.BY_NAME[name].meaning if name in fl.BY_NAME else name
             if name in MISSING:
                 text = f"<span style='color:{INJECTION}'>{MISSING_LOOK[1]}</span> {name}"
             elif name in LOW:
-                text = f"<span style='color:{SIGNAL}'>○</span> {name.replace('_', ' ')}"
+                text = (f"<span style='color:{theme.current().signal}'>○</span> "
+                        f"{name.replace('_', ' ')}")
             elif name in fl.EXCLUDING:
                 mark = EXCLUDED_LOOK.get(name, DEFAULT_EXCLUDED)[1]
                 text = f"<span style='color:{ALARM}'>{mark}</span> {name}"
@@ -234,8 +262,17 @@ class TimeCoursePanel(QWidget):
         self.analyte_box = NoWheelComboBox()
         self.unit_box = NoWheelComboBox()
         self.unit_box.addItems(UNITS)
-        self.plot = plot_widget(("probe time", "min"), ("5-HT", "nM"))
+        self.plot = plot_widget(("probe time", "min"), ("5-HT", "nM"), name="time course")
         self.item = self.plot.getPlotItem()
+        self.view = self.item.getViewBox()
+        #: the y range follows the values (zero included), the x range the samples, until
+        #: the user zooms
+        self.auto_y = self.auto_x = True
+        self.view.disableAutoRange(axis=pg.ViewBox.YAxis)
+        self.view.sigRangeChangedManually.connect(self._manual)
+        self.plot.menu_actions = [("Export figure (PNG, SVG, PDF)…", self.export_figure),
+                                  ("Export table (CSV)…", self.export_table), ("-", None),
+                                  ("Auto range (zero included)", self.auto_range)]
         self.band = pg.LinearRegionItem((0, 0), orientation="horizontal", movable=False,
                                         brush=pg.mkBrush(*BASELINE_BAND), pen=pg.mkPen(None))
         self.band.setZValue(-20)
@@ -245,7 +282,8 @@ class TimeCoursePanel(QWidget):
                                          pen=pg.mkPen("#666", style=Qt.PenStyle.DashLine))
         self.mean_line.setVisible(False)
         self.item.addItem(self.mean_line)
-        self.line = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1), connect="finite")
+        self.line = pg.PlotDataItem(pen=pg.mkPen(theme.current().signal, width=1),
+                                    connect="finite")
         self.item.addItem(self.line)
         self.scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip)
         self.item.addItem(self.scatter)
@@ -255,9 +293,8 @@ class TimeCoursePanel(QWidget):
         self.item.addItem(self.missing)
         self.legend = FlagLegend()
         self.markers = Markers(self.item)
-        self.summary = QLabel("")
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        fixed_width(self.summary)
+        self.summary = ElidedLabel("", min_width=80)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         if controls:
@@ -275,7 +312,54 @@ class TimeCoursePanel(QWidget):
         self.analyte_box.currentTextChanged.connect(lambda _: self.redraw())
         self.unit_box.currentTextChanged.connect(lambda _: self.redraw())
         model.changed.connect(self._on_model)
+        theme.notifier().changed.connect(self._restyle)
         self._on_model(frozenset({"reset"}))  # what the model holds already
+
+    def _restyle(self, t) -> None:
+        self.line.setPen(pg.mkPen(t.signal, width=1))
+        self.legend._shown = None  # its colours too
+        self.redraw()
+
+    # -- zoom and export -------------------------------------------------------------------
+
+    def _manual(self, mask) -> None:
+        """The user zoomed or panned: the range is theirs until Auto range."""
+        if mask is None or (len(mask) > 1 and mask[1]):
+            self.auto_y = False
+        if mask is None or mask[0]:
+            self.auto_x = False
+
+    def auto_range(self) -> None:
+        self.auto_y = self.auto_x = True
+        self.view.enableAutoRange(axis=pg.ViewBox.XAxis)
+        self._fit_y()
+
+    def _fit_y(self) -> None:
+        """The ranges a scientist would draw (unless the user zoomed): y from zero (or around
+        100 %), x over the samples."""
+        if self.auto_y:
+            values = [p.y for p in self.points if not p.missing and math.isfinite(p.y)]
+            band = baseline_band(self.model, self.analyte, self.unit)
+            if band is not None:
+                values += [band[1], band[2]]
+            low, high = y_range(values, self.unit)
+            self.view.setYRange(low, high, padding=0.0)
+        if not self.auto_x:
+            return
+        if not self.points:  # empty: an hour of axes, not the last session's
+            self.view.setXRange(0.0, 60.0, padding=0.0)
+        elif not self.view.autoRangeEnabled()[0]:
+            self.view.enableAutoRange(axis=pg.ViewBox.XAxis)
+
+    def export_figure(self):
+        from raphe.gui.app.export import ask_plot
+
+        return ask_plot(self, self.plot, self.model)
+
+    def export_table(self):
+        from raphe.gui.app.export import ask_table
+
+        return ask_table(self, self.model)
 
     @property
     def analyte(self) -> str:
@@ -301,10 +385,14 @@ class TimeCoursePanel(QWidget):
     def _on_model(self, kinds) -> None:
         if "reset" in kinds:
             self.markers.clear()
+            self.auto_y = self.auto_x = True  # a new session: its own axes
+            self.view.enableAutoRange(axis=pg.ViewBox.XAxis)
         if kinds & {"reset", "results"}:
             self._fill_analytes()
         if kinds & {"reset", "events"}:
             self.markers.update(self.model)
+        elif kinds & {"blocks", "now"} and self.markers.paused_since is not None:
+            self.markers.extend(self.model)  # a pause in progress grows
         if "reset" in kinds:
             self.redraw()
         elif kinds & {"results", "baseline"}:
@@ -322,15 +410,16 @@ class TimeCoursePanel(QWidget):
         line = [(p.x_min, p.y if not p.excluded else math.nan) for p in drawn]
         self.line.setData(np.array([x for x, _ in line]), np.array([y for _, y in line]))
         spots = []
+        signal, background = theme.current().signal, theme.current().background
         for p in drawn:
             symbol, _ = p.look()
             if p.excluded:
-                pen, brush = pg.mkPen(ALARM, width=1.8), pg.mkBrush("w")
+                pen, brush = pg.mkPen(ALARM, width=1.8), pg.mkBrush(background)
             elif p.flagged:
                 pen, brush = pg.mkPen(ALARM, width=1.8), pg.mkBrush(ALARM)
             else:
-                pen = pg.mkPen(SIGNAL, width=1.8)
-                brush = pg.mkBrush(None) if p.low else pg.mkBrush(SIGNAL)
+                pen = pg.mkPen(signal, width=1.8)
+                brush = pg.mkBrush(None) if p.low else pg.mkBrush(signal)
             spots.append({"pos": (p.x_min, p.y), "data": p, "size": 11 if p.excluded else 10,
                           "symbol": symbol, "pen": pen, "brush": brush})
         self.scatter.setData(spots)
@@ -353,6 +442,7 @@ class TimeCoursePanel(QWidget):
         if last is not None:
             text = f"last: {last.sample_id} {last.y:.3g} {units}   {text}"
         self.summary.setText(text)
+        self._fit_y()
         settle(self.item)
 
     def _tip(self, x: float, y: float, data) -> str:

@@ -9,18 +9,34 @@ a day of signal.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from raphe.gui.app import theme
 from raphe.gui.app.plots import Markers, plot_widget, settle
-from raphe.gui.app.widgets import SIGNAL, NoWheelComboBox, Throttle, fixed_width
+from raphe.gui.app.widgets import NoWheelComboBox, Throttle, fixed_width
 
 #: The view follows new samples at most this often (ms): smooth, and cheap at any speed.
 FOLLOW_MS = 100
 #: Width of the followed window, minutes.
 WINDOWS = (("10 min", 10.0), ("30 min", 30.0), ("1 h", 60.0), ("3 h", 180.0), ("all", 0.0))
+
+
+def reading(model) -> str:
+    """The detector's latest reading, or why there is none (never a stale value)."""
+    if "detector" in model.lost:
+        return "detector: no reading (link lost)"
+    if getattr(model.history, "n", 1) == 0:
+        return ""  # nothing acquired yet
+    value = getattr(model.history, "last_value", math.nan)
+    latest = getattr(model.history, "latest_value", value)
+    if value is None or not math.isfinite(value) or not math.isfinite(latest):
+        return "no reading"
+    return f"{value:.3f} nA"
 
 
 class TracePanel(QWidget):
@@ -29,11 +45,15 @@ class TracePanel(QWidget):
     def __init__(self, model, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.plot = plot_widget(("session time", "min"), ("ECD signal", "nA"))
+        self.plot = plot_widget(("session time", "min"), ("ECD signal", "nA"), name="trace")
+        self.plot.menu_actions = [("Export figure (PNG, SVG, PDF)…", self.export_figure),
+                                  ("-", None), ("Follow the latest signal (F)",
+                                                lambda: self.set_follow(True)),
+                                  ("Show the whole session (Ctrl+0)", self.show_all)]
         self.item = self.plot.getPlotItem()
         self.view = self.item.getViewBox()
-        self.curve = pg.PlotDataItem(pen=pg.mkPen(SIGNAL, width=1), connect="finite",
-                                     antialias=False)
+        self.curve = pg.PlotDataItem(pen=pg.mkPen(theme.current().signal, width=1),
+                                     connect="finite", antialias=False)
         self.item.addItem(self.curve)
         self.cursor = pg.InfiniteLine(0, angle=90, movable=False,
                                       pen=pg.mkPen("#444", width=1, style=Qt.PenStyle.DashLine))
@@ -73,7 +93,14 @@ class TracePanel(QWidget):
         self.view.sigResized.connect(self._schedule)
         self.view.sigRangeChangedManually.connect(self._manual)
         model.changed.connect(self._on_model)
+        theme.notifier().changed.connect(
+            lambda t: self.curve.setPen(pg.mkPen(t.signal, width=1)))
         self._on_model(frozenset({"reset"}))  # what the model holds already
+
+    def export_figure(self):
+        from raphe.gui.app.export import ask_plot
+
+        return ask_plot(self, self.plot, self.model)
 
     # -- following -------------------------------------------------------------------------
 
@@ -135,8 +162,14 @@ class TracePanel(QWidget):
             self.markers.clear()
             self.curve.setData([], [])
             self.cursor.setVisible(False)
+            self.reading.setText("")
+            self.view.enableAutoRange(axis=pg.ViewBox.YAxis)
+            if self.model.history is None or self.model.history.t_range[1] <= 0:
+                self.view.setXRange(0.0, max(self.window_s, 600.0) / 60, padding=0.0)
         if kinds & {"reset", "events", "injections"}:
             self.markers.update(self.model)
+        if "events" in kinds and self.model.live:  # a link lost or back
+            self.reading.setText(reading(self.model))
         if self.model.limit is not None:
             self.cursor.setPos(self.model.limit / 60)
             self.cursor.setVisible(True)
@@ -151,9 +184,10 @@ class TracePanel(QWidget):
             self._follow_now()
         else:
             self._schedule()
-        value = getattr(self.model.history, "last_value", None)
-        if self.model.live and value is not None:
-            self.reading.setText(f"{value:.3f} nA")
+        if self.markers.paused_since is not None:
+            self.markers.extend(self.model)  # a pause in progress grows
+        if self.model.live:
+            self.reading.setText(reading(self.model))
 
     def _schedule(self, *_) -> None:
         if not self._dirty:
