@@ -32,6 +32,38 @@ def registry() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
+#: ``1,000``: a decimal comma or a thousands separator? Refused with a question, never guessed.
+_AMBIGUOUS_COMMA = re.compile(r"\s*[-+]?[1-9]\d{0,2},\d{3}(\s.*|[^\d,.].*)?")
+_DECIMAL_COMMA = re.compile(r"(\s*[-+]?\d+),(\d*)(\s*[^\d,.]*)")
+
+
+def ambiguous_comma(text: str) -> str | None:
+    """The question to ask when ``text`` (``1,000``) may be a decimal comma or a thousands
+    separator; None when it is not ambiguous."""
+    if not _AMBIGUOUS_COMMA.fullmatch(text):
+        return None
+    whole = text.strip().split()[0]
+    return (f"{whole}: a decimal comma or a thousands separator? Type "
+            f"{whole.replace(',', '.')} or {whole.replace(',', '')}")
+
+
+def decimal_point(text: str) -> str:
+    """A number typed with a decimal comma (``2,5``, ``-0,75 h``) as Python reads it (``2.5``).
+    Only a comma between digits with no other comma or point in the number is changed: a
+    thousands separator (``1,000.5``) or a list (``1,2,3``) is left for the parser to refuse."""
+    match = _DECIMAL_COMMA.fullmatch(text)
+    return f"{match.group(1)}.{match.group(2)}{match.group(3)}" if match else text
+
+
+def number_text(text: str) -> str:
+    """Typed text as a number the parser reads: a decimal comma becomes a point; an ambiguous
+    ``1,000`` raises InputError with the question."""
+    question = ambiguous_comma(text)
+    if question is not None:
+        raise InputError(question)
+    return decimal_point(text)
+
+
 def _convert(value: object, target: str, what: str, example: str) -> float:
     """``value`` converted to ``target`` units as a finite, non-negative float."""
     if isinstance(value, bool):
@@ -46,6 +78,10 @@ def _convert(value: object, target: str, what: str, example: str) -> float:
                 f"{what} {value} has the wrong dimension (expected e.g. {example})"
             ) from None
     elif isinstance(value, str):
+        try:
+            value = number_text(value)
+        except InputError as exc:
+            raise InputError(f"{what} {exc}") from None
         match = _QUANTITY.fullmatch(value)
         if match is None:
             raise InputError(f"{what} {value!r} is not understood (expected e.g. {example})")

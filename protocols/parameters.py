@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raphe.drivers.units import to_unit
+from raphe.drivers.units import number_text, to_unit
 from raphe.errors import InputError
 from raphe.names import lookup, spelling
 
@@ -62,7 +62,10 @@ class Parameter:
                 return spelling(lookup(text, self.choices, "value"))
             return text
         if isinstance(value, str):
-            value = value.strip()
+            try:
+                value = number_text(value.strip())
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         if self.unit:
             try:
                 number = to_unit(value, self.unit, self.name,

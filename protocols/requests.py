@@ -133,22 +133,28 @@ class OperatorRequests:
     def acknowledge(self, alarm: str, who: str = "operator") -> None:
         """The operator saw a loud alarm: recorded with its time (an event and the audit)."""
         self._event("alarm", f"acknowledged by the {who}: {alarm}", "operator")
-        if self.session is not None:
-            self.session.add_audit(who, f"acknowledged alarm: {alarm}", "",
-                                   self.session_time())
+        if self._session_open():
+            try:
+                self.session.add_audit(who, f"acknowledged alarm: {alarm}", "",
+                                       self.session_time())
+            except RapheError:
+                pass
 
     def record_event(self, kind: str, text: str, source: str = "operator") -> None:
         """Record an event in the running session (a front end's note: a status page that
         stopped, a notification not delivered); nothing when no session is open."""
         self._event(kind, text, source)
 
+    def _session_open(self) -> bool:
+        s = self.session
+        return s is not None and s.error is None and not s.closed
+
     def _event(self, kind: str, text: str, source: str) -> None:
-        if self.session is not None and self.session.error is None and not self.session.closed:
+        if self._session_open():
             try:
                 self.session.add_event(Event(self.session_time(), kind, text, source))
             except RapheError:
                 pass
-
 
     def _restart_pump(self) -> None:
         """Restart infusion at the set rate (the alarm was acknowledged by being reported)."""

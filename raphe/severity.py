@@ -24,6 +24,20 @@ _LOUD: tuple[tuple[str, str], ...] = (
 )
 
 
+#: An alarm that says a loud alarm's cause went away, by kind (the engine's own texts).
+_RECOVERED: tuple[tuple[str, str], ...] = (
+    ("perfusion", "perfusion restored"),
+    ("detector", "detector: reconnected"),
+)
+
+
+def recovery_of(alarm: str) -> str | None:
+    """The kind of loud alarm whose cause ``alarm`` says is gone (``perfusion`` for
+    "perfusion restored"), or None."""
+    text = alarm.strip().lower()
+    return next((name for name, mark in _RECOVERED if text.startswith(mark)), None)
+
+
 def kind(alarm: str) -> str | None:
     """The kind of a loud alarm (``perfusion``, ``unsafe``, ``acquisition``, ``detector``,
     ``disk``), or None when it is a notice."""

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from raphe.gui.app.widgets import clock, minutes
-from raphe.severity import LOUD, kind, severity
+from raphe.severity import LOUD, kind, recovery_of, severity
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ BLINK = (("#c0392b", "#ffffff"), ("#f5b7b1", "#641e16"))
 BLINK_MS = 600
 #: The bell rings this often while a loud alarm waits (when the sound is on).
 BELL_MS = 5000
-#: What an alarm's recovery looks like, by the loud alarm's kind (the engine's own texts).
-RECOVERY = {"perfusion": ("perfusion restored",), "detector": ("detector: reconnected",)}
 
 
 @dataclass
@@ -90,10 +88,10 @@ class LoudAlarms(QObject):
     def raise_alarm(self, text: str, t: float = math.nan) -> Alarm | None:
         """A new alarm: shown and made loud if :mod:`raphe.severity` says so (returned),
         else None (a notice)."""
-        for name, marks in RECOVERY.items():
-            if text.strip().lower().startswith(marks):
-                self.recovered(name, t)
-                return None
+        gone = recovery_of(text)
+        if gone is not None:
+            self.recovered(gone, t)
+            return None
         if not self.is_loud(text):
             return None
         alarm = Alarm(text, kind(text) or "", t, time.time())

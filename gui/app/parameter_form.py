@@ -3,14 +3,14 @@ help, checked as it is typed (``Parameter.check``: the same conversion as ``--se
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QWidget
 
+from raphe.drivers.units import ambiguous_comma, decimal_point
 from raphe.gui.app import theme
-from raphe.gui.app.widgets import ALARM, NoWheelComboBox, decimal_point
+from raphe.gui.app.widgets import ALARM, NoWheelComboBox
 from raphe.names import spelling
 
 
@@ -40,10 +40,6 @@ def label(p) -> str:
     if slug and name.lower().endswith("_" + slug) and len(name) > len(slug) + 1:
         name = name[: -len(slug) - 1]
     return name.replace("_", " ")
-
-
-#: ``1,000``: a decimal comma or a thousands separator? The form asks rather than guess.
-_AMBIGUOUS = re.compile(r"\s*[-+]?[1-9]\d{0,2},\d{3}(\s.*|[^\d,.].*)?")
 
 
 def number_text(p, raw: Any) -> Any:
@@ -164,10 +160,9 @@ class ParameterForm(QWidget):
         values = self.values()
         for p in self.parameters:
             raw = self.raw(p.name)
-            if p.kind in (int, float) and isinstance(raw, str) and _AMBIGUOUS.fullmatch(raw):
-                whole = raw.strip().split()[0]
-                out[p.name] = (f"{whole}: a decimal comma or a thousands separator? Type "
-                               f"{whole.replace(',', '.')} or {whole.replace(',', '')}")
+            question = ambiguous_comma(raw) if isinstance(raw, str) else None
+            if p.kind in (int, float) and question is not None:
+                out[p.name] = question
                 continue
             try:
                 p.check(values[p.name])

@@ -10,6 +10,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFrame, QLabel, QSizePolicy, QVBoxLayout
 
+from raphe.drivers.units import decimal_point
+
 #: Colours, one meaning each (also used by the plots).
 DRUG = "#c0392b"
 MARKER = "#2c7fb8"
@@ -27,16 +29,6 @@ class _NoWheel:
 
     def wheelEvent(self, event) -> None:
         event.ignore()
-
-
-def decimal_point(text: str) -> str:
-    """A number typed with a decimal comma (``2,5``, ``-0,75 h``) as Python reads it (``2.5``).
-    Only a comma between digits with no other comma or point in the number is changed: a
-    thousands separator (``1,000.5``) or a list (``1,2,3``) is left for the parser to refuse."""
-    import re
-
-    match = re.fullmatch(r"(\s*[-+]?\d+),(\d*)(\s*[^\d,.]*)", text)
-    return f"{match.group(1)}.{match.group(2)}{match.group(3)}" if match else text
 
 
 class NoWheelSpinBox(_NoWheel, QDoubleSpinBox):

@@ -97,3 +97,26 @@ FACTORS = {"uL/min": 1.0, "uL/h": 1 / 60, "mL/min": 1000.0, "mL/h": 1000 / 60, "
 )
 def test_string_rates_convert_by_their_unit(x, unit):
     assert flow_uL_min(f"{x!r} {unit}") == pytest.approx(x * FACTORS[unit], rel=1e-9)
+
+
+@pytest.mark.parametrize("typed, expected", [("2,5", 2.5), ("2,5 uL/min", 2.5),
+                                             ("1,5 ul/h", 0.025), ("0,75", 0.75)])
+def test_a_decimal_comma_reads_as_a_point(typed, expected):
+    assert flow_uL_min(typed) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("typed", ["1,000", "2,500 uL/min"])
+def test_a_comma_before_three_digits_is_asked_not_guessed(typed):
+    with pytest.raises(InputError, match="decimal comma or a thousands separator"):
+        flow_uL_min(typed)
+
+
+def test_the_command_line_and_the_form_read_a_comma_alike():
+    from raphe.protocols.parameters import Parameter
+
+    dose = Parameter("dose_mg_kg", 1.0, unit="mg/kg", range=(0, 10))
+    assert dose.check("2,5") == 2.5
+    count = Parameter("n_baseline", 3)
+    assert count.check(" 4 ") == 4
+    with pytest.raises(ValueError, match="thousands separator"):
+        Parameter("volume", 10.0).check("1,000")

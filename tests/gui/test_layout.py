@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from raphe.drivers.units import decimal_point
 from raphe.gui.app import theme
 from raphe.gui.app.history import LiveHistory
 from raphe.gui.app.model import SessionModel
@@ -21,7 +22,7 @@ from raphe.gui.app.panels.protocol import ProtocolPanel
 from raphe.gui.app.panels.rig_status import UNKNOWN, RigPanel
 from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel, y_range
 from raphe.gui.app.panels.trace import TracePanel
-from raphe.gui.app.widgets import ElidedLabel, NoWheelSpinBox, clock, decimal_point
+from raphe.gui.app.widgets import ElidedLabel, NoWheelSpinBox, clock
 from raphe.protocols.states import Status
 from raphe.records import DetectorBlock, Event, Injection, PumpState, SampleResult
 
