@@ -33,7 +33,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +97,22 @@ class Aborted(RapheError):
     """The recording stopped before the action could run."""
 
 
+@dataclass
+class _PumpWatch:
+    """One pump's perfusion as the loop sees it, and the session its records go to."""
+
+    table: str  # its rig-file table: "pump", or another animal's "pump_2"
+    pump: SyringePump
+    session: Session
+    ok_at: float = field(default_factory=time.monotonic)  # real time it last answered
+    next_poll: float = -math.inf  # clock time of its next poll
+    perfusing: bool | None = None  # None until the pump was told to infuse
+    lost: str | None = None  # why perfusion stopped, while it is stopped
+    last: PumpState | None = None
+    #: (t, infused µL, rate µL/min, status) of recent polls, for delivered volumes
+    dispensed: deque = field(default_factory=lambda: deque(maxlen=4096))
+
+
 class Recorder:
     """The acquisition loop over ``instruments`` (role → instrument; a detector required).
 
@@ -106,22 +122,34 @@ class Recorder:
     ``listener(kind, role, text)`` is told ``fault``, ``recovered``, ``incident`` (a fault
     the driver got over by itself), ``gap``, ``perfusion_stopped``, ``perfusion_restored``
     and ``write_error``.
+
+    Several animals on one HPLC: every pump in ``instruments`` (``pump``, ``pump_2`` …) is
+    polled and watched; the detector's readings and the shared instruments' faults go to
+    ``session`` and every session in ``also``; an instrument in ``routes`` (an animal's pump
+    or collector → its session) has its records and faults in that session only.
     """
 
     def __init__(self, session: Session, clock: Any, instruments: dict[str, Instrument], *,
                  poll_s: float = 0.2, pump_every_s: float = 10.0, min_real_poll_s: float = 0.05,
                  min_real_pump_s: float = 0.5, retry_every_s: float = 1.0,
                  pump_lost_after_s: float = 30.0, start_detector: bool = True,
-                 listener: Callable[[str, str, str], None] | None = None) -> None:
+                 listener: Callable[[str, str, str], None] | None = None,
+                 also: Sequence[Session] = (),
+                 routes: Mapping[str, Session] | None = None) -> None:
         detector = instruments.get("detector")
         if not isinstance(detector, Detector):
             raise InputError("the rig has no [detector]: nothing to record")
         if not poll_s > 0:
             raise InputError(f"recorder: poll_s must be > 0, got {poll_s!r}")
         self.session = session
+        self.sessions: list[Session] = [session, *also]
+        self.routes: dict[str, Session] = dict(routes or {})
         self.clock = clock
         self.instruments = dict(instruments)
         self.detector: Detector = detector
+        self.pumps: dict[str, _PumpWatch] = {
+            table: _PumpWatch(table, inst, self.routes.get(table, session))
+            for table, inst in instruments.items() if isinstance(inst, SyringePump)}
         self.pump: SyringePump | None = instruments.get("pump")
         self.poll_s = float(poll_s)
         self.pump_every_s = float(pump_every_s)
@@ -135,12 +163,6 @@ class Recorder:
         #: Roles whose link is down → real time of the next reconnect attempt.
         self.down: dict[str, float] = {}
         self._down_since: dict[str, float] = {}
-        self._pump_ok_at = time.monotonic()  # real time the pump last answered a poll
-        self.perfusing: bool | None = None  # None until the pump was told to infuse
-        self._perfusion_lost: str | None = None
-        self.last_pump: PumpState | None = None
-        #: (t, infused µL, rate µL/min, status) of recent pump polls, for delivered volumes
-        self._dispensed: deque[tuple[float, float, float, PumpStatus]] = deque(maxlen=4096)
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._actions: list[_Action] = []
@@ -274,19 +296,21 @@ class Recorder:
         speed = getattr(clock, "speed", 1.0)
         poll = max(self.poll_s, self.min_real_poll_s * speed)
         pump_every = max(self.pump_every_s, self.min_real_pump_s * speed)
-        next_pump = clock.now()
         while not self._stop.is_set():
             self._run_actions()
             self._reconnect_due()
             self._drain_detector()
             self._record_incidents()
             now = clock.now()
-            if self.pump is not None and now >= next_pump:
-                self._poll_pump(now)
-                next_pump = now + pump_every
-            self._sleep(min(now + poll, next_pump if self.pump else math.inf))
-            if self.session.error is not None:
-                raise SessionError(str(self.session.error))
+            for watch in self.pumps.values():
+                if now >= watch.next_poll:
+                    self._poll_pump(watch, now)
+                    watch.next_poll = now + pump_every
+            next_pump = min((w.next_poll for w in self.pumps.values()), default=math.inf)
+            self._sleep(min(now + poll, next_pump))
+            for session in self.sessions:
+                if session.error is not None:
+                    raise SessionError(str(session.error))
         self._run_actions()
         self._drain_detector()
         self._close_gap_at_end()
@@ -311,7 +335,7 @@ class Recorder:
         for role, instrument in self.instruments.items():
             take = getattr(instrument, "take_incidents", None)
             for text in take() if take is not None else ():
-                self._alarm(f"{role}: {text} (recovered)")
+                self._alarm(f"{role}: {text} (recovered)", role)
                 self._note("incident", role, text)
 
     def _run_actions(self) -> None:
@@ -343,8 +367,8 @@ class Recorder:
                 return True
             result = action.fn()
         except InstrumentAlarm as exc:
-            if action.role == "pump":
-                self._perfusion_stopped(f"{exc}")
+            if action.role in self.pumps:
+                self._perfusion_stopped(self.pumps[action.role], f"{exc}")
             _settle(action.future, error=exc)
             return True
         except LINK_ERRORS as exc:
@@ -383,7 +407,7 @@ class Recorder:
             while reason.startswith(f"{role}: "):  # drivers name themselves already
                 reason = reason[len(role) + 2:]
             text = f"{role}: {type(exc).__name__}: {reason}" + (f" ({context})" if context else "")
-            self._alarm(text + "; reconnecting")
+            self._alarm(text + "; reconnecting", role)
             self._note("fault", role, text)
 
     def _reconnect_due(self) -> None:
@@ -396,9 +420,10 @@ class Recorder:
             except LINK_ERRORS as exc:
                 self.down[role] = time.monotonic() + self.retry_every_s
                 log.info("%s: reconnect failed: %s", role, exc)
-                if role == "pump" and self._perfusion_lost is None and (
-                        time.monotonic() - self._pump_ok_at > self.pump_lost_after_s):
-                    self._perfusion_stopped("pump unreachable")
+                watch = self.pumps.get(role)
+                if watch is not None and watch.lost is None and (
+                        time.monotonic() - watch.ok_at > self.pump_lost_after_s):
+                    self._perfusion_stopped(watch, "pump unreachable")
                 continue
             except Exception as exc:  # noqa: BLE001 - keep trying; say why once
                 self.down[role] = time.monotonic() + self.retry_every_s
@@ -406,10 +431,10 @@ class Recorder:
                 continue
             del self.down[role]
             self._down_since.pop(role, None)
-            self._alarm(f"{role}: reconnected")
+            self._alarm(f"{role}: reconnected", role)
             self._note("recovered", role, "reconnected")
-            if role == "pump":
-                self._check_perfusion()
+            if role in self.pumps:  # is it still infusing?
+                self._poll_pump(self.pumps[role], self.clock.now())
 
     # -- detector --------------------------------------------------------------------------
 
@@ -428,7 +453,8 @@ class Recorder:
                 return
             self._note_gap(block.t0, block.dt)
             self._t_next, self._dt = block.t0 + len(block) * block.dt, block.dt
-            self.session.add_block(block)
+            for session in self.sessions:
+                session.add_block(block)
             log.debug("acquired samples %d..%d at wall %.3f", block.index0,
                       block.index0 + len(block) - 1, time.time())
 
@@ -439,7 +465,8 @@ class Recorder:
 
     def _gap(self, t_from: float, t_to: float) -> None:
         text = f"detector readings lost for {t_to - t_from:.1f} s"
-        self.session.add_event(Event(t_from, "gap", text, "instrument", t_to))
+        for session in self.sessions:
+            session.add_event(Event(t_from, "gap", text, "instrument", t_to))
         self._note("gap", "detector", text)
 
     def _close_gap_at_end(self) -> None:
@@ -451,88 +478,115 @@ class Recorder:
 
     # -- pump ------------------------------------------------------------------------------
 
-    def _poll_pump(self, now: float) -> None:
-        if "pump" in self.down:
+    def _poll_pump(self, watch: _PumpWatch, now: float) -> None:
+        table = watch.table
+        if table in self.down:
             return
-        pump = self.pump
+        pump = watch.pump
         try:
             infused, _withdrawn = pump.dispensed_uL()
             status = pump.status()
             state = PumpState(now, pump.rate_uL_min(), infused, status.value)
         except InstrumentAlarm as exc:
-            self._perfusion_stopped(str(exc))
+            self._perfusion_stopped(watch, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - any failure to poll is a lost link
-            self._link_down("pump", exc, "polling")
+            self._link_down(table, exc, "polling")
             return
-        self.last_pump = state
-        self._dispensed.append((now, infused, state.rate_uL_min, status))
-        self._pump_ok_at = time.monotonic()
-        self.session.add_pump_state(state)
-        if self.perfusing:
-            if status is not PumpStatus.INFUSING and self._perfusion_lost is None:
-                self._perfusion_stopped(f"pump {status.value}")
-            elif status is PumpStatus.INFUSING and self._perfusion_lost is not None:
-                self._perfusion_restored()
+        watch.last = state
+        watch.dispensed.append((now, infused, state.rate_uL_min, status))
+        watch.ok_at = time.monotonic()
+        watch.session.add_pump_state(state)
+        if watch.perfusing:
+            if status is not PumpStatus.INFUSING and watch.lost is None:
+                self._perfusion_stopped(watch, f"pump {status.value}")
+            elif status is PumpStatus.INFUSING and watch.lost is not None:
+                self._perfusion_restored(watch)
 
-    def _check_perfusion(self) -> None:
-        """After a pump reconnect: is it still infusing?"""
-        self._poll_pump(self.clock.now())
+    def _watch(self, table: str) -> _PumpWatch:
+        try:
+            return self.pumps[table]
+        except KeyError:
+            raise InputError(f"the rig has no [{table}]") from None
 
-    def perfusion_started(self) -> None:
+    @property
+    def last_pump(self) -> PumpState | None:
+        """The last poll of the pump (``[pump]``)."""
+        watch = self.pumps.get("pump")
+        return watch.last if watch is not None else None
+
+    @property
+    def perfusing(self) -> bool | None:
+        """Whether ``[pump]`` was told to infuse (None before it was told anything)."""
+        watch = self.pumps.get("pump")
+        return watch.perfusing if watch is not None else None
+
+    def perfusion_started(self, table: str = "pump") -> None:
         """The pump was told to infuse (by the protocol): perfusion is expected from now."""
-        was = self.perfusing
-        self.perfusing = True
-        if self._perfusion_lost is not None:
-            self._perfusion_restored()
+        watch = self._watch(table)
+        was = watch.perfusing
+        watch.perfusing = True
+        if watch.lost is not None:
+            self._perfusion_restored(watch)
         elif not was:
-            self.session.add_event(Event(self.clock.now(), "perfusion", "started", "protocol"))
+            watch.session.add_event(Event(self.clock.now(), "perfusion", "started", "protocol"))
 
-    def perfusion_ended(self) -> None:
+    def perfusion_ended(self, table: str = "pump") -> None:
         """The pump was told to stop (by the protocol): no perfusion is expected."""
-        self.perfusing = False
-        self._perfusion_lost = None
+        watch = self._watch(table)
+        watch.perfusing = False
+        watch.lost = None
 
-    def _perfusion_stopped(self, reason: str) -> None:
-        reason = reason.removeprefix("pump: ")  # driver errors name their instrument already
-        if self._perfusion_lost is not None or not self.perfusing:
-            if not self.perfusing:
-                self._alarm(f"pump: {reason}")
+    def _perfusion_stopped(self, watch: _PumpWatch, reason: str) -> None:
+        reason = reason.removeprefix(f"{watch.table}: ").removeprefix("pump: ")
+        if watch.lost is not None or not watch.perfusing:
+            if not watch.perfusing:
+                self._alarm(f"{watch.table}: {reason}", watch.table)
             return
-        self._perfusion_lost = reason
-        self._alarm(f"pump: {reason}: perfusion stopped")
-        self.session.add_event(Event(self.clock.now(), "perfusion", f"stopped: {reason}",
-                                     "instrument"))
-        self._note("perfusion_stopped", "pump", reason)
+        watch.lost = reason
+        self._alarm(f"{watch.table}: {reason}: perfusion stopped", watch.table)
+        watch.session.add_event(Event(self.clock.now(), "perfusion", f"stopped: {reason}",
+                                      "instrument"))
+        self._note("perfusion_stopped", watch.table, reason)
 
-    def _perfusion_restored(self) -> None:
-        self._perfusion_lost = None
-        self.session.add_event(Event(self.clock.now(), "perfusion", "restored", "instrument"))
-        self._note("perfusion_restored", "pump", "restored")
+    def _perfusion_restored(self, watch: _PumpWatch) -> None:
+        watch.lost = None
+        watch.session.add_event(Event(self.clock.now(), "perfusion", "restored", "instrument"))
+        self._note("perfusion_restored", watch.table, "restored")
 
-    def delivered_uL(self, start: float, end: float) -> float | None:
+    def delivered_uL(self, start: float, end: float, table: str = "pump") -> float | None:
         """The volume the pump's own counter says it infused from ``start`` to ``end``
         (session s): interpolated between polls, carried past the last poll at its rate
         while it infuses. None when the polls do not cover ``start`` or the counter was
         reset meanwhile (the pump power-cycled)."""
-        history = list(self._dispensed)
+        watch = self.pumps.get(table)
+        history = list(watch.dispensed) if watch is not None else []
         a, b = _counter_at(history, start), _counter_at(history, end)
         if a is None or b is None or b < a - 1e-9:
             return None
         return b - a
 
+    def perfusion_lost_of(self, table: str = "pump") -> str | None:
+        """Why the probe of ``table``'s pump is not perfused right now, or None."""
+        watch = self.pumps.get(table)
+        return watch.lost if watch is not None else None
+
     @property
     def perfusion_lost(self) -> str | None:
         """Why the probe is not perfused right now, or None."""
-        return self._perfusion_lost
+        return self.perfusion_lost_of("pump")
 
     # -- records ---------------------------------------------------------------------------
 
-    def _alarm(self, text: str) -> None:
-        try:
-            self.session.add_event(Event(self.clock.now(), "alarm", text, "instrument"))
-        except RapheError:
-            log.error("could not record alarm %r", text)
+    def _alarm(self, text: str, role: str | None = None) -> None:
+        """An alarm event in the session of ``role`` (routed), or in every session."""
+        routed = self.routes.get(role) if role is not None else None
+        event = Event(self.clock.now(), "alarm", text, "instrument")
+        for session in [routed] if routed is not None else self.sessions:
+            try:
+                session.add_event(event)
+            except RapheError:
+                log.error("could not record alarm %r", text)
 
     def _note(self, kind: str, role: str, text: str) -> None:
         if self.listener is None:

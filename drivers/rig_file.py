@@ -112,15 +112,31 @@ def _line_of(text: str, table: str | None, key: str | None = None) -> int | None
     return None
 
 
+@dataclass(frozen=True)
+class AnimalConfig:
+    """One animal of a rig that serves several on one HPLC (``[[animals]]``)."""
+
+    id: str
+    pump: str  # the table of its pump ("pump", "pump_2" …)
+    stream: int  # its position on the stream selector
+    region: str = ""
+    collector: str | None = None  # the table of its own collector, when it has one
+
+
 @dataclass
 class RigConfig:
-    """A validated rig file: roles with their driver and settings, not yet connected."""
+    """A validated rig file: roles with their driver and settings, not yet connected.
+
+    ``roles`` is keyed by table: a role's own table (``pump``) or, for a second
+    instrument of a role, ``<role>_<name>`` (``pump_2``: another animal's pump).
+    """
 
     source: str
     text: str
     roles: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     fluidics: dict[str, Any] = field(default_factory=dict)
     rig: dict[str, Any] = field(default_factory=dict)
+    animals: list[AnimalConfig] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -141,9 +157,7 @@ class RigConfig:
         """
         rig = Rig(config=self)
         try:
-            for role in OPEN_ORDER:
-                if role not in self.roles:
-                    continue
+            for role in self.opening_order():
                 driver, settings = self.roles[role]
                 cls = driver_class(driver)
                 extra = (
@@ -158,11 +172,18 @@ class RigConfig:
                     raise RapheError(f"{self.where(role)}: [{role}] {text}") from None
                 except ValueError as exc:
                     raise InputError(f"{self.where(role)}: [{role}] {exc}") from None
-                setattr(rig, role, instrument)
+                if role in OPEN_ORDER:
+                    setattr(rig, role, instrument)
+                else:
+                    rig.more[role] = instrument
         except BaseException:
             rig.close()
             raise
         return rig
+
+    def opening_order(self) -> list[str]:
+        """Every table, by role in ``OPEN_ORDER`` (a role's extra tables after its own)."""
+        return sorted(self.roles, key=lambda t: (OPEN_ORDER.index(role_of(t)), t != role_of(t), t))
 
 
 def _open_instrument(cls: type[Instrument], settings: dict[str, Any], role: str,
@@ -204,13 +225,19 @@ class Rig:
     valve: InjectionValve | None = None
     selector: StreamSelector | None = None
     detector: Detector | None = None
+    #: the instruments of extra tables (``pump_2`` …: other animals' pumps), by table
+    more: dict[str, Instrument] = field(default_factory=dict)
 
     def instruments(self) -> dict[str, Instrument]:
-        return {
-            role: inst
-            for role in OPEN_ORDER
-            if (inst := getattr(self, role)) is not None
-        }
+        """Every instrument by its table (the role's own first), in opening order."""
+        out = {role: inst for role in OPEN_ORDER if (inst := getattr(self, role)) is not None}
+        out.update(sorted(self.more.items(), key=lambda kv: OPEN_ORDER.index(role_of(kv[0]))))
+        return out
+
+    def pump_of(self, table: str) -> SyringePump | None:
+        """The pump of table ``table`` (``pump``, ``pump_2`` …)."""
+        inst = self.instruments().get(table)
+        return inst if isinstance(inst, SyringePump) else None
 
     def identities(self) -> dict[str, dict[str, str]]:
         out = {}
@@ -289,6 +316,18 @@ class Rig:
         return problems
 
 
+def role_of(table: str) -> str:
+    """The role of a rig-file table: its name, or what precedes ``_`` (``pump_2`` → pump)."""
+    if table in ROLES:
+        return table
+    head = table.split("_", 1)[0]
+    return head if head in ROLES and head in MULTIPLE else table
+
+
+#: Roles a rig can have several of, one per animal (``[pump_2]``, ``[collector_2]``).
+MULTIPLE = ("pump", "collector")
+
+
 def _problem(role: str, exc: Exception) -> str:
     text = str(exc)
     if isinstance(exc, RapheError):  # instrument errors already start with the role
@@ -324,10 +363,14 @@ def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfi
                 raise InputError(f"{config.where(None, table)}: '{table}' must be a table")
             setattr(config, table, _validate(config, table, value, RIG if table == "rig" else FLUIDICS))
             continue
-        if table not in ROLES:
-            known = ", ".join(["rig", "fluidics", *ROLES])
+        if table == "animals":
+            continue  # read once every instrument table is known (below)
+        role = role_of(table)
+        if role not in ROLES:
+            known = ", ".join(["rig", "fluidics", *ROLES, "animals"])
             raise InputError(
-                f"{config.where(table)}: unknown table [{table}] (expected one of: {known})"
+                f"{config.where(table)}: unknown table [{table}] (expected one of: {known}; "
+                "another animal's pump or collector: [pump_NAME], [collector_NAME])"
             )
         if not isinstance(value, dict):
             raise InputError(f"{config.where(None, table)}: '{table}' must be a table")
@@ -340,15 +383,53 @@ def load_rig(path_or_text: str | Path, *, source: str | None = None) -> RigConfi
                 f"(known: {', '.join(sorted(DRIVERS))})"
             )
         cls = driver_class(driver)
-        if not issubclass(cls, ROLES[table]):
+        if not issubclass(cls, ROLES[role]):
             raise InputError(
-                f"{config.where(table, 'driver')}: driver {driver!r} cannot be the {table}"
+                f"{config.where(table, 'driver')}: driver {driver!r} cannot be the {role}"
             )
         settings = {k: v for k, v in value.items() if k != "driver"}
         config.roles[table] = (driver, _validate(config, table, settings, driver_settings(driver)))
     config.fluidics = config.fluidics or _validate(config, "fluidics", {}, FLUIDICS)
     config.rig = config.rig or _validate(config, "rig", {}, RIG)
+    if "animals" in data:
+        config.animals = _animals(config, data["animals"])
     return config
+
+
+def _animals(config: RigConfig, raw: Any) -> list[AnimalConfig]:
+    """``[[animals]]``: each animal's id, pump table, stream and region, checked."""
+    where = config.where("animals")
+    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw) or not raw:
+        raise InputError(f"{where}: animals must be [[animals]] tables, one per animal")
+    if "selector" not in config.roles:
+        raise InputError(f"{where}: several animals share the HPLC through a stream selector: "
+                         "add a [selector]")
+    positions = config.roles["selector"][1].get("positions")
+    out: list[AnimalConfig] = []
+    for k, a in enumerate(raw, 1):
+        unknown = set(a) - {"id", "pump", "stream", "region", "collector"}
+        if unknown:
+            raise InputError(f"{where}: animal {k}: unknown key {min(unknown)!r} "
+                             "(allowed: id, pump, stream, region, collector)")
+        ident = str(a.get("id") or f"A{k}")
+        pump = str(a.get("pump", "pump" if k == 1 else f"pump_{k}"))
+        if pump not in config.roles or role_of(pump) != "pump":
+            raise InputError(f"{where}: animal {ident}: no pump table [{pump}]")
+        stream = a.get("stream", k)
+        if isinstance(stream, bool) or not isinstance(stream, int) or not (
+                1 <= stream <= (positions or stream)):
+            raise InputError(f"{where}: animal {ident}: stream must be a selector position "
+                             f"from 1 to {positions}, got {stream!r}")
+        collector = a.get("collector")
+        if collector is not None and (collector not in config.roles
+                                      or role_of(str(collector)) != "collector"):
+            raise InputError(f"{where}: animal {ident}: no collector table [{collector}]")
+        out.append(AnimalConfig(ident, pump, stream, str(a.get("region", "")), collector))
+    for field_name in ("id", "pump", "stream"):
+        values = [getattr(a, field_name) for a in out]
+        if len(set(values)) != len(values):
+            raise InputError(f"{where}: two animals have the same {field_name}")
+    return out
 
 
 def _validate(config: RigConfig, table: str, values: dict, spec: dict[str, Setting]) -> dict:

@@ -24,6 +24,7 @@ the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raphe.clock import MAX_SPEED, MIN_SPEED
+from raphe.drivers.rig_file import MULTIPLE, role_of
 from raphe.errors import InputError, RapheError
 from raphe.files import new_file
 from raphe.protocols.dryrun import check
@@ -347,18 +349,44 @@ class Engine(OperatorRequests):
 
     def _run_on(self, opened: OpenRig) -> None:
         from raphe.acquisition.recorder import Recorder
+
+        rig = opened.rig
+        session = self._create_session(opened)
+        failure: BaseException | None = None
+        try:
+            self._prepare_analysis(session)
+            # Session time 0 is now: everything slow (imports, files) is done above.
+            raw_t0 = opened.clock.now()
+            clock = opened.clock.shifted(raw_t0)
+            if opened.sim is not None:
+                opened.sim.begin_session(raw_t0)
+            recorder = Recorder(session, clock, rig.instruments(), listener=self._on_fault)
+            self._attach(opened, rig, clock, recorder, opened.operator(raw_t0))
+            recorder.start()
+            self._execute(rig)
+        except Exception as exc:
+            failure = exc
+            log.debug("run failed", exc_info=True)
+        finally:
+            self._stop_acquisition()
+            report = rig.make_safe()
+            self._close(session, rig, report, failure)
+
+    def _create_session(self, opened: OpenRig, *, shared: dict | None = None) -> Session:
+        """The session file, created (``shared``: the several-animal run it belongs to)."""
         from raphe.acquisition.session import Session
 
         s = self.settings
         rig = opened.rig
-        detector = rig.detector
-        interval = float(detector.interval_s or opened.spec.interval_s or 0.1)
-        scale = float(detector.scale_nA_per_V or math.nan)
+        interval = float(rig.detector.interval_s or opened.spec.interval_s or 0.1)
+        scale = float(rig.detector.scale_nA_per_V or math.nan)
         self._warn_disk_space(interval)
+        rig_info = {"text": opened.config.text, "identities": rig.identities(),
+                    "name": opened.config.name, "fluidics": opened.config.fluidics}
+        if shared:
+            rig_info["shared"] = shared
         self.session = session = Session.create(
-            s.out, operator=s.operator, animal_id=s.animal_id, notes=s.notes,
-            rig={"text": opened.config.text, "identities": rig.identities(),
-                 "name": opened.config.name, "fluidics": opened.config.fluidics},
+            s.out, operator=s.operator, animal_id=s.animal_id, notes=s.notes, rig=rig_info,
             protocol={"name": self.protocol.name, "source": self.protocol.source,
                       "sha256": self.protocol.sha256, "path": self.protocol.path,
                       "parameters": self.params.with_units()},
@@ -366,71 +394,73 @@ class Engine(OperatorRequests):
             signal_dt=interval, scale_nA_per_V=scale, wall_start=time.time(),
             on_error=self._on_write_error)
         self._start_control(Path(s.out))
-        failure: BaseException | None = None
-        try:
-            self._record(opened, session, Recorder)
-        except Exception as exc:
-            failure = exc
-            log.debug("run failed", exc_info=True)
-        finally:
-            self._close(session, opened, failure)
+        return session
 
-    def _record(self, opened: OpenRig, session: Session, recorder_cls: type[Recorder]) -> None:
+    def _prepare_analysis(self, session: Session) -> None:
+        """The display's subscriptions and the live analysis on the new session."""
         s = self.settings
-        rig = opened.rig
         for callback, kinds in self._stream:
             session.subscribe(callback, kinds, name="display")
-        if s.method is not None:
-            from raphe.acquisition.analysis.quantifier import LiveQuantifier
+        if s.method is None:
+            return
+        from raphe.acquisition.analysis.quantifier import LiveQuantifier
 
-            def on_result(result: SampleResult) -> None:
-                with self._lock:  # a revision replaces the result it revises
-                    self.results.add(result)
-                session.add_result(result)
-                self._notify("result", result)
+        def on_result(result: SampleResult) -> None:
+            with self._lock:  # a revision replaces the result it revises
+                self.results.add(result)
+            session.add_result(result)
+            self._notify("result", result)
 
-            def on_calibration(t: float, analyte: str, fit: dict) -> None:
-                self.fits.append({"t": t, "analyte": analyte, "fit": fit})
-                session.add_calibration(t, analyte, fit)
+        def on_calibration(t: float, analyte: str, fit: dict) -> None:
+            self.fits.append({"t": t, "analyte": analyte, "fit": fit})
+            session.add_calibration(t, analyte, fit)
 
-            for analyte, fit in s.method.initial_fits():  # calibrations from elsewhere
-                on_calibration(0.0, analyte, fit)
-            for record in s.method.recovery.values():
-                session.add("recovery", record)
-            self._quantifier = LiveQuantifier(
-                s.method, on_result=on_result, on_calibration=on_calibration,
-                on_reference=lambda r: session.add("baseline", r),
-                on_chromatogram=lambda c: self._notify("chromatogram", c))
-            self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
-        # Session time 0 is now: everything slow (imports, files) is done above.
-        raw_t0 = opened.clock.now()
-        self._clock = clock = opened.clock.shifted(raw_t0)
-        if opened.sim is not None:
-            opened.sim.begin_session(raw_t0)
+        for analyte, fit in s.method.initial_fits():  # calibrations from elsewhere
+            on_calibration(0.0, analyte, fit)
+        for record in s.method.recovery.values():
+            session.add("recovery", record)
+        self._quantifier = LiveQuantifier(
+            s.method, on_result=on_result, on_calibration=on_calibration,
+            on_reference=lambda r: session.add("baseline", r),
+            on_chromatogram=lambda c: self._notify("chromatogram", c))
+        self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
+
+    def _attach(self, opened: OpenRig, rig: Rig, clock: Clock, recorder: Recorder,
+                operator: Any, spec: RigSpec | None = None, **backend: Any) -> None:
+        """The run's clock, controls, backend and protocol run on ``rig`` (this animal's
+        view of the rig and ``spec`` when several share it; ``backend``: its tables and the
+        HPLC)."""
+        s = self.settings
+        session = self.session
+        self._clock = clock
         self.control = control = Control(clock, on_span=self._pause_span)
-        self.recorder = recorder = recorder_cls(session, clock, rig.instruments(),
-                                                listener=self._on_fault)
+        self.recorder = recorder
         for event in sorted(s.scheduled, key=lambda e: e.t):
             recorder.at(event.t, lambda e=event: session.add_event(e))
-        self.backend = backend = LiveBackend(
+        self.backend = LiveBackend(
             session=session, recorder=recorder, rig=rig, control=control, clock=clock,
-            operator=opened.operator(raw_t0), simulated=opened.spec.animal,
-            auto_answer=s.auto_answer, notify=self._notify)
-        backend.analysis_inputs = self._analysis_inputs if self._quantifier else None
-        run = ProtocolRun(self.protocol, self.params,
-                          with_syringe(opened.spec, s.syringe_filled_uL), backend,
+            operator=operator, simulated=opened.spec.animal, auto_answer=s.auto_answer,
+            notify=self._notify, **backend)
+        self.backend.analysis_inputs = self._analysis_inputs if self._quantifier else None
+        run = ProtocolRun(self.protocol, self.params, with_syringe(spec or opened.spec,
+                                                                 s.syringe_filled_uL),
+                          self.backend,
                           run_length_s=s.method.run_length_s if s.method else None,
                           method_name=s.method.name if s.method else "")
         run.on_step = lambda r: self._notify("status", self.status())
         self.run_state = run
-        recorder.start()
-        control.offset = clock.now()  # the schedule starts now
+
+    def _execute(self, rig: Rig, offset_s: float = 0.0, *, valve: bool = True) -> None:
+        """Run the script from now (``offset_s`` later: an animal's slot); known positions
+        first (the valve's unless another runs it: ``valve``)."""
+        control, backend, run, clock = self.control, self.backend, self.run_state, self._clock
+        control.offset = clock.now() + offset_s  # the schedule starts now
         self._apply_pending()
         self._set_state(State.RUNNING)
         try:
             # Known positions first; an abort (or SIGTERM) interrupts even an instrument
             # that stays busy here for ever.
-            if rig.valve is not None:
+            if valve and rig.valve is not None:
                 backend.start_position("valve", rig.valve.load, "valve to LOAD", "LOAD")
             if rig.collector is not None:
                 backend.start_position("collector", rig.collector.to_drain,
@@ -485,15 +515,26 @@ class Engine(OperatorRequests):
     def session_dt(self) -> float:
         return float(self._opened.rig.detector.interval_s or 0.1)
 
-    def _close(self, session: Session, opened: OpenRig, failure: BaseException | None) -> None:
-        """Stop acquisition, finish the analysis, make the rig safe, close the file."""
+    def _stop_acquisition(self) -> None:
+        """Stop acquisition (when this run owns it) and finish the analysis."""
         self._set_state(State.STOPPING)
-        if self.recorder is not None:
+        if self.recorder is not None and self.recorder.session is self.session:
             self.recorder.stop(timeout=STOP_WAIT_S)
+        self._finish_analysis()
+
+    def _finish_analysis(self) -> None:
+        session = self.session
         if self._quantifier is not None and self._analysis is not None and session.error is None:
             self._analysis.call(self._quantifier.finish)
             session.unsubscribe(self._analysis)
-        unsafe = self._make_safe(session, opened.rig)
+            self._analysis = None
+
+    def _close(self, session: Session, rig: Rig, report: list[SafeState],
+               failure: BaseException | None, tables: dict[str, str] | None = None) -> None:
+        """Record the instruments' final states (``report``: the rig made safe; ``tables``:
+        this animal's tables → roles when several share it), end and close the file."""
+        self._set_state(State.STOPPING)
+        unsafe = self._record_safe(session, rig, report, tables)
         control = self.control
         aborted = control is not None and control.abort.is_set()
         final = State.DONE
@@ -555,14 +596,19 @@ class Engine(OperatorRequests):
             return
         self._control_server = server
 
-    def _make_safe(self, session: Session, rig: Rig) -> list[str]:
-        """Every instrument to its safe state, checked by reading it back; each final state
-        is a row of its table (the pump's in ``pump``, the others' in ``instruments``).
-        Returns what is not safe, one text per instrument."""
-        report = rig.make_safe()
+    def _record_safe(self, session: Session, rig: Rig, report: list[SafeState],
+                     tables: dict[str, str] | None = None) -> list[str]:
+        """Every instrument's final state (made safe, read back) as a row of its table (the
+        pump's in ``pump``, the others' in ``instruments``); with ``tables`` (an animal's:
+        table → role) another animal's instruments are left out. Returns what is not safe,
+        one text per instrument."""
         t = self.session_time()
         unsafe = []
         for item in report:
+            if tables is not None:
+                if role_of(item.role) in MULTIPLE and item.role not in tables:
+                    continue  # another animal's pump or collector
+                item = dataclasses.replace(item, role=tables.get(item.role, item.role))
             if not item.safe:
                 text = f"{item.role}: {item.problem or item.state}"
                 unsafe.append(text)

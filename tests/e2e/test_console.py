@@ -181,7 +181,7 @@ def test_without_a_terminal_a_stall_pause_says_how_the_run_can_end(tmp_path):
             time.sleep(0.05)
         (told,) = [line for line in lines if "Ctrl-C aborts" in line]
         assert told.startswith("paused: perfusion stopped"), told
-        assert "resume from the window or a terminal" in told, told
+        assert f"raphe control {out} resume" in told, told  # how to resume from elsewhere
         proc.send_signal(signal.SIGINT)  # during a pause without a terminal: aborts
         stderr = proc.stderr.read()
         proc.wait(timeout=120)
