@@ -26,7 +26,9 @@ from raphe.protocols.protocol_run import INJECT_HOLD_S
 from raphe.protocols.rig_spec import RigSpec
 
 #: The spare time between one animal's chromatogram and the next animal's injection.
-SLOT_MARGIN_S = 30.0
+SLOT_MARGIN_S = 45.0
+#: How long after the valve is back in LOAD the selector turns to the next stream.
+SELECTOR_DELAY_S = 1.0
 #: How many animals one HPLC serves at most.
 MAX_ANIMALS = 4
 _ANIMAL = re.compile(r"^(?P<animal>[A-Za-z][\w-]*):(?P<name>.+)$")
@@ -77,7 +79,8 @@ class AnimalPlan:
 
     animal: str
     offset_s: float  # its schedule starts this much after the first animal's
-    plan: Plan
+    plan: Plan  # in the run's time (shifted by its slot)
+    own: Plan  # in its own schedule's time (as its engine runs it)
 
 
 @dataclass
@@ -145,7 +148,7 @@ def check_animals(protocol: Protocol, given: Mapping[str, Mapping[str, Any]],
     for k, (animal, values) in enumerate(given.items()):
         plan = check(protocol, values, specs[animal], run_length_s=run_length_s,
                      method_name=method_name)
-        parts.append(AnimalPlan(animal, k * slot, shift(plan, k * slot)))
+        parts.append(AnimalPlan(animal, k * slot, shift(plan, k * slot), plan))
     shared = SharedPlan(parts, run_length_s, slot)
     for part in parts:
         for issue in part.plan.errors:
@@ -168,6 +171,7 @@ def check_animals(protocol: Protocol, given: Mapping[str, Mapping[str, Any]],
                 f"runs {spacing / 60:g} min" + (f" (method {method_name})" if method_name
                                                   else "") + fits, protocol.path, s1.line))
             break
+    _loop_fill(shared, specs, protocol.path)
     if dose_together and len(parts) > 1:
         first = parts[0].plan.drugs
         for part in parts[1:]:
@@ -179,3 +183,28 @@ def check_animals(protocol: Protocol, given: Mapping[str, Mapping[str, Any]],
                     "its slot: its samples after the drug are that much later relative to it "
                     "than the first animal's", protocol.path))
     return shared
+
+
+def _loop_fill(shared: SharedPlan, specs: Mapping[str, RigSpec], path: str) -> None:
+    """Warn when an animal's stream feeds the loop for less time than the loop takes to
+    fill at its flow (the selector reaches its stream once the valve is back in LOAD after
+    the injection before): the loop then still holds the previous animal's dialysate."""
+    injections = shared.injections()
+    short = []
+    for (t0, _, _), (t1, animal, sample) in itertools.pairwise(injections):
+        loop = specs[animal].loop_volume_uL or 0.0
+        span = sample.t_end - sample.t_start
+        if not loop or not span or not sample.volume_uL:
+            continue
+        flow = sample.volume_uL / span * 60.0
+        needed = loop / flow * 60.0
+        window = t1 - (t0 + INJECT_HOLD_S + SELECTOR_DELAY_S)
+        if window < needed - 1e-6:
+            short.append((animal, sample.label, window, needed, flow, loop))
+    if short:
+        animal, label, window, needed, flow, loop = short[0]
+        shared.warnings.append(Issue(
+            f"{animal}'s {label}: its stream fills the {loop:g} µL loop for {window / 60:.1f} "
+            f"min, but at {flow:g} µL/min it takes {needed / 60:.1f} min: the loop still holds "
+            f"the previous animal's dialysate ({len(short)} injection(s) so); use a smaller "
+            "loop, a faster flow or longer samples", path))

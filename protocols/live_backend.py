@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from raphe.errors import RapheError
 from raphe.protocols.operator import Operator, Person
 from raphe.protocols.plan import Sample
 from raphe.protocols.protocol_run import INJECT_HOLD_S, StepSkipped, Stopped
+from raphe.protocols.shared_hplc import SharedHPLC
 from raphe.records import Event, Fraction, Injection, InstrumentState
 
 
@@ -171,7 +172,9 @@ class LiveBackend:
     def __init__(self, *, session: Session, recorder: Recorder, rig: Rig, control: Control,
                  clock: Any, operator: Operator | None = None, simulated: bool = False,
                  ask: Callable[[Prompt], None] | None = None, auto_answer: bool = False,
-                 notify: Callable[[str, Any], None] | None = None) -> None:
+                 notify: Callable[[str, Any], None] | None = None,
+                 animal: str = "", tables: Mapping[str, str] | None = None,
+                 hplc: SharedHPLC | None = None) -> None:
         self.session = session
         self.recorder = recorder
         self.rig = rig
@@ -182,6 +185,11 @@ class LiveBackend:
         self.ask = ask
         self.auto_answer = auto_answer
         self.notify = notify or (lambda kind, payload: None)
+        #: several animals on one HPLC: this animal's id, its instruments' rig-file tables
+        #: (role → table, e.g. pump → pump_2) and the HPLC's turn
+        self.animal = animal
+        self.tables = dict(tables or {})
+        self.hplc = hplc
         self.prompts: list[Prompt] = []
         self._prompt_lock = threading.Lock()
         self.loop_volume_uL = float(getattr(rig.valve, "loop_volume_uL", 0.0) or 0.0) \
@@ -219,7 +227,8 @@ class LiveBackend:
         that fails again asks the operator: retry, skip the step, or abort."""
         while True:
             try:
-                return self.recorder.do(fn, role, verify, what, cancel=self.control.abort)
+                return self.recorder.do(fn, self.tables.get(role, role), verify, what,
+                                        cancel=self.control.abort)
             except Aborted:
                 raise Stopped(self.control.abort_reason or "stopped") from None
             except RapheError as exc:
@@ -268,12 +277,12 @@ class LiveBackend:
                     and math.isclose(pump.rate_uL_min(), rate_uL_min, rel_tol=1e-3))
 
         self._do(start, "pump", running, f"infuse at {rate_uL_min:g} µL/min")
-        self.recorder.perfusion_started()
+        self.recorder.perfusion_started(self.tables.get("pump", "pump"))
 
     def pump_stop(self) -> None:
         pump = self.rig.pump
         self._do(pump.stop, "pump", lambda: pump.status() is PumpStatus.STOPPED, "stop the pump")
-        self.recorder.perfusion_ended()
+        self.recorder.perfusion_ended(self.tables.get("pump", "pump"))
 
     def instrument_state(self, role: str, state: str, detail: str = "") -> None:
         """Record what an instrument (not the pump: it has its own table) was set to."""
@@ -296,9 +305,30 @@ class LiveBackend:
         command really went out, and — when that is later than planned by more than
         ``LATE_TOLERANCE_S`` — with the probe window of the dialysate then in the loop
         (``late``), flagged ``late_injection``."""
+        planned = self.now()
+        if self.hplc is None:
+            return self._inject(label, kind, probe, late, planned)
+        self.hplc.take(self.animal, self.control.abort, self._select)
+        injected = None
+        try:
+            injected = self._inject(label, kind, probe, late, planned)
+            return injected
+        finally:
+            self.hplc.release(self.animal, injected)
+
+    def _select(self, position: int) -> None:
+        """Turn the stream selector to ``position`` (this animal's stream) and say so."""
+        selector = self.rig.selector
+        self._do(lambda: selector.select(position), "selector",
+                 lambda: selector.position() == position, f"selector to stream {position}")
+        t = self.now()
+        self.hplc.moved(position, t)
+        self.instrument_state("selector", f"stream {position}", self.animal)
+
+    def _inject(self, label: str, kind: str, probe: tuple[float, float],
+                late: Callable[[float], tuple[float, float]] | None, planned: float) -> float:
         valve = self.rig.valve
         sent: list[float] = []
-        planned = self.now()
 
         def switch() -> None:  # the valve switches when the command arrives
             valve.inject(on_sent=lambda: sent.append(self.now()))
@@ -315,6 +345,8 @@ class LiveBackend:
                 probe = late(t)
             self.event("step", f"{label} injected {(t - planned) / 60:.1f} min late: its "
                        "probe window is that of the dialysate then in the loop", "instrument")
+        if self.hplc is not None and kind == "sample":  # the loop filled since the selector
+            probe = self.hplc.loop_window(self.animal, t, probe)  # reached this stream
         self.session.add_injection(Injection(t, label, self.loop_volume_uL, "B", kind,
                                              probe[0], probe[1], flags))
         self.session.add("instruments", InstrumentState(t, "valve", "INJECT", label))
@@ -331,7 +363,7 @@ class LiveBackend:
     def delivered_uL(self, start: float, end: float) -> float | None:
         """The volume the pump delivered from ``start`` to ``end`` (from its own counter,
         polled by the acquisition loop); None when it cannot say."""
-        return self.recorder.delivered_uL(start, end)
+        return self.recorder.delivered_uL(start, end, self.tables.get("pump", "pump"))
 
     def fraction(self, sample: Sample) -> None:
         self.session.add_fraction(Fraction(sample.tube, sample.t_start, sample.t_end,
@@ -395,6 +427,8 @@ class LiveBackend:
 
     def _confirm(self, text: str) -> str:
         """Raise a prompt and wait for its answer (acquisition goes on); abort interrupts."""
+        if self.animal:
+            text = f"{self.animal}: {text}"
         with self._prompt_lock:
             prompt = Prompt(len(self.prompts) + 1, text, self.now(), time.time())
             self.prompts.append(prompt)

@@ -78,6 +78,11 @@ class RigSpec:
         )
 
 
+#: The simulated rig's loop when several animals share it: small, so that each animal's
+#: stream fills it within its turn (5 min at 1 µL/min).
+SHARED_LOOP_UL = 5.0
+
+
 @dataclass
 class SimOptions:
     """How to build the simulated rig (``--sim``)."""
@@ -89,13 +94,21 @@ class SimOptions:
     #: dosing before the session (raphe.simulators.drugs.Regimen): chronic treatment
     history: list = field(default_factory=list)
     ground_truth_path: str | None = None
+    #: virtual animals on the one HPLC (``--animals``), each on its own pump and stream
+    animals: int = 1
+    #: each animal's probe region (the simulator's names; empty: ``region`` for all)
+    regions: list = field(default_factory=list)
+    #: the simulated HPLC's assay: "standard" (15-min runs) or "fast" (5.5 min)
+    assay: str = "standard"
 
     def rig_options(self):
         from raphe.simulators.simulated_rig import RigOptions
 
         return RigOptions(speed=self.speed, seed=self.seed, region=self.region,
                           doses=list(self.doses), history=list(self.history),
-                          ground_truth_path=self.ground_truth_path)
+                          ground_truth_path=self.ground_truth_path, animals=self.animals,
+                          regions=list(self.regions), assay=self.assay,
+                          loop_volume_uL=SHARED_LOOP_UL if self.animals > 1 else 20.0)
 
 
 def simulated_spec(options: SimOptions | None = None) -> RigSpec:

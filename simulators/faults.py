@@ -9,8 +9,8 @@ late or not at all, and raise its own alarm.
 from __future__ import annotations
 
 HELP = """faults (ROLE ACTION [ARG]):
-  pump|valve|collector: unplug | plug | garbage [N] | slow SECONDS | lose [N]
-  pump: stall | empty | power_cycle | refill [uL]
+  pump|valve|collector|selector: unplug | plug | garbage [N] | slow SECONDS | lose [N]
+  pump: stall | empty | power_cycle | refill [uL]   (another animal's: pump_2 …)
   collector: busy SECONDS | rack_end | refuse_reads
   detector: unplug | plug | drop | garbage [N] | slow SECONDS | lose [N] |
             overload SECONDS | stall | resume"""
@@ -49,7 +49,7 @@ def apply_fault(rig, line: str) -> str:
             stall=sim.stall,
             resume=sim.resume,
         )
-    if role == "pump":
+    if role.split("_")[0] == "pump":  # pump, or another animal's pump_2 …
         actions.update(
             stall=sim.device.stall,
             empty=sim.device.empty,

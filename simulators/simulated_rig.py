@@ -32,6 +32,8 @@ INSTRUMENTS = {
     "collector": ("FC203B", "fc203b"),
     "detector": ("34465A", "dmm34465a"),
 }
+#: the stream selector of a rig of several animals (``--animals N``)
+SELECTOR = ("VICI-multiposition", "vici_selector")
 
 
 @dataclass
@@ -52,6 +54,21 @@ class RigOptions:
     interval_s: float = 0.1
     ground_truth_path: str | None = None
     clean: bool = False  # no spikes in the chromatograms
+    #: virtual animals on the one HPLC, each with its own pump and selector stream (several:
+    #: no fraction collector, the streams go to the loop through a stream selector)
+    animals: int = 1
+    #: each animal's probe region (empty: ``region`` for every animal)
+    regions: list = field(default_factory=list)
+    #: the HPLC's assay (raphe.simulators.assays): "standard" (15 min) or "fast" (5.5 min)
+    assay: str = "standard"
+
+    def region_of(self, k: int) -> str:
+        """Animal ``k``'s (0-based) probe region."""
+        return self.regions[k] if k < len(self.regions) and self.regions[k] else self.region
+
+    def seed_of(self, k: int) -> int:
+        """Animal ``k``'s seed: its own basal level and variability."""
+        return self.seed + 7919 * k
 
 
 def _toml_value(value) -> str:
@@ -128,9 +145,15 @@ class SimulatedRig:
         directory: str | None = None,
     ) -> None:
         self.options = options or RigOptions()
-        self.roles = tuple(r for r in INSTRUMENTS if r in set(roles))
+        wanted = set(roles)
+        if self.options.animals > 1:  # streams to the loop through a selector, no collector
+            wanted.discard("collector")
+        self.roles = tuple(r for r in INSTRUMENTS if r in wanted)
         self.clock = Clock(self.options.speed)
-        self.pump = self.valve = self.collector = self.detector = None
+        self.pump = self.valve = self.collector = self.detector = self.selector = None
+        #: every animal's pump (``pump``, ``pump_2`` …)
+        self.pumps: dict[str, SimulatedNE1000] = {}
+        self.flows: list[FlowHistory] = []
         self.world = None
         self._own_directory = directory is None
         self.directory = directory or workdir.make("rig")
@@ -143,10 +166,18 @@ class SimulatedRig:
     def _build(self) -> None:
         o = self.options
         if "pump" in self.roles:
-            self.pump = SimulatedNE1000(
-                self.clock, o.syringe_volume_uL, self.directory,
-                syringe_diameter_mm=o.syringe_diameter_mm,
-            )
+            for k in range(max(1, o.animals)):
+                self.pumps["pump" if k == 0 else f"pump_{k + 1}"] = SimulatedNE1000(
+                    self.clock, o.syringe_volume_uL, self.directory,
+                    syringe_diameter_mm=o.syringe_diameter_mm,
+                    name="ne1000" if k == 0 else f"ne1000-{k + 1}",
+                )
+            self.pump = self.pumps["pump"]
+        if o.animals > 1:
+            from raphe.simulators.vici_selector import SimulatedVICISelector
+
+            self.selector = SimulatedVICISelector(self.clock, self.directory,
+                                                  positions=max(4, o.animals + o.animals % 2))
         self.world = self._build_world()
         if "valve" in self.roles:
             self.valve = SimulatedVICI(
@@ -162,23 +193,40 @@ class SimulatedRig:
     def _build_world(self):
         if self.pump is None:
             return None
-        from raphe.simulators.hplc import HPLCParams
+        from raphe.simulators.assays import assay
         from raphe.simulators.world import SimulatedWorld
 
         o = self.options
-        self.flow = FlowHistory(self.clock, self.pump.flow_uL_min)
-        world = SimulatedWorld(
-            self.flow,
-            region=o.region,
-            seed=o.seed,
-            loop_volume_uL=o.loop_volume_uL,
-            dead_volume_uL=o.outlet_dead_volume_uL,
-            hplc_params=HPLCParams(scale_nA_per_V=o.scale_nA_per_V),
-            clean=o.clean,
-            log_path=o.ground_truth_path,
-            history=o.history,
-        )
+        subjects = []
+        for k, pump in enumerate(self.pumps.values()):
+            flow = FlowHistory(self.clock, pump.flow_uL_min)
+            self.flows.append(flow)
+            log_path = o.ground_truth_path
+            if log_path and k:  # one ground-truth log per animal
+                log_path = f"{log_path}.A{k + 1}"
+            subjects.append(SimulatedWorld(
+                flow,
+                region=o.region_of(k),
+                seed=o.seed_of(k),
+                loop_volume_uL=o.loop_volume_uL,
+                dead_volume_uL=o.outlet_dead_volume_uL,
+                hplc_params=assay(o.assay, scale_nA_per_V=o.scale_nA_per_V),
+                clean=o.clean,
+                log_path=log_path,
+                history=o.history,
+            ))
+        self.flow = self.flows[0]
+        if self.selector is None:
+            return subjects[0]
+        from raphe.simulators.shared_world import SharedWorld
+
+        world = SharedWorld(subjects, self.selector.device.position)
+        self.selector.device.add_listener(world.on_selector)
         return world
+
+    def subject(self, k: int):
+        """Animal ``k``'s (0-based) world: its animal, fluid path and ground truth."""
+        return self.world.subject(k) if self.selector is not None else self.world
 
     def begin_session(self, t0: float) -> None:
         """Session time 0 is clock time ``t0``: give the planned doses at their session minute."""
@@ -190,22 +238,31 @@ class SimulatedRig:
 
     # -- life cycle ------------------------------------------------------------------------
     def instruments(self) -> dict:
-        return {r: getattr(self, r) for r in self.roles}
+        """Every simulator by its rig-file table (``pump``, ``pump_2`` …, ``selector``)."""
+        out = {}
+        for role in self.roles:
+            if role == "pump":
+                out.update(self.pumps)
+            else:
+                out[role] = getattr(self, role)
+        if self.selector is not None:
+            out["selector"] = self.selector
+        return out
 
     def start(self) -> Self:
         try:
             for sim in self.instruments().values():
                 sim.start()
-            if self.world is not None:
-                self.flow.start()
+            for flow in self.flows:
+                flow.start()
         except BaseException:
             self.close()
             raise
         return self
 
     def close(self) -> None:
-        if self.world is not None:
-            self.flow.close()
+        for flow in self.flows:
+            flow.close()
         for sim in reversed([s for s in self.instruments().values() if s is not None]):
             sim.close()
         if self.world is not None:
@@ -223,9 +280,10 @@ class SimulatedRig:
     def addresses(self) -> list[tuple[str, str, str]]:
         """``(ROLE, MODEL, ADDRESS)`` per instrument: a stable serial path or a VISA resource."""
         out = []
-        for role, sim in self.instruments().items():
-            address = sim.resource if role == "detector" else sim.path
-            out.append((role, INSTRUMENTS[role][0], address))
+        for table, sim in self.instruments().items():
+            address = sim.resource if table == "detector" else sim.path
+            model = SELECTOR[0] if table == "selector" else INSTRUMENTS[table.split("_")[0]][0]
+            out.append((table, model, address))
         return out
 
     def rig_tables(self) -> dict[str, dict]:
@@ -243,10 +301,21 @@ class SimulatedRig:
         tables["fluidics"] = {"outlet_dead_volume_uL": o.outlet_dead_volume_uL}
         return tables
 
+    def animal_tables(self) -> list[dict]:
+        """The ``[[animals]]`` of a rig of several animals: id, pump table, stream."""
+        if self.selector is None:
+            return []
+        return [{"id": f"A{k + 1}", "pump": table, "stream": k + 1}
+                for k, table in enumerate(self.pumps)]
+
     def rig_toml(self) -> str:
         """This rig as a rig file; serial lines are 8N1 because a pty carries no parity."""
         header = (
             "# Simulated rig: serial instruments on pseudo-terminals (8N1: a pty carries no\n"
             "# parity), the DMM on 127.0.0.1. Open it with `raphe record --rig THIS_FILE`.\n\n"
         )
-        return header + to_toml(self.rig_tables())
+        text = header + to_toml(self.rig_tables())
+        for animal in self.animal_tables():
+            text += "[[animals]]\n" + "".join(f"{key} = {_toml_value(value)}\n"
+                                               for key, value in animal.items()) + "\n"
+        return text

@@ -37,7 +37,7 @@ def test_ctrl_c_twice_aborts_with_a_complete_file(tmp_path):
     assert "Traceback" not in stderr and "aborted" in stderr
     (told,) = [line for line in stdout.splitlines() if "Ctrl-C aborts" in line]
     assert told.startswith("paused by the operator (Ctrl-C); perfusion and acquisition go on")
-    assert "resume from the window or a terminal" in told
+    assert f"raphe control {out} resume" in told  # how it can be resumed from elsewhere
     with SessionReader(out) as r:
         assert r.complete
 

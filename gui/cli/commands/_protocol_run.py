@@ -111,7 +111,9 @@ def choose_method(args: argparse.Namespace, console=None):
     name, default = args.method, None
     if not name:
         if getattr(args, "sim", False):
-            name = default = SIMULATED_METHOD
+            from raphe.gui.cli.commands._sim_options import sim_method
+
+            name = default = sim_method(args)
         else:
             name = default = rig_default_method(args.rig)
             if name is None:
@@ -155,7 +157,8 @@ def sim_options(args: argparse.Namespace):
 
     o = rig_options(args)
     return SimOptions(speed=o.speed, seed=o.seed, region=o.region, doses=o.doses,
-                      history=o.history, ground_truth_path=o.ground_truth_path)
+                      history=o.history, ground_truth_path=o.ground_truth_path,
+                      assay=o.assay)
 
 
 def checked(engine, console, flags: dict[str, str] | None = None):

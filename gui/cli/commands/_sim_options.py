@@ -39,6 +39,10 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
         "for 14 days, last dose 24 h before; append :HOURS for another washout; repeatable)",
     )
     group.add_argument(
+        "--sim-assay", choices=("standard", "fast"), default=None,
+        help="the simulated HPLC's assay: standard (15-min runs, 5-HT at 10 min) or fast "
+             "(5.5-min runs, 5-HT at 3.5 min; the default with --animals 2 or more)")
+    group.add_argument(
         "--ground-truth", metavar="FILE",
         help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
     )
@@ -86,5 +90,20 @@ def rig_options(args: argparse.Namespace):
     return RigOptions(
         speed=args.speed, seed=args.seed,
         region=getattr(args, "sim_region", None) or RigOptions.region, doses=doses,
-        history=history, ground_truth_path=args.ground_truth,
+        history=history, ground_truth_path=args.ground_truth, assay=sim_assay(args),
     )
+
+
+def sim_method(args: argparse.Namespace) -> str:
+    """The bundled analysis method of the simulated HPLC's assay."""
+    from raphe.simulators.assays import METHODS
+
+    return METHODS[sim_assay(args)]
+
+
+def sim_assay(args: argparse.Namespace) -> str:
+    """The simulated HPLC's assay: ``--sim-assay``, else fast for several animals."""
+    chosen = getattr(args, "sim_assay", None)
+    if chosen:
+        return chosen
+    return "fast" if (getattr(args, "animals", None) or 1) > 1 else "standard"

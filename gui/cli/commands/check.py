@@ -36,12 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--parameters", action="store_true",
                         help="list the protocol's parameters and stop")
+    from raphe.gui.cli.commands._animals import add_animal_options
+
+    add_animal_options(parser, run=False)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import math
 
+    from raphe.gui.cli.commands._animals import check as check_animals
+    from raphe.gui.cli.commands._animals import wanted as several_animals
     from raphe.gui.cli.commands._protocol_run import choose_method
     from raphe.protocols.dryrun import check
     from raphe.protocols.parameters import parse_assignments
@@ -53,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{protocol.name} ({protocol.path})")
         print(describe_parameters(protocol) or "(no parameters)")
         return 0
-    given = parse_assignments(args.assignments)
     # the method the run would quantify with, chosen (or refused) as `raphe run` does
     args.sim = not args.rig
     method = choose_method(args)
+    animals = several_animals(args)
+    if animals is not None:
+        return check_animals(args, animals, method)
+    given = parse_assignments(args.assignments)
     spec, _ = spec_for(args.rig, None)
     spec = with_syringe(spec, args.syringe_filled)
     plan = check(protocol, given, spec, run_length_s=getattr(method, "run_length_s", None),

@@ -10,6 +10,7 @@ ORDER = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from raphe.gui.cli.commands._animals import add_animal_options
     from raphe.gui.cli.commands._protocol_run import add_session_options
     from raphe.gui.cli.commands._remote import add_remote_options
     from raphe.gui.cli.commands._sim_options import add_sim_options
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "rig file's method key)", analysis=True)
     add_sim_options(parser, protocol=True)
     add_remote_options(parser)
+    add_animal_options(parser, run=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from raphe.errors import InputError
+    from raphe.gui.cli.commands._animals import run as run_animals
+    from raphe.gui.cli.commands._animals import wanted as several_animals
     from raphe.gui.cli.commands._protocol_run import (
         check_out_path,
         checked,
@@ -59,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--speed and --sim-history apply to --sim only (a simulated rig file "
                          "carries its own speed)")
     console = Console(highlight=False, soft_wrap=True)
+    animals = several_animals(args)
+    if animals is not None:
+        if getattr(args, "serve", None):
+            raise InputError("--serve follows one session: with several animals, serve each "
+                             "animal's file with raphe serve DIR/<animal>.h5")
+        method = choose_method(args, console)
+        return run_animals(args, animals, method, sim_options(args) if args.sim else None,
+                           console)
     protocol = load_protocol(args.protocol)
     given = parse_assignments(args.assignments)
     out = args.out or time.strftime(f"{Path(protocol.path).stem}-%Y%m%d-%H%M%S.h5")
