@@ -246,8 +246,11 @@ class NE1000(SyringePump):
         self.address = values["address"]
         self.safe_mode_s = values["safe_mode_s"]
         self.probe_timeout_s = probe_timeout_s
+        # NE-1000 pumps chain on one RS-232 line by network address: pumps on one port
+        # share it (opened once), each answering to its own address.
         self.transport = SerialTransport(
-            port, name=name, baudrate=values["baudrate"], timeout=values["timeout_s"]
+            port, name=name, baudrate=values["baudrate"], timeout=values["timeout_s"],
+            shared=True, member=f"address {self.address}",
         )
         diameter, volume = values["syringe_diameter_mm"], values["syringe_volume_uL"]
         self._configured_syringe = (

@@ -14,6 +14,11 @@ program gets ``PortInUse`` naming the port and, where it can be found, the
 process holding it. ``with transport.transaction():`` holds the line for one
 command and its reply, so two threads (a heartbeat and a caller, a GUI poll
 and the protocol engine) never interleave them.
+
+Instruments on one RS-232 network (NE-1000 pumps chained by network address) share one
+port: each opens its transport with ``shared=True`` and its ``member`` name (its
+address); the port is opened once for all of them, their transactions share one lock, a
+lost link is lost for all, and the port closes when the last of them closes it.
 """
 
 from __future__ import annotations
@@ -56,8 +61,43 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class _Line:
+    """One serial port and its lock; shared by the instruments of one RS-232 network."""
+
+    def __init__(self, port: str, settings: dict[str, Any]) -> None:
+        self.port = port
+        self.settings = dict(settings)
+        self.serial: serial.Serial | None = None
+        self.lock = threading.RLock()
+        self.members: set[str] = set()
+
+    def open(self, name: str) -> None:
+        try:
+            self.serial = serial.Serial(
+                self.port, timeout=0.05, write_timeout=2.0, exclusive=True, **self.settings
+            )
+        except LINK_ERRORS as exc:
+            self.serial = None
+            code = getattr(exc, "errno", None)
+            if code in (errnos.EAGAIN, errnos.EWOULDBLOCK) or "exclusively lock" in str(exc):
+                raise PortInUse(in_use_message(self.port, holders(self.port)), name) from None
+            raise Disconnected(f"cannot open {self.port}: {_reason(exc)}", name) from None
+
+    def close(self) -> None:
+        port, self.serial = self.serial, None
+        if port is not None:
+            with contextlib.suppress(*LINK_ERRORS):
+                port.close()
+
+
+#: Ports opened once for several instruments (real path → line), while any has it open.
+_SHARED: dict[str, _Line] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class SerialTransport:
-    """A pyserial port that can be reopened at the same path after an unplug."""
+    """A pyserial port that can be reopened at the same path after an unplug (``shared``:
+    one port of an RS-232 network, opened once for its ``member`` instruments)."""
 
     def __init__(
         self,
@@ -69,6 +109,8 @@ class SerialTransport:
         bytesize: int = 8,
         stopbits: float = 1,
         timeout: float = 1.0,
+        shared: bool = False,
+        member: str = "",
     ) -> None:
         self.port = port
         self.name = name
@@ -76,44 +118,88 @@ class SerialTransport:
             "baudrate": baudrate, "parity": parity, "bytesize": bytesize, "stopbits": stopbits
         }
         self.timeout = timeout
+        self.shared = shared
+        self.member = member or name
         self.log = logging.getLogger(f"raphe.instrument.{name}")
-        self._serial: serial.Serial | None = None
-        self._lock = threading.RLock()
+        self._line = _Line(port, self.settings)
+        self._attached = False
+        self._key = ""
         #: Monotonic time of the last write (drivers that must space commands use it).
         self.last_write = float("-inf")
 
     # -- life cycle -------------------------------------------------------
     def open(self) -> None:
-        try:
-            self._serial = serial.Serial(
-                self.port, timeout=0.05, write_timeout=2.0, exclusive=True, **self.settings
-            )
-        except LINK_ERRORS as exc:
-            self._serial = None
-            code = getattr(exc, "errno", None)
-            if code in (errnos.EAGAIN, errnos.EWOULDBLOCK) or "exclusively lock" in str(exc):
-                raise PortInUse(in_use_message(self.port, holders(self.port)), self.name) from None
-            raise Disconnected(f"cannot open {self.port}: {_reason(exc)}", self.name) from None
+        if self.shared:
+            self._attach()
+        else:
+            self._line.open(self.name)
         self.log.debug("opened %s %s", self.port, self.settings)
 
+    def _attach(self) -> None:
+        """Join the network's line, opening its port if no instrument on it has."""
+        key = os.path.realpath(self.port)
+        with _SHARED_LOCK:
+            line = _SHARED.get(key)
+            if line is None:
+                line = _SHARED[key] = _Line(self.port, self.settings)
+            elif line.settings != self.settings:
+                raise InputError(f"{self.name}: {self.port} is shared with other instruments at "
+                                 f"{line.settings['baudrate']} baud: every instrument on one "
+                                 "line needs the same settings")
+            if self.member in line.members and not self._attached:
+                raise PortInUse(f"{self.port} is in use by another driver here at "
+                                f"{self.member}: each instrument on one line needs its own "
+                                "network address", self.name)
+            with line.lock:
+                if line.serial is None:
+                    try:
+                        line.open(self.name)
+                    except BaseException:
+                        if not line.members:
+                            del _SHARED[key]
+                        raise
+            line.members.add(self.member)
+            self._line, self._attached, self._key = line, True, key
+
     def close(self) -> None:
-        port, self._serial = self._serial, None
-        if port is not None:
-            with contextlib.suppress(*LINK_ERRORS):
-                port.close()
+        if not self.shared:
+            self._line.close()
+            return
+        if not self._attached:
+            return
+        key = self._key  # as attached (the path may be gone by now)
+        with _SHARED_LOCK:
+            line = self._line
+            line.members.discard(self.member)
+            self._attached = False
+            self._line = _Line(self.port, self.settings)  # detached: not open
+            if not line.members:
+                with line.lock:
+                    line.close()
+                if _SHARED.get(key) is line:
+                    del _SHARED[key]
 
     def reopen(self) -> None:
-        with self._lock:
-            self.close()
-            self.open()
+        with self.transaction():
+            if self.shared and self._attached:
+                self._line.close()  # for every instrument on the line: it was lost
+                self._line.open(self.name)
+            else:
+                self.close()
+                self.open()
+
+    @property
+    def _serial(self) -> serial.Serial | None:
+        return self._line.serial
 
     @property
     def is_open(self) -> bool:
         return self._serial is not None
 
     def transaction(self) -> contextlib.AbstractContextManager:
-        """Hold the line for one command and its reply (re-entrant)."""
-        return self._lock
+        """Hold the line for one command and its reply (re-entrant; a shared line's lock is
+        every instrument's on it)."""
+        return self._line.lock
 
     def _port(self) -> serial.Serial:
         port = self._serial
@@ -122,7 +208,7 @@ class SerialTransport:
         return port
 
     def _lost(self, action: str, exc: BaseException) -> Disconnected:
-        self.close()
+        self._line.close()  # a lost port is lost for every instrument on it
         return Disconnected(f"{action} {self.port} failed: {_reason(exc)}", self.name)
 
     # -- I/O --------------------------------------------------------------

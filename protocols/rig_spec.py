@@ -185,13 +185,14 @@ class OpenRig:
     def simulated(self) -> bool:
         return self.sim is not None
 
-    def operator(self, raw_t0: float) -> Operator:
+    def operator(self, raw_t0: float, animal: int = 0) -> Operator:
         """Who does a person's steps on this rig: the simulator's hands in its virtual
-        world (session time 0 is world time ``raw_t0``), else a person who is prompted."""
+        world (session time 0 is world time ``raw_t0``; ``animal``: which of several
+        virtual animals), else a person who is prompted."""
         if self.sim is not None and self.sim.world is not None:
             from raphe.simulators.operator import SimulatedOperator
 
-            return SimulatedOperator(self.sim.world, raw_t0)
+            return SimulatedOperator(self.sim.subject(animal), raw_t0)
         return Person()
 
 

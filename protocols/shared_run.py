@@ -332,8 +332,7 @@ class SharedEngine:
                                    schedule=self._schedule_move(recorder, rig, clock))
             for k, a in enumerate(self.animals):
                 view = rig_view(rig, a.config)
-                a.engine._attach(opened, view, clock, recorder, self._operator(opened, k,
-                                                                               raw_t0),
+                a.engine._attach(opened, view, clock, recorder, opened.operator(raw_t0, k),
                                  spec=a.engine.spec, animal=a.id,
                                  tables={role: table for table, role in a.tables.items()},
                                  hplc=self.hplc)
@@ -397,13 +396,6 @@ class SharedEngine:
             a.engine.recorder.perfusion_ended(a.config.pump)
         except Exception as exc:  # noqa: BLE001 - the safe state at the end tries again
             log.warning("%s: pump not stopped at its end: %s", a.id, exc)
-
-    def _operator(self, opened: OpenRig, k: int, raw_t0: float) -> Any:
-        if opened.sim is not None and hasattr(opened.sim, "subject"):
-            from raphe.simulators.operator import SimulatedOperator
-
-            return SimulatedOperator(opened.sim.subject(k), raw_t0)
-        return opened.operator(raw_t0)
 
     def _start_positions(self, recorder: Any, rig: Rig, clock: Any) -> None:
         """The valve to LOAD and the selector to the first animal's stream, before any

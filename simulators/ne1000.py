@@ -507,6 +507,18 @@ class SimulatedNE1000(PtySimulator):
         self.port = PtyPort(self.device, name, directory)
         self.baudrate = baudrate
 
+    #: a pump chained on another's line (``chained_pumps``): that pump starts and closes it
+    on_line = False
+
+    def start(self) -> SimulatedNE1000:
+        if not self.on_line:
+            self.port.start()
+        return self
+
+    def close(self) -> None:
+        if not self.on_line:
+            self.port.close()
+
     def flow_uL_min(self, t: float | None = None) -> float:
         return self.device.flow_uL_min(t)
 
@@ -522,6 +534,39 @@ class SimulatedNE1000(PtySimulator):
             "syringe_diameter_mm": self.device.diameter_mm,
             "syringe_volume_uL": self.device.syringe_volume_uL,
         }
+
+
+class PumpNetwork:
+    """NE-1000 pumps chained on one RS-232 line (a ``SerialDevice``): every byte reaches
+    every pump; only the pump a command addresses answers (the others stay silent, as the
+    manual's network describes)."""
+
+    def __init__(self, devices: list[NE1000Device]) -> None:
+        self.devices = list(devices)
+
+    def receive(self, data: bytes) -> bytes:
+        return b"".join(device.receive(data) for device in self.devices)
+
+    def poll(self) -> bytes:
+        return b"".join(device.poll() for device in self.devices)
+
+
+def chained_pumps(clock: Clock, n: int, directory: str | None = None, *,
+                  name: str = "ne1000", **options) -> list[SimulatedNE1000]:
+    """``n`` simulated pumps at network addresses 0 … n-1 on one pty (one RS-232 line): the
+    first owns the port (starts and closes it); a link fault on it is every pump's."""
+    pumps = [SimulatedNE1000(clock, directory=directory, name=name, address=0, **options)]
+    for k in range(1, n):
+        member = SimulatedNE1000.__new__(SimulatedNE1000)
+        member.device = NE1000Device(clock, address=k,
+                                     syringe_volume_uL=pumps[0].device.syringe_volume_uL,
+                                     diameter_mm=pumps[0].device.diameter_mm)
+        member.port = pumps[0].port
+        member.baudrate = pumps[0].baudrate
+        member.on_line = True
+        pumps.append(member)
+    pumps[0].port.device = PumpNetwork([p.device for p in pumps])
+    return pumps
 
 
 _CONSOLE_HELP = """faults: power_cycle | stall | empty | refill [uL] | unplug | plug | garbage |

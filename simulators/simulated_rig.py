@@ -22,7 +22,7 @@ from raphe.clock import Clock
 from raphe.simulators import workdir
 from raphe.simulators.dmm34465a import SimulatedDMM34465A
 from raphe.simulators.fc203b import SimulatedFC203B
-from raphe.simulators.ne1000 import SimulatedNE1000
+from raphe.simulators.ne1000 import SimulatedNE1000, chained_pumps
 from raphe.simulators.vici import SimulatedVICI
 
 #: role -> (model shown to the user, simulator name used on the command line)
@@ -166,12 +166,12 @@ class SimulatedRig:
     def _build(self) -> None:
         o = self.options
         if "pump" in self.roles:
-            for k in range(max(1, o.animals)):
-                self.pumps["pump" if k == 0 else f"pump_{k + 1}"] = SimulatedNE1000(
-                    self.clock, o.syringe_volume_uL, self.directory,
-                    syringe_diameter_mm=o.syringe_diameter_mm,
-                    name="ne1000" if k == 0 else f"ne1000-{k + 1}",
-                )
+            # several animals' pumps chain on one RS-232 line by network address 0 … N-1
+            chain = chained_pumps(self.clock, max(1, o.animals), self.directory,
+                                  syringe_volume_uL=o.syringe_volume_uL,
+                                  syringe_diameter_mm=o.syringe_diameter_mm)
+            for k, pump in enumerate(chain):
+                self.pumps["pump" if k == 0 else f"pump_{k + 1}"] = pump
             self.pump = self.pumps["pump"]
         if o.animals > 1:
             from raphe.simulators.vici_selector import SimulatedVICISelector
