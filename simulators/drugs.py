@@ -147,7 +147,7 @@ DRUGS: Mapping[str, Drug] = MappingProxyType({
         name="fluoxetine", target=SERT, ki_nM=2.8, efficacy=0.0, molar_mass_g_mol=309.3,
         half_life_min=360.0, vd_L_per_kg=20.0, brain_free_ratio=0.0464,
         absorption=_abs(0.0182, 0.015),
-        secondary=SecondaryAction(ec50_nM=14.9, da_max=0.881, na_max=0.649, brake_relief=0.821),
+        secondary=SecondaryAction(ec50_nM=13.5, da_max=0.881, na_max=0.649, brake_relief=0.99),
         notes="Ki 2.8 nM [S]; MW [F]; PK [I]: long half-life, slow brain uptake. Secondary "
         "action [I: values; S: direction]: 5-HT2C antagonism raises prefrontal DA and NA "
         "(Pozzi et al. 1999; PMC4061036) and relieves the SSRI's raphe brake (Cremers et al. "

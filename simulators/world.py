@@ -1,7 +1,9 @@
 """The simulated world the instrument simulators share.
 
 One virtual animal perfused by the pump (its ``flow_uL_min(t)`` history), one
-fluid path to the collector and the valve loop, one HPLC-ECD. The valve
+fluid path to the collector and the valve loop, one HPLC-ECD. A perfusate switch
+(reverse dialysis on or off) reaches the probe after the inlet tubing's dead volume,
+as a sample reaches the outlet after the outlet's. The valve
 simulator calls ``on_valve`` when it switches; the DMM simulator reads
 ``volts(t)``; the collector simulator may call ``on_fraction``. The model's
 truth for every injection and tube (what the loop or tube really held) is
@@ -93,9 +95,15 @@ class SimulatedWorld:
         clean: bool = False,
         log_path: str | Path | None = None,
         history: Iterable[Regimen] = (),
+        inlet_dead_volume_uL: float = 5.0,
     ) -> None:
         if not loop_volume_uL > 0:
             raise ValueError(f"loop volume must be > 0 µL, got {loop_volume_uL}")
+        if not (math.isfinite(inlet_dead_volume_uL) and inlet_dead_volume_uL >= 0):
+            raise ValueError(f"inlet dead volume must be >= 0 µL, got {inlet_dead_volume_uL}")
+        #: Volume of the inlet tubing from the syringe to the probe (µL): a perfusate switch
+        #: (reverse dialysis on or off) reaches the probe once the pump has pushed this much.
+        self.inlet_dead_volume_uL = float(inlet_dead_volume_uL)
         self.region = region
         self.seed = int(seed)
         self.loop_volume_uL = float(loop_volume_uL)
@@ -130,9 +138,41 @@ class SimulatedWorld:
         """
         if t is not None:
             dose = replace(dose, minute=t / 60.0)
+        given = dose
+        if dose.route == "rd":  # the new perfusate first fills the inlet tubing
+            arrives = self.perfusate_arrival(dose.time_s)
+            if not math.isfinite(arrives):
+                self._write({"event": "dose", "t": dose.time_s, "dose": dose.spec(),
+                             "arrives": None})
+                return
+            until = None if dose.until_minute is None else \
+                self.perfusate_arrival(dose.until_s) / 60.0
+            dose = replace(dose, minute=arrives / 60.0, until_minute=until)
         with self._lock:
             self.animal.administer(dose)
-        self._write({"event": "dose", "t": dose.time_s, "dose": dose.spec()})
+        row = {"event": "dose", "t": given.time_s, "dose": given.spec()}
+        if given is not dose:
+            row["arrives"] = dose.time_s
+        self._write(row)
+
+    def perfusate_arrival(self, t: float) -> float:
+        """When perfusate switched at the syringe at ``t`` (s) reaches the probe: once the pump
+        has pushed the inlet dead volume (from the flow known at ``t``: the pump's rate from
+        then on); inf if the pump does not push it within 24 h."""
+        dead = self.inlet_dead_volume_uL
+        if dead <= 0:
+            return float(t)
+        step, horizon = 2.0, 24 * 3600.0
+        grid = float(t) + np.arange(0.0, horizon + step, step)
+        q = np.maximum(self.fluidics.flows(grid), 0.0)
+        volume = np.concatenate([[0.0], np.cumsum(q[:-1] * step / 60.0)])
+        i = int(np.searchsorted(volume, dead))
+        if i >= len(volume):
+            return math.inf
+        if i == 0:
+            return float(grid[0])
+        dv = volume[i] - volume[i - 1]
+        return float(grid[i - 1] + step * (dead - volume[i - 1]) / dv)
 
     def set_probe_medium(self, conc_nM: float | None, t: float) -> None:
         """From session time ``t`` (s) the probe sits in a stirred solution of ``conc_nM`` nM
@@ -164,10 +204,14 @@ class SimulatedWorld:
         return out
 
     def end_reverse_dialysis(self, drug: str, t: float) -> None:
-        """The perfusate is switched back to aCSF at session time ``t`` (s): local ``drug`` ends."""
-        with self._lock:
-            self.animal.end_reverse_dialysis(drug, float(t))
-        self._write({"event": "end_reverse_dialysis", "t": float(t), "drug": drug})
+        """The perfusate is switched back to aCSF at session time ``t`` (s): local ``drug`` ends
+        once the aCSF has filled the inlet tubing (``inlet_dead_volume_uL``)."""
+        arrives = self.perfusate_arrival(float(t))
+        if math.isfinite(arrives):
+            with self._lock:
+                self.animal.end_reverse_dialysis(drug, arrives)
+        self._write({"event": "end_reverse_dialysis", "t": float(t), "drug": drug,
+                     "arrives": arrives if math.isfinite(arrives) else None})
 
     def load_standard(self, conc_nM: float | dict[str, float]) -> None:
         """The next injection is a standard of ``conc_nM`` (5-HT, or analyte → nM)."""
