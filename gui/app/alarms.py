@@ -56,11 +56,19 @@ class Alarm:
     t: float  # session time (s) it was raised, NaN when not known
     wall: float  # when the window got it
     recovered: str = ""  # e.g. "recovered at 93.2 min (14:03:10)"
+    #: several animals on one HPLC: the animal it is about ("": every animal, a shared
+    #: instrument); its acknowledgement goes to that animal's session (or every one)
+    animal: str = ""
+
+    @property
+    def said(self) -> str:
+        """The alarm with its animal: ``A2: perfusion stopped …``."""
+        return f"{self.animal}: {self.text}" if self.animal else self.text
 
     def describe(self) -> str:
         when = minutes(self.t) + f" ({clock(self.wall)})" if math.isfinite(self.t) else \
             clock(self.wall)
-        return f"{when}: {self.text}" + (f" — {self.recovered}" if self.recovered else "")
+        return f"{when}: {self.said}" + (f" — {self.recovered}" if self.recovered else "")
 
 
 class LoudAlarms(QObject):
@@ -85,27 +93,27 @@ class LoudAlarms(QObject):
     def is_loud(text: str) -> bool:
         return severity(text) == LOUD
 
-    def raise_alarm(self, text: str, t: float = math.nan) -> Alarm | None:
-        """A new alarm: shown and made loud if :mod:`raphe.severity` says so (returned),
-        else None (a notice)."""
+    def raise_alarm(self, text: str, t: float = math.nan, animal: str = "") -> Alarm | None:
+        """A new alarm (about ``animal``, in a run of several): shown and made loud if
+        :mod:`raphe.severity` says so (returned), else None (a notice)."""
         gone = recovery_of(text)
         if gone is not None:
-            self.recovered(gone, t)
+            self.recovered(gone, t, animal)
             return None
         if not self.is_loud(text):
             return None
-        alarm = Alarm(text, kind(text) or "", t, time.time())
+        alarm = Alarm(text, kind(text) or "", t, time.time(), animal=animal)
         self.pending.append(alarm)
         self._attention(alarm)
         self.changed.emit()
         return alarm
 
-    def recovered(self, name: str, t: float) -> None:
-        """The cause of ``name`` alarms went away: said in the banner (they stay until
-        acknowledged)."""
+    def recovered(self, name: str, t: float, animal: str = "") -> None:
+        """The cause of ``name`` alarms (of ``animal``) went away: said in the banner (they
+        stay until acknowledged)."""
         changed = False
         for alarm in self.pending:
-            if alarm.kind == name and not alarm.recovered:
+            if alarm.kind == name and alarm.animal == animal and not alarm.recovered:
                 alarm.recovered = f"recovered at {minutes(t)} ({clock(time.time())})"
                 changed = True
         if changed:
@@ -148,7 +156,7 @@ class LoudAlarms(QObject):
                 self._tray.activated.connect(lambda *_: self._bring_up())
                 self._tray.messageClicked.connect(self._bring_up)
             self._tray.show()
-            self._tray.showMessage("Raphe: alarm", alarm.text,
+            self._tray.showMessage("Raphe: alarm", alarm.said,
                                    QSystemTrayIcon.MessageIcon.Critical, 15000)
         if self.sound:
             self._ring()

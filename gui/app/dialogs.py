@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 from raphe.gui.app.widgets import clock
 
 ABORT, KEEP = "abort", "keep"
+#: ``ask_abort_animals``'s answer for every animal
+ALL = "all"
 
 
 def confirm_abort(parent: QWidget | None) -> bool:
@@ -36,12 +38,37 @@ def confirm_abort(parent: QWidget | None) -> bool:
     return box.clickedButton() is abort
 
 
-def ask_close_during_run(parent: QWidget | None) -> str:
-    """``ABORT`` (safe state, then close) or ``KEEP`` (the window stays open, the run goes on)."""
+def ask_abort_animals(parent: QWidget | None, animals: list[str]) -> str | None:
+    """Several animals on one HPLC: take ONE animal off the rig (its pump stopped, its file
+    closed complete; the others go on), or abort ``ALL``; None keeps the run (Enter and
+    Escape too)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Abort?",
+                      "Take one animal off the rig — its pump is stopped and its session file "
+                      "closed complete; the other animals go on — or abort the whole run "
+                      "(every instrument to its safe state, every file closed complete)?",
+                      parent=parent)
+    buttons = {box.addButton(f"Abort {a} only", QMessageBox.ButtonRole.DestructiveRole): a
+               for a in animals}
+    every = box.addButton("Abort all animals", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is every:
+        return ALL
+    return buttons.get(clicked)
+
+
+def ask_close_during_run(parent: QWidget | None, runs: int = 1) -> str:
+    """``ABORT`` (safe state, then close) or ``KEEP`` (the window stays open, the run goes on).
+    ``runs``: how many runs (rigs) are in progress."""
+    what = "A protocol is running" if runs <= 1 else f"{runs} rigs are running a protocol"
+    them = "the run" if runs <= 1 else "every run"
     box = QMessageBox(QMessageBox.Icon.Question, "A run is in progress",
-                      "A protocol is running. Closing the window must not leave the rig in an "
-                      "unknown state.\n\nAbort the run (instruments to their safe state, session "
-                      "closed complete) and close, or keep going?", parent=parent)
+                      f"{what}. Closing the window must not leave a rig in an unknown state."
+                      f"\n\nAbort {them} (instruments to their safe state, sessions closed "
+                      "complete) and close, or keep going?", parent=parent)
     abort = box.addButton("Abort and close", QMessageBox.ButtonRole.DestructiveRole)
     keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep)
@@ -78,10 +105,13 @@ class PromptDialog(QDialog):
 
     answered = Signal(int, str)
 
-    def __init__(self, prompt, parent: QWidget | None = None) -> None:
+    def __init__(self, prompt, parent: QWidget | None = None, animal: str = "",
+                 color: str = "") -> None:
         super().__init__(parent)
         self.prompt = prompt
-        self.setWindowTitle("Operator: action needed")
+        self.animal = animal
+        self.setWindowTitle(f"Operator: action needed for {animal}" if animal else
+                            "Operator: action needed")
         self.setModal(False)
         self.setWindowModality(Qt.WindowModality.NonModal)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -98,6 +128,11 @@ class PromptDialog(QDialog):
         self.confirm = buttons.addButton("Confirm", QDialogButtonBox.ButtonRole.AcceptRole)
         self.confirm.clicked.connect(self._confirm)
         layout = QVBoxLayout(self)
+        if animal:  # several animals: whose it is, in its colour
+            who = QLabel(f"Animal {animal}")
+            who.setStyleSheet(f"color: #fff; background: {color or '#555'}; font-size: 13pt; "
+                              "font-weight: bold; padding: 3px 8px; border-radius: 3px;")
+            layout.addWidget(who)
         layout.addWidget(text)
         layout.addWidget(raised)
         layout.addWidget(self.since)

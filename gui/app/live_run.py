@@ -1,5 +1,6 @@
 """A live run in the window: the protocol engine, its bridge to the GUI thread, and the
-requests the panels post to it.
+requests the panels post to it (:class:`EngineLink`, one per engine; a run of several
+animals has one per animal, see :mod:`raphe.gui.app.shared_live_run`).
 
 The engine runs the protocol on its own thread and the acquisition loop on
 another; the window only posts requests (pause, resume, abort, answer, flow,
@@ -59,21 +60,34 @@ class RunSetup:
     notes: str = ""
     auto_answer: bool = False
     on_alarm: str = "pause"
+    #: several animals on one HPLC: each animal's parameters (``given`` then holds what
+    #: they share), and ``out`` is the folder of their files
+    animals: dict[str, dict[str, Any]] | None = None
+    #: the simulated HPLC's assay ("fast" lets several animals share it)
+    assay: str = "standard"
 
     @property
     def simulated(self) -> bool:
         return self.rig_file is None
 
+    @property
+    def shared(self) -> bool:
+        """A run of several animals on one HPLC (a :class:`SharedEngine`)."""
+        return self.animals is not None
+
     def settings(self, method: Any = None) -> Settings:
-        sim = SimOptions(speed=self.speed, seed=self.seed) if self.simulated else None
+        sim = SimOptions(speed=self.speed, seed=self.seed, assay=self.assay) \
+            if self.simulated else None
         return Settings(out=Path(self.out), rig_file=self.rig_file, sim=sim, method=method,
                         operator=self.operator, animal_id=self.animal_id, notes=self.notes,
                         auto_answer=self.auto_answer, on_alarm=self.on_alarm)
 
 
-class LiveRun(QObject):
-    """One run of one protocol, shown in ``model``. Raises :class:`InputError` when the
-    protocol or the options are refused (nothing is opened then)."""
+class EngineLink(QObject):
+    """One engine as the window sees it: its records and events brought to the GUI thread
+    (into ``model``), the requests posted to it in order on a worker thread, its status
+    polled. A run of one animal is one link; a run of several has one per animal
+    (``animal`` is then its id)."""
 
     state_changed = Signal(object)  # State
     status_changed = Signal(object)  # raphe.protocols.engine.Status
@@ -83,21 +97,18 @@ class LiveRun(QObject):
     refused = Signal(str)  # a request the engine refused, and why
     finished = Signal(object)  # raphe.protocols.engine.Outcome
 
-    def __init__(self, setup: RunSetup, model, parent: QObject | None = None) -> None:
+    def __init__(self, engine: Engine, model, parent: QObject | None = None, *,
+                 animal: str = "", kinds: tuple[str, ...] = STREAM_KINDS) -> None:
         super().__init__(parent)
-        self.setup = setup
+        self.engine = engine
         self.model = model
-        self.method = load_method(setup.method)
-        self.engine = Engine(setup.protocol, setup.given, setup.settings(self.method))
-        self.plan = self.engine.check()
-        if not self.plan.ok:
-            raise InputError(str(self.plan.errors[0]))
+        self.animal = animal
         self.done = False
         self.outcome = None
         self.bridge = Bridge(self)
         self.engine.subscribe(self._on_engine_thread)
         self.engine.subscribe(self.bridge.post_engine)
-        self.engine.subscribe_stream(self._on_stream, kinds=STREAM_KINDS)
+        self.engine.subscribe_stream(self._on_stream, kinds=kinds)
         self.bridge.records.connect(model.add)
         self.bridge.engine_event.connect(self._on_engine)
         self._poll = QTimer(self)
@@ -108,22 +119,10 @@ class LiveRun(QObject):
                                         daemon=True)
         self._worker.start()
 
-    # -- starting --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Show the run in the model and start it (returns at once; the rig opens on the
-        engine's thread)."""
-        s = self.setup
-        units = {p.name: p.unit for p in getattr(s.protocol, "parameters", ())}
-        values = getattr(self.plan, "parameters", None) or {}
-        parameters = {name: {"value": value, "unit": units.get(name, "")}
-                      for name, value in values.items()}
-        self.model.reset(LiveHistory(), self.method, {
-            "protocol": {"name": s.protocol.name, "parameters": parameters},
-            "animal_id": s.animal_id, "operator": s.operator, "path": str(s.out),
-            "wall_start": time.time()}, live=True)
-        self.engine.start()
-        self._poll.start()
+    @property
+    def links(self) -> list[EngineLink]:
+        """The engines of the run: this one."""
+        return [self]
 
     @property
     def active(self) -> bool:
@@ -131,8 +130,12 @@ class LiveRun(QObject):
         return not self.done and self.engine.state in ACTIVE
 
     @property
-    def spec(self):
-        return self.engine.spec
+    def paused(self) -> bool:
+        return not self.done and self.engine.state is State.PAUSED
+
+    def targets(self, animal: str = "") -> list[EngineLink]:
+        """The engines a request about ``animal`` goes to (one animal: this one)."""
+        return [self]
 
     # -- requests (return at once; made in order on the worker thread) ---------------------
 
@@ -234,3 +237,46 @@ class LiveRun(QObject):
         self._poll.stop()
         self._requests.put(None)
         self.bridge.stop()
+
+
+class LiveRun(EngineLink):
+    """One run of one protocol, shown in ``model``. Raises :class:`InputError` when the
+    protocol or the options are refused (nothing is opened then)."""
+
+    def __init__(self, setup: RunSetup, model, parent: QObject | None = None) -> None:
+        method = load_method(setup.method)
+        engine = Engine(setup.protocol, setup.given, setup.settings(method))
+        plan = engine.check()
+        if not plan.ok:
+            raise InputError(str(plan.errors[0]))
+        super().__init__(engine, model, parent)
+        self.setup = setup
+        self.method = method
+        self.plan = plan
+
+    @property
+    def lead_plan(self):
+        """The plan whose flow, tubes and timeline the rig panel and the next strip show."""
+        return self.plan
+
+    # -- starting --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the run in the model and start it (returns at once; the rig opens on the
+        engine's thread)."""
+        s = self.setup
+        units = {p.name: p.unit for p in getattr(s.protocol, "parameters", ())}
+        values = getattr(self.plan, "parameters", None) or {}
+        parameters = {name: {"value": value, "unit": units.get(name, "")}
+                      for name, value in values.items()}
+        self.model.reset(LiveHistory(), self.method, {
+            "protocol": {"name": s.protocol.name, "parameters": parameters},
+            "animal_id": s.animal_id, "operator": s.operator, "path": str(s.out),
+            "wall_start": time.time()}, live=True)
+        self.engine.start()
+        self._poll.start()
+
+    @property
+    def spec(self):
+        return self.engine.spec
+

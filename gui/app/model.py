@@ -22,6 +22,7 @@ from raphe.records import (
     Event,
     Fraction,
     Injection,
+    InstrumentState,
     LatestResults,
     PumpState,
     SampleResult,
@@ -60,6 +61,8 @@ class SessionModel(QObject):
         self.references: list[BaselineReference] = []
         self.calibrations: list[CalibrationFit] = []
         self.suitability: list[SuitabilityTest] = []
+        #: the last state each shared instrument reported (the stream selector's stream)
+        self.instruments: dict[str, InstrumentState] = {}
         self.now = 0.0
         self.limit: float | None = None  # a replay's play cursor (session time)
         #: instruments whose link is lost now (role → session time it was lost): their
@@ -137,6 +140,8 @@ class SessionModel(QObject):
                 self.pump = record
             elif kind == "chromatograms":
                 self.chromatograms.append(record)
+            elif kind == "instruments":
+                self.instruments[record.role] = record
             else:
                 continue
             kinds.add(kind)

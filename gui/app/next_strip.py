@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from raphe.gui.app.widgets import ElidedLabel, clock, duration
 
-_COLLECT = re.compile(r"^collect .* as (\S+)")
+#: a collection step, perhaps said of one of several animals (``A2: collect … as P1``)
+_COLLECT = re.compile(r"^(?:(?P<who>\S+): )?collect .* as (?P<label>\S+)")
 _LINE = re.compile(r"\s*\(line \d+\)$")
 #: The kinds of planned steps the strip names, in its order (besides injection and tube).
 ACTIONS = ("drug", "prompt")
@@ -165,9 +166,11 @@ class NextStrip(QFrame):
         for t, kind, text in steps:
             if kind == "collect" and "tube" not in {d.kind for d in out}:
                 match = _COLLECT.match(text)
-                label = match.group(1) if match else ""
+                label = match["label"] if match else ""
                 tube = tubes.get(label)
                 what = f"{tube} ({label})" if tube else (label or _LINE.sub("", text))
+                if match and match["who"]:
+                    what = f"{match['who']} {what}"
                 out.append(Due("tube", what, t, at(t)))
             elif kind in ACTIONS and kind not in {d.kind for d in out}:
                 out.append(Due(kind, _LINE.sub("", text), t, at(t)))

@@ -39,3 +39,39 @@ def plan_html(plan, speed: float | None = None) -> str:
                      + "".join(f"<li style='color:#9a7d0a'>{esc(str(w))}</li>"
                                for w in plan.warnings) + "</ul>")
     return "".join(parts) or "<p>Nothing to do.</p>"
+
+
+def shared_plan_html(plan, colors: dict[str, str], speed: float | None = None) -> str:
+    """The dry run of several animals on one HPLC: the slot each chromatogram takes, the
+    duration, each animal (in its colour) with when its schedule starts, its injections and
+    its drug; why it cannot run (the first collision named) and the warnings."""
+    esc = html.escape
+    parts = []
+    errors = list(plan.errors) + [e for a in plan.animals for e in a.plan.errors
+                                  if not plan.errors]
+    if errors:
+        parts.append(f"<p style='color:{ALARM}'><b>Cannot run:</b></p><ul>"
+                     + "".join(f"<li style='color:{ALARM}'>{esc(str(e))}</li>"
+                               for e in errors) + "</ul>")
+    muted = theme.current().muted
+    run = plan.run_length_s or 0.0
+    real = ""
+    if speed and speed != 1.0 and math.isfinite(plan.duration_s):
+        real = f" (about {duration(plan.duration_s / speed)} at {speed:g}×)"
+    rows = [("animals", f"{len(plan.animals)} on one HPLC"),
+            ("one slot", f"{plan.slot_s / 60:.2f} min (a {run / 60:g}-min chromatogram)"),
+            ("duration", duration(plan.duration_s) + real)]
+    for part in plan.animals:
+        color = colors.get(part.animal, theme.current().text)
+        p = part.plan
+        drugs = "; ".join(f"{esc(d.text)} at {d.t / 60:.0f} min" for d in p.drugs)
+        rows.append((f"<b style='color:{color}'>{esc(part.animal)}</b>",
+                     f"starts +{part.offset_s / 60:.1f} min · {p.injections} injections"
+                     + (f" · {drugs}" if drugs else "")))
+    parts.append("<table>" + "".join(f"<tr><td style='color:{muted};padding-right:8px'>{k}"
+                                     f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
+    if plan.warnings:
+        parts.append("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"
+                     + "".join(f"<li style='color:#9a7d0a'>{esc(str(w))}</li>"
+                               for w in plan.warnings) + "</ul>")
+    return "".join(parts)

@@ -365,6 +365,9 @@ class Markers:
         self.plot = plot
         self.injections = injections
         self.labels = labels
+        #: several animals: animal → colour; an injection (``A2 P1``) and an event said of an
+        #: animal (``A2: …``) are drawn in its colour
+        self.animal_colors: dict[str, str] = {}
         self.item = VerticalLines()
         self.item.setZValue(-5)
         plot.addItem(self.item, ignoreBounds=True)
@@ -374,6 +377,11 @@ class Markers:
         self._pause_starts: list[float] = []
         self._events = 0
         self._injections = 0
+
+    def _animal_color(self, text: str, sep: str) -> str | None:
+        """The colour of the animal ``text`` begins with (``A2`` then ``sep``), if any."""
+        head, found, _ = text.partition(sep)
+        return self.animal_colors.get(head) if found else None
 
     def clear(self) -> None:
         self.item.clear()
@@ -416,6 +424,7 @@ class Markers:
                     self.paused_since = None  # the span is drawn whole now
             elif wanted(event):
                 color, style, width = EVENT_STYLE[event.kind]
+                color = self._animal_color(event.text, ": ") or color
                 label = label_of(event)
                 show = self.labels and event.kind in ("drug", "marker", "flow")
                 self.item.add_line(event.t / 60, pg.mkPen(color, width=width, style=style),
@@ -424,8 +433,9 @@ class Markers:
         self._events = len(model.events)
         if self.injections:
             for inj in model.injections[self._injections:]:
-                self.item.add_line(inj.t / 60, pg.mkPen(INJECTION, width=1),
-                                   inj.sample_id if self.labels else "", INJECTION, top=False)
+                color = self._animal_color(inj.sample_id, " ") or INJECTION
+                self.item.add_line(inj.t / 60, pg.mkPen(color, width=1),
+                                   inj.sample_id if self.labels else "", color, top=False)
                 self.lines.append((inj.t / 60, "injection", inj.sample_id))
         self._injections = len(model.injections)
         self.extend(model)

@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFrame, QLabel, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFrame,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+)
 
 from raphe.drivers.units import decimal_point
 
@@ -22,6 +30,9 @@ OK = "#1e8449"
 FLOW = "#7d3c98"
 PAUSE_SPAN = (44, 127, 184, 35)
 BASELINE_BAND = (120, 120, 120, 45)
+#: The animals of a run of several on one HPLC, one colour each, used everywhere they are
+#: told apart (time course, trace, rig, form, prompts); none is a colour above.
+ANIMAL_COLORS = ("#009e73", "#cc79a7", "#0072b2", "#a6761d")
 
 
 class _NoWheel:
@@ -46,6 +57,10 @@ class NoWheelSpinBox(_NoWheel, QDoubleSpinBox):
 
 class NoWheelComboBox(_NoWheel, QComboBox):
     pass
+
+
+class NoWheelIntBox(_NoWheel, QSpinBox):
+    """A whole number field that ignores the wheel."""
 
 
 class Throttle(QObject):

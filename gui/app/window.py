@@ -11,6 +11,11 @@ window closes only once the engine has stopped. A recorded session opens from
 the File menu, the command line, or by dropping it on the window. File ▸ Export
 and Print write each plot, the time course's table and the session's one-page
 summary; View ▸ Theme switches to the dark theme (remembered).
+
+A run of several animals on one HPLC (:class:`SharedLiveRun`) shows them in their colours:
+the time course overlays them, the trace labels each injection with its animal, the Rig
+panel has a row per animal, alarms and prompts name their animal, and Abort takes one
+animal off the rig or all of them.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from raphe.gui.app.panels.rig_status import RigPanel
 from raphe.gui.app.panels.timecourse import TimeCoursePanel
 from raphe.gui.app.panels.trace import TracePanel
 from raphe.gui.app.replay_session import ReplaySession
+from raphe.gui.app.shared_live_run import SharedLiveRun
 from raphe.gui.app.widgets import ElidedLabel
 from raphe.protocols.engine import State
 
@@ -110,10 +116,11 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings = settings if settings is not None else default_settings()
         self.model = SessionModel(self)
-        self.run: LiveRun | None = None
+        self.run: LiveRun | SharedLiveRun | None = None
         self.replay: ReplaySession | None = None
         self.errors: list[str] = []
-        self.prompt_dialogs: dict[int, dialogs.PromptDialog] = {}
+        #: open prompts' dialogs by (animal, prompt id): each animal's engine numbers its own
+        self.prompt_dialogs: dict[tuple[str, int], dialogs.PromptDialog] = {}
         self._close_when_stopped = False
         self._force_close = False
         self.protocol_panel = ProtocolPanel(folder=folder)
@@ -348,36 +355,41 @@ class MainWindow(QMainWindow):
     def running(self) -> bool:
         return self.run is not None and self.run.active
 
-    def start_run(self, setup: RunSetup | None = None) -> LiveRun | None:
-        """Start the protocol panel's run (or ``setup``); errors are shown, None returned."""
+    def start_run(self, setup: RunSetup | None = None) -> LiveRun | SharedLiveRun | None:
+        """Start the protocol panel's run (or ``setup``): one animal, or several on one HPLC;
+        errors are shown, None returned."""
         if self.running:
             return None
         try:
             setup = setup if isinstance(setup, RunSetup) else self.protocol_panel.setup()
             self._close_replay()
             self._close_run()
-            run = LiveRun(setup, self.model, self)
+            run = SharedLiveRun(setup, self.model, self) if setup.shared else \
+                LiveRun(setup, self.model, self)
         except InputError as exc:
             self.report_problem("Cannot start the run", str(exc))
             return None
         run.state_changed.connect(self._on_state)
         run.status_changed.connect(self._on_status)
-        run.prompt_raised.connect(self._on_prompt)
-        run.prompt_closed.connect(self._on_prompt_closed)
-        run.alarm_raised.connect(self._on_alarm)
-        run.refused.connect(lambda text: self.report_problem("Request refused", text))
         run.finished.connect(self._on_finished)
+        for link in run.links:  # each animal's engine: its prompts and alarms name it
+            link.prompt_raised.connect(lambda p, a=link.animal: self._on_prompt(p, a))
+            link.prompt_closed.connect(lambda p, a=link.animal: self._on_prompt_closed(p, a))
+            link.alarm_raised.connect(lambda text, a=link.animal: self._on_alarm(text, a))
+            link.refused.connect(lambda text: self.report_problem("Request refused", text))
         for hook in self.run_hooks:  # e.g. the status page and notifications follow it
             hook(run)
         # a new run: nothing of the last one stays on screen (the model's reset empties the
         # plots, the rig's readings and the events when the run starts)
         self.alarms.clear()
-        self.next_strip.set_plan(run.plan)
+        self.next_strip.set_plan(None if setup.shared else run.plan)
         self.protocol_panel.reset_run()
         spec = run.spec
-        self.rig_panel.set_rig(getattr(spec, "syringe_volume_uL", None), run.plan,
+        plan = run.lead_plan
+        self.rig_panel.set_rig(getattr(spec, "syringe_volume_uL", None), plan,
                                getattr(spec, "rate_limits_uL_min", None),
-                               flow=_first_flow(run.plan))
+                               flow=_first_flow(plan))
+        self._show_animals(run if setup.shared else None)
         try:
             run.start()
             self.rig_panel.set_links("opening…")
@@ -393,9 +405,20 @@ class MainWindow(QMainWindow):
         self.rig_panel.set_can_change_flow(True)
         self.trace_panel.set_follow(True)
         where = "simulated rig" if setup.simulated else setup.rig_file
-        self.mode_label.setText(f"live · {setup.protocol.name} on the {where} → {setup.out}")
+        animals = f" · {len(setup.animals)} animals" if setup.shared else ""
+        self.mode_label.setText(f"live · {setup.protocol.name}{animals} on the {where} → "
+                                f"{setup.out}")
         self.setWindowTitle(f"Raphe — {setup.protocol.name} → {Path(setup.out).name}")
         return run
+
+    def _show_animals(self, run: SharedLiveRun | None) -> None:
+        """The panels for a run of several animals (each in its colour), or for one."""
+        views = run.views if run is not None else None
+        self.rig_panel.set_animals(views)
+        self.timecourse_panel.set_animals(views)
+        self.trace_panel.set_animals({v.id: v.color for v in views} if views else None)
+        if run is not None:
+            run.animal_states.connect(self.rig_panel.set_animal_states)
 
     def _on_state(self, state: State) -> None:
         self.protocol_panel.set_state(state.value)
@@ -431,14 +454,32 @@ class MainWindow(QMainWindow):
     def toggle_pause(self) -> None:
         if self.run is None or not self.run.active:
             return
-        if self.run.engine.state is State.PAUSED:
+        if self.run.paused:
             self.run.resume()
         else:
             self.run.pause()
 
     def ask_abort(self) -> None:
-        if self.running and dialogs.confirm_abort(self):
+        """Abort after a confirmation; several animals: one animal off the rig, or all."""
+        if not self.running:
+            return
+        if isinstance(self.run, SharedLiveRun):
+            animals = self.run.active_animals()
+            choice = dialogs.ask_abort_animals(self, animals) if len(animals) > 1 else \
+                (dialogs.ALL if dialogs.confirm_abort(self) else None)
+            if choice == dialogs.ALL:
+                self.run.abort("by the operator")
+            elif choice is not None:
+                self.abort_animal(choice)
+            return
+        if dialogs.confirm_abort(self):
             self.run.abort("by the operator")
+
+    def abort_animal(self, animal: str) -> None:
+        """Take ``animal`` off the rig (its pump stopped, its file closed); the others go on."""
+        if isinstance(self.run, SharedLiveRun) and self.running:
+            self.run.abort(f"{animal} taken off the rig by the operator", animal=animal)
+            self.statusBar().showMessage(f"{animal}: taken off the rig", 15000)
 
     def mark(self, text: str) -> None:
         if self.running:
@@ -457,13 +498,20 @@ class MainWindow(QMainWindow):
 
     # -- loud alarms -----------------------------------------------------------------------
 
-    def _on_alarm(self, text: str) -> None:
+    def _on_alarm(self, text: str, animal: str = "") -> None:
         """Every alarm goes to the status bar; a loud one (raphe.severity decides) also to the
-        banner, the desktop's attention, the tray and the bell, until acknowledged."""
-        self.statusBar().showMessage(f"alarm: {text}", 15000)
+        banner, the desktop's attention, the tray and the bell, until acknowledged. Several
+        animals: an alarm about an animal's pump names it; one about a shared instrument,
+        which every animal's engine raises, is shown once."""
+        if isinstance(self.run, SharedLiveRun):
+            routed = self.run.alarm_routes.route(animal, text)
+            if routed is None:
+                return
+            animal = routed
+        self.statusBar().showMessage(f"alarm: {animal + ': ' if animal else ''}{text}", 15000)
         t = self.run.session_time() if self.run is not None else float("nan")
-        if self.alarms.raise_alarm(text, t) is not None:
-            log.warning("loud alarm: %s", text)
+        if self.alarms.raise_alarm(text, t, animal) is not None:
+            log.warning("loud alarm: %s%s", f"{animal}: " if animal else "", text)
 
     def _show_alarms(self) -> None:
         pending = self.alarms.pending
@@ -479,12 +527,15 @@ class MainWindow(QMainWindow):
             return
         recorded = []
         for alarm in alarms:
-            ok = self.run is not None and self.run.acknowledge(alarm.text)
+            if isinstance(self.run, SharedLiveRun):
+                ok = self.run.acknowledge(alarm.text, animal=alarm.animal)
+            else:
+                ok = self.run is not None and self.run.acknowledge(alarm.text)
             recorded.append(ok)
             self.alarms.acknowledged.append((alarm, time.time(), ok))
             log.warning("alarm acknowledged by the operator%s: %s",
                         "" if ok else " (the session was closed: not in its file)",
-                        alarm.text)
+                        alarm.said)
         where = "recorded in the session" if all(recorded) else \
             "the session had closed: written in the log only"
         self.statusBar().showMessage(f"{len(alarms)} alarm(s) acknowledged ({where})", 15000)
@@ -545,39 +596,55 @@ class MainWindow(QMainWindow):
 
     # -- operator prompts ------------------------------------------------------------------
 
-    def _on_prompt(self, prompt) -> None:
-        if prompt.id in self.prompt_dialogs:
+    def _on_prompt(self, prompt, animal: str = "") -> None:
+        """An operator prompt (of ``animal``, in a run of several: said in its colour)."""
+        key = (animal, prompt.id)
+        if key in self.prompt_dialogs:
             return
-        dialog = dialogs.PromptDialog(prompt, self)
-        dialog.answered.connect(self._answer)
-        dialog.destroyed.connect(lambda *_, i=prompt.id: self.prompt_dialogs.pop(i, None))
-        self.prompt_dialogs[prompt.id] = dialog
+        view = self.run.view(animal) if isinstance(self.run, SharedLiveRun) else None
+        dialog = dialogs.PromptDialog(prompt, self, animal=animal,
+                                      color=view.color if view is not None else "")
+        dialog.answered.connect(lambda i, text, a=animal: self._answer(i, text, a))
+        dialog.destroyed.connect(lambda *_, k=key: self.prompt_dialogs.pop(k, None))
+        self.prompt_dialogs[key] = dialog
         self.protocol_panel.set_prompt(prompt)
         self.docks["protocol"].setWindowTitle("Protocol — ⚠ operator prompt")
         dialog.show()
         dialog.raise_()
 
-    def _answer(self, prompt_id: int, text: str) -> None:
-        if self.run is not None:
+    def _answer(self, prompt_id: int, text: str, animal: str = "") -> None:
+        if isinstance(self.run, SharedLiveRun):
+            self.run.answer(prompt_id, text, animal)
+        elif self.run is not None:
             self.run.answer(prompt_id, text)
 
-    def _on_prompt_closed(self, prompt) -> None:
-        dialog = self.prompt_dialogs.pop(prompt.id, None)
+    def _on_prompt_closed(self, prompt, animal: str = "") -> None:
+        dialog = self.prompt_dialogs.pop((animal, prompt.id), None)
         if dialog is not None:
             dialog.close()
-        self.protocol_panel.set_prompt(None)
-        self.docks["protocol"].setWindowTitle("Protocol")
+        waiting = self._open_prompts()
+        self.protocol_panel.set_prompt(waiting[0][1] if waiting else None)
+        if not waiting:
+            self.docks["protocol"].setWindowTitle("Protocol")
+
+    def _open_prompts(self) -> list[tuple[str, object]]:
+        """The prompts waiting for the operator: (animal, prompt), oldest first."""
+        if self.run is None:
+            return []
+        out = [(link.animal, link.engine.status().prompt) for link in self.run.links
+               if not link.done]
+        return sorted(((a, p) for a, p in out if p is not None), key=lambda x: x[1].wall)
 
     def show_prompt(self) -> None:
-        """Bring the open prompt's dialog back (it may have been closed without answering)."""
-        if self.run is None:
+        """Bring the open prompt's dialog back (it may have been closed without answering);
+        several animals: the oldest waiting."""
+        waiting = self._open_prompts()
+        if not waiting:
             return
-        prompt = self.run.engine.status().prompt
-        if prompt is None:
-            return
-        dialog = self.prompt_dialogs.get(prompt.id)
+        animal, prompt = waiting[0]
+        dialog = self.prompt_dialogs.get((animal, prompt.id))
         if dialog is None:
-            self._on_prompt(prompt)
+            self._on_prompt(prompt, animal)
         else:
             dialog.show()
             dialog.raise_()
@@ -612,6 +679,7 @@ class MainWindow(QMainWindow):
         self.docks["replay"].raise_()
         self.rig_panel.set_links("recorded", True)
         self.rig_panel.set_rig(None)
+        self._show_animals(None)
         self.alarms.clear()
         self.next_strip.clear("replay (nothing scheduled)")
         self.trace_panel.show_all()

@@ -19,9 +19,10 @@ from raphe.gui.app.history import LiveHistory
 from raphe.gui.app.model import SessionModel
 from raphe.gui.app.next_strip import NextStrip
 from raphe.gui.app.panels.protocol import ProtocolPanel
-from raphe.gui.app.panels.rig_status import UNKNOWN, RigPanel
+from raphe.gui.app.panels.rig_status import RigPanel
 from raphe.gui.app.panels.timecourse import UNITS, TimeCoursePanel, y_range
 from raphe.gui.app.panels.trace import TracePanel
+from raphe.gui.app.pump_readings import UNKNOWN
 from raphe.gui.app.widgets import ElidedLabel, NoWheelSpinBox, clock
 from raphe.protocols.states import Status
 from raphe.records import DetectorBlock, Event, Injection, PumpState, SampleResult

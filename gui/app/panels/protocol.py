@@ -4,7 +4,9 @@ A bundled protocol or a file; a form generated from its typed parameters; the
 rig (simulated, or a rig file), the analysis method and the session file. Every
 edit re-runs the dry run (milliseconds) and shows what the protocol will do or
 why it cannot run, with the script's line; Start is enabled only when it can
-run. During the run: Pause / Resume / Abort, the phase, progress and ETA, and
+run. Several animals on one HPLC (2–4 on the simulated rig, or a rig file's
+``[[animals]]``): each parameter can be set per animal, the output is a folder
+(one file per animal), and the dry run proves the animals' injections never overlap. During the run: Pause / Resume / Abort, the phase, progress and ETA, and
 a banner while an operator prompt waits.
 """
 
@@ -31,24 +33,29 @@ from PySide6.QtWidgets import (
 
 from raphe.errors import InputError
 from raphe.gui.app import theme
+from raphe.gui.app.animals import color
 from raphe.gui.app.live_run import RunSetup, load_method
 from raphe.gui.app.parameter_form import ParameterForm
-from raphe.gui.app.plan_view import plan_html
+from raphe.gui.app.plan_view import plan_html, shared_plan_html
 from raphe.gui.app.widgets import (
     ALARM,
     Banner,
     ElidedLabel,
     NoWheelComboBox,
+    NoWheelIntBox,
     NoWheelSpinBox,
     clock,
     duration,
 )
+from raphe.simulators.assays import METHODS as SIM_METHODS
 
 SIMULATED = "Simulated rig"
 NO_METHOD = "none (record only)"
 #: The protocol shown first (when bundled): the classic experiment, not a calibration.
 DEFAULT_PROTOCOL = "systemic-drug"
 PROMPT_COLORS = ("#f7dc6f", "#000")
+#: Animals one simulated HPLC serves at most (``raphe.protocols.animals.MAX_ANIMALS``).
+MAX_SIM_ANIMALS = 4
 
 
 class ProtocolPanel(QWidget):
@@ -71,6 +78,11 @@ class ProtocolPanel(QWidget):
         self.problem = ""
         self.running = False
         self.extra: dict = {}  # RunSetup fields a command presets (auto_answer, on_alarm, seed)
+        #: the simulated HPLC's assays → the method that quantifies each: several animals
+        #: switch to the fast assay's method
+        self.sim_methods: dict[str, str] = dict(SIM_METHODS)
+        #: the animals a rig file declares (its ``[[animals]]``)
+        self.rig_animals: list[str] = []
         #: what was typed in each protocol's form (restored when it is chosen again), and the
         #: latest value typed for each parameter name (carried to another protocol's field of
         #: the same name and unit)
@@ -98,6 +110,12 @@ class ProtocolPanel(QWidget):
         self.speed.setValue(60.0)
         self.speed.setSuffix("× real time")
         self.speed.setToolTip("The simulated rig's clock runs this many times faster")
+        self.animals_box = NoWheelIntBox()
+        self.animals_box.setRange(1, MAX_SIM_ANIMALS)
+        self.animals_box.setSpecialValueText("1 (one animal)")
+        self.animals_box.setToolTip("Animals sharing the simulated HPLC through a stream "
+                                    "selector, each with its own pump and file (a rig file "
+                                    "declares its own [[animals]])")
         self.method_box = NoWheelComboBox()
         self.method_box.addItems([*bundled_methods(), NO_METHOD])
         self.method_button = QPushButton("Method…")
@@ -152,6 +170,7 @@ class ProtocolPanel(QWidget):
         self.method_button.clicked.connect(self.open_method)
         self.out_button.clicked.connect(self.choose_out)
         self.rig_box.currentTextChanged.connect(self._rig_changed)
+        self.animals_box.valueChanged.connect(lambda _: self._animals_changed())
         for signal in (self.form.changed, self.method_box.currentTextChanged,
                        self.speed.valueChanged):
             signal.connect(self.schedule_check)
@@ -181,8 +200,10 @@ class ProtocolPanel(QWidget):
         form = QFormLayout(setup)
         form.addRow("rig", self._pair(self.rig_box, self.rig_button))
         form.addRow("clock", self.speed)
+        form.addRow("animals", self.animals_box)
         form.addRow("analysis", self._pair(self.method_box, self.method_button))
-        form.addRow("session file", self._pair(self.out_edit, self.out_button))
+        self.out_label = QLabel("session file")
+        form.addRow(self.out_label, self._pair(self.out_edit, self.out_button))
         form.addRow("operator", self.operator)
         form.addRow("animal ID", self.animal)
         form.addRow("notes", self.notes)
@@ -265,8 +286,7 @@ class ProtocolPanel(QWidget):
     def _restyle(self, _theme=None) -> None:
         """The dry run's colours and the state's, in the new theme."""
         if self.plan is not None:
-            speed = self.speed.value() if self.rig_file is None else None
-            self.summary.setText(plan_html(self.plan, speed))
+            self.summary.setText(self._plan_text())
         self._color_state()
 
     def _remembered(self, key: str, parameters) -> dict:
@@ -317,9 +337,13 @@ class ProtocolPanel(QWidget):
             self.set_method(path)
 
     def choose_out(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New session file",
-                                              str(self.folder / self.default_name()),
-                                              "Sessions (*.h5)")
+        if self.animal_ids:
+            path, _ = QFileDialog.getSaveFileName(self, "New folder for the animals' files",
+                                                  str(self.folder / self.default_name()))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "New session file",
+                                                  str(self.folder / self.default_name()),
+                                                  "Sessions (*.h5)")
         if path:
             self.out_edit.setText(path)
 
@@ -341,6 +365,70 @@ class ProtocolPanel(QWidget):
 
     def _rig_changed(self, text: str) -> None:
         self.speed.setEnabled(text == SIMULATED)
+        self.rig_animals = []
+        if text != SIMULATED:
+            from raphe.drivers.rig_file import load_rig
+
+            try:
+                self.rig_animals = [a.id for a in load_rig(text).animals]
+            except (InputError, OSError):  # the dry run says what is wrong with it
+                self.rig_animals = []
+        self._animals_changed()
+
+    # -- several animals -------------------------------------------------------------------
+
+    @property
+    def animal_ids(self) -> list[str]:
+        """The animals of a run of several on one HPLC (``[]``: one animal): the rig file's,
+        or A1 … An on the simulated rig."""
+        if self.rig_file is not None:
+            return list(self.rig_animals)
+        n = int(self.animals_box.value())
+        return [f"A{k + 1}" for k in range(n)] if n > 1 else []
+
+    def set_animals(self, n: int) -> None:
+        """``n`` animals on the simulated HPLC."""
+        self.animals_box.setValue(int(n))
+        self._animals_changed()
+
+    def apply_assignments(self, items: list[str]) -> None:
+        """Fill the form as ``--set`` does: ``NAME=VALUE`` for every animal,
+        ``A2:NAME=VALUE`` for one (its field set apart). Raises :class:`InputError`."""
+        from raphe.protocols.animals import split_assignments
+
+        ids = self.animal_ids
+        for item in items:
+            given = split_assignments([item], ids or ["this animal"])
+            named = {a: v for a, v in given.items() if v}
+            (name, value), = next(iter(named.values())).items()
+            try:
+                if len(named) == len(given):  # every animal's
+                    self.form.set_value(name, value)
+                else:
+                    self.form.set_animal_value(next(iter(named)), name, value)
+            except KeyError:
+                raise InputError(f"--set {item!r}: {self.protocol.name if self.protocol else ''}"
+                                 f" has no parameter {name!r}") from None
+        self.schedule_check()
+
+    @property
+    def sim_assay(self) -> str:
+        """The simulated HPLC's assay: the one the method quantifies, else fast for several
+        animals."""
+        chosen = {m: a for a, m in self.sim_methods.items()}.get(self.method or "")
+        return chosen or ("fast" if self.animal_ids else "standard")
+
+    def _animals_changed(self) -> None:
+        ids = self.animal_ids
+        self.form.set_animals([(a, color(k)) for k, a in enumerate(ids)])
+        self.out_label.setText("output folder" if ids else "session file")
+        self.out_edit.setPlaceholderText("<protocol>-<date>-<time>/ (one file per animal)"
+                                         if ids else "")
+        if self.rig_file is None and self.sim_methods:  # the assay several animals share
+            want = self.sim_methods.get("fast" if ids else "standard")
+            if want and self.method in self.sim_methods.values() and self.method != want:
+                self.set_method(want)
+        self._enable()
         self.schedule_check()
 
     @property
@@ -354,8 +442,9 @@ class ProtocolPanel(QWidget):
         return None if text == NO_METHOD else text
 
     def default_name(self) -> str:
+        """A new session file's name — or, for several animals, their folder's."""
         stem = Path(self.protocol.path).stem if self.protocol else "session"
-        return time.strftime(f"{stem}-%Y%m%d-%H%M%S.h5")
+        return time.strftime(f"{stem}-%Y%m%d-%H%M%S" + ("" if self.animal_ids else ".h5"))
 
     # -- the dry run -----------------------------------------------------------------------
 
@@ -374,33 +463,52 @@ class ProtocolPanel(QWidget):
             text = self.out_edit.text().strip()
             out = Path(text) if text else self.folder / self.default_name()
         fields = {"seed": 0, "auto_answer": False, "on_alarm": "pause", **self.extra}
+        ids = self.animal_ids
+        animals = None
+        if ids:
+            values = self.form.animal_values()
+            animals = {a: values.get(a, self.form.values()) for a in ids}
         return RunSetup(protocol=self.protocol, given=self.form.values(), out=Path(out),
                         rig_file=self.rig_file, speed=float(self.speed.value()),
                         method=self.method, operator=self.operator.text().strip(),
-                        animal_id=self.animal.text().strip(), notes=self.notes.text().strip(),
-                        **fields)
+                        animal_id="" if ids else self.animal.text().strip(),
+                        notes=self.notes.text().strip(), animals=animals,
+                        assay=self.sim_assay, **fields)
 
     def check(self):
-        """Run the dry run for the form as it is; show and return the plan (None: refused)."""
+        """Run the dry run for the form as it is; show and return the plan (None: refused).
+        Several animals: every animal's, in its slot on the one HPLC."""
         from raphe.protocols.engine import Engine
+        from raphe.protocols.shared_run import SharedEngine
 
         self.plan = None
         self.problem = ""
         try:
             setup = self.setup(out=Path(os.devnull))
-            engine = Engine(setup.protocol, setup.given, setup.settings(load_method(setup.method)))
-            self.plan = engine.check()
+            settings = setup.settings(load_method(setup.method))
+            if setup.shared:
+                self.plan = SharedEngine(setup.protocol, setup.animals, settings).check()
+            else:
+                self.plan = Engine(setup.protocol, setup.given, settings).check()
         except InputError as exc:
             self.problem = str(exc)
         if self.plan is not None:
-            speed = self.speed.value() if self.rig_file is None else None
-            self.summary.setText(plan_html(self.plan, speed))
+            self.summary.setText(self._plan_text())
             if not self.plan.ok:
-                self.problem = str(self.plan.errors[0])
+                errors = list(self.plan.errors) or [
+                    e for a in getattr(self.plan, "animals", ()) for e in a.plan.errors]
+                self.problem = str(errors[0]) if errors else "see the dry run below"
         else:
             self.summary.setText(f"<p style='color:{ALARM}'>{self.problem}</p>")
         self._enable()
         return self.plan
+
+    def _plan_text(self) -> str:
+        speed = self.speed.value() if self.rig_file is None else None
+        if hasattr(self.plan, "animals"):
+            colors = {a: color(k) for k, a in enumerate(self.animal_ids)}
+            return shared_plan_html(self.plan, colors, speed)
+        return plan_html(self.plan, speed)
 
     def why_not(self) -> str:
         """Why Start is disabled, in one line (empty when it is not)."""
@@ -444,10 +552,12 @@ class ProtocolPanel(QWidget):
         self.abort_button.setEnabled(state in ("running", "paused"))
         for w in (self.protocol_box, self.open_button, self.form, self.rig_box, self.rig_button,
                   self.speed, self.method_box, self.method_button, self.out_edit,
-                  self.out_button, self.operator, self.animal, self.notes):
+                  self.out_button, self.operator, self.animal, self.notes, self.animals_box):
             w.setEnabled(not self.running)
         if not self.running:
             self.speed.setEnabled(self.rig_file is None)
+            self.animals_box.setEnabled(self.rig_file is None)
+            self.animal.setEnabled(not self.animal_ids)
 
     def reset_run(self) -> None:
         """Forget the last run's progress, step, end and colours."""
@@ -494,7 +604,8 @@ class ProtocolPanel(QWidget):
         ok = outcome is not None and outcome.exit_code == 0
         text = outcome.message if outcome is not None else "stopped"
         if outcome is not None and outcome.session is not None and outcome.session.exists():
-            text += f" — session written: {outcome.session}"
+            what = "files written in" if outcome.session.is_dir() else "session written:"
+            text += f" — {what} {outcome.session}"
         self.step_label.setText(text)
         self.step_label.setStyleSheet("" if ok else f"color: {ALARM};")
         self.eta_label.setText(f"ended {clock(time.time())}")

@@ -3,7 +3,8 @@ and the perfusion flow.
 
 Readings come from the session stream (pump states, fractions, injections,
 events, detector blocks) and the engine's status: the window never asks an
-instrument. An instrument whose link is lost shows its readings as unknown, never
+instrument. A run of several animals on one HPLC shows a row per animal instead of the
+one pump (:mod:`raphe.gui.app.panels.animal_rig`) and the stream selector's stream. An instrument whose link is lost shows its readings as unknown, never
 its last ones. A flow change goes to the engine after a confirmation; the flow
 field follows the pump's rate until the operator edits it, and ignores the mouse
 wheel. Loud alarms (:mod:`raphe.severity`) are in bold.
@@ -30,15 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from raphe.gui.app import dialogs
+from raphe.gui.app.animals import split_animal
+from raphe.gui.app.panels.animal_rig import AnimalsGroup, collecting
 from raphe.gui.app.panels.trace import reading
-from raphe.gui.app.widgets import ALARM, OK, ElidedLabel, NoWheelSpinBox, clock, minutes, number
+from raphe.gui.app.pump_readings import PumpReadings
+from raphe.gui.app.widgets import ALARM, OK, ElidedLabel, NoWheelSpinBox, clock, minutes
 from raphe.protocols.protocol_run import INJECT_HOLD_S
 from raphe.severity import LOUD, severity
 
 ROLES = ("pump", "collector", "valve", "detector")
-UNKNOWN = "unknown (link lost)"
 DEFAULT_FLOW = 1.0
-_COLLECT = re.compile(r"^collect .* as (\S+)")
 _ROLE_ALARM = re.compile(r"^(pump|collector|valve|detector): (.*)$")
 
 
@@ -53,14 +55,14 @@ class RigPanel(QWidget):
         self.syringe_uL: float | None = None
         self.tubes: dict[str, int | None] = {}  # sample label → tube (from the dry run)
         self.links = {role: ElidedLabel("–") for role in ROLES}
-        self.pump_status = ElidedLabel("–")
-        self.rate = ElidedLabel("–")
-        self.dispensed = ElidedLabel("–")
-        self.remaining = ElidedLabel("–")
+        self.pump = PumpReadings()
+        self.pump_status, self.rate = self.pump.status, self.pump.rate
+        self.dispensed, self.remaining = self.pump.dispensed, self.pump.remaining
         self.tube = ElidedLabel("–")
         self.filled = ElidedLabel("–")
         self.position = ElidedLabel("–")
         self.last_injection = ElidedLabel("–")
+        self.selector = ElidedLabel("–")
         self.signal = ElidedLabel("–")
         self.signal.setStyleSheet("font-size: 12pt;")
         self.flow = NoWheelSpinBox()
@@ -82,33 +84,39 @@ class RigPanel(QWidget):
         self.alarms.setMinimumHeight(2 * self.fontMetrics().height() + 8)
         self.alarms.setWordWrap(True)
         self._alarm_events = 0
-        grid = QGridLayout()
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
-        grid.addWidget(self._group("Syringe pump", [
-            ("link", self.links["pump"]), ("status", self.pump_status), ("rate", self.rate),
-            ("dispensed", self.dispensed), ("remaining", self.remaining)], self._flow_row()),
-            0, 0, 2, 1)
-        grid.addWidget(self._group("Fraction collector", [
-            ("link", self.links["collector"]), ("tube", self.tube), ("filled", self.filled)]),
-            0, 1)
-        grid.addWidget(self._group("Injection valve", [
-            ("link", self.links["valve"]), ("position", self.position),
-            ("last", self.last_injection)]), 1, 1)
-        grid.addWidget(self._group("Detector (ECD)", [
-            ("link", self.links["detector"]), ("signal", self.signal)]), 2, 1)
+        self.groups = {
+            "pump": self._group("Syringe pump", [
+                ("link", self.links["pump"]), ("status", self.pump_status),
+                ("rate", self.rate), ("dispensed", self.dispensed),
+                ("remaining", self.remaining)], self._flow_row()),
+            "collector": self._group("Fraction collector", [
+                ("link", self.links["collector"]), ("tube", self.tube),
+                ("filled", self.filled)]),
+            "valve": self._group("Injection valve", [
+                ("link", self.links["valve"]), ("position", self.position),
+                ("last", self.last_injection), ("selector", self.selector)]),
+            "detector": self._group("Detector (ECD)", [
+                ("link", self.links["detector"]), ("signal", self.signal)]),
+        }
+        self.valve_form: QFormLayout = self.groups["valve"].layout()
+        self.valve_form.setRowVisible(self.selector, False)
         alarms = QGroupBox("Alarms")
         box = QVBoxLayout(alarms)
         box.setContentsMargins(2, 2, 2, 2)
         box.addWidget(self.alarms)
-        grid.addWidget(alarms, 2, 0)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        grid.setRowStretch(2, 1)
+        self.groups["alarms"] = alarms
+        #: a run of several animals: a row per animal (its pump, its stream)
+        self.animals = AnimalsGroup()
+        self.groups["animals"] = self.animals
+        self.grid = QGridLayout()
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(4)
+        self.several = False
+        self._arrange()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
-        layout.addLayout(grid, 1)
+        layout.addLayout(self.grid, 1)
         self.set_can_change_flow(False)
         model.changed.connect(self._on_model)
         self._on_model(frozenset({"reset"}))  # what the model holds already
@@ -123,6 +131,38 @@ class RigPanel(QWidget):
         if extra is not None:
             form.addRow(extra)
         return box
+
+    def _arrange(self) -> None:
+        """One animal: the pump and the collector left, the valve and detector right; several:
+        the animals' rows across the top, valve and detector under them."""
+        g = self.groups
+        for group in g.values():
+            self.grid.removeWidget(group)
+        several = self.several
+        places = {"animals": (0, 0, 1, 2), "valve": (1, 0, 1, 1), "detector": (1, 1, 1, 1),
+                  "alarms": (2, 0, 1, 2)} if several else {
+            "pump": (0, 0, 2, 1), "collector": (0, 1, 1, 1), "valve": (1, 1, 1, 1),
+            "detector": (2, 1, 1, 1), "alarms": (2, 0, 1, 1)}
+        for key, group in g.items():
+            group.setVisible(key in places)
+            if key in places:
+                self.grid.addWidget(group, *places[key])
+        for c in range(2):
+            self.grid.setColumnStretch(c, 1)
+        for r in range(3):
+            self.grid.setRowStretch(r, 1 if r == 2 else 0)
+        self.valve_form.setRowVisible(self.selector, several)
+
+    def set_animals(self, views: list | None) -> None:
+        """A run of several animals (``raphe.gui.app.animals.AnimalView``: a row each, the
+        selector's stream), or None: one animal's pump and collector."""
+        self.several = bool(views)
+        if views:
+            self.animals.set_animals(views, self.syringe_uL)
+        self._arrange()
+
+    def set_animal_states(self, states: dict[str, str]) -> None:
+        self.animals.set_states(states)
 
     def _flow_row(self) -> QWidget:
         row = QWidget()
@@ -163,8 +203,9 @@ class RigPanel(QWidget):
             self._link(label, "closed (safe state)" if not failed else
                        f"closed; safe state failed: {failed[0]}", not failed)
         if not any("pump" in p for p in problems):
-            self.pump_status.setText("stopped (safe state)")
-            self.pump_status.setStyleSheet("")
+            self.pump.stopped()
+        if self.several:
+            self.animals.safe_state(any("pump" in p for p in problems))
         if not any("valve" in p for p in problems) and self.model.injections:
             self.position.setText("LOAD")
         if not any("collector" in p for p in problems) and self.model.fractions:
@@ -192,9 +233,8 @@ class RigPanel(QWidget):
         if "reset" in kinds:
             self.alarms.clear()
             self._alarm_events = 0
-            for label in (self.pump_status, self.rate, self.dispensed, self.remaining,
-                          self.tube, self.filled, self.position, self.last_injection,
-                          self.signal):
+            for label in (*self.pump.labels, self.tube, self.filled, self.position,
+                          self.last_injection, self.signal, self.selector):
                 label.setText("–")
                 label.setStyleSheet("")
             self.signal.setStyleSheet("font-size: 12pt;")
@@ -209,6 +249,8 @@ class RigPanel(QWidget):
             self._collector()
         if kinds & {"reset", "injections", "blocks", "now"}:
             self._valve()
+        if kinds & {"reset", "instruments"} and self.several:
+            self._selector()
         if kinds & {"reset", "blocks", "now", "events"} and m.live:
             text = reading(m) or "–"
             self.signal.setText(text.replace("detector: ", ""))
@@ -217,54 +259,35 @@ class RigPanel(QWidget):
                                                             f" color: {ALARM};"))
 
     def _pump(self) -> None:
-        """The pump's last reported state; unknown while its link is lost (a reading from
-        before the loss is not shown as current)."""
-        m = self.model
-        p = m.pump
-        lost = m.lost.get("pump")
-        if lost is not None and m.live and (p is None or p.t <= lost):
-            for label in (self.pump_status, self.rate):
-                label.setText(UNKNOWN)
-                label.setStyleSheet(f"color: {ALARM};")
-            return
-        if p is None:
-            return
-        self.pump_status.setText(p.status)
-        self.pump_status.setStyleSheet(f"color: {OK};" if p.status == "infusing" else "")
-        self.rate.setText(number(p.rate_uL_min, "µL/min"))
-        self.rate.setStyleSheet("")
-        if math.isfinite(p.rate_uL_min) and p.rate_uL_min > 0 and not self.flow_edited \
-                and not self.flow.hasFocus():
+        """The pump's last reported state; unknown while its link is lost. The flow field
+        follows its rate until the operator edits it."""
+        p = self.pump.update(self.model, self.syringe_uL)
+        if p is not None and math.isfinite(p.rate_uL_min) and p.rate_uL_min > 0 \
+                and not self.flow_edited and not self.flow.hasFocus():
             self.flow.setValue(p.rate_uL_min)
-        self.dispensed.setText(f"{p.dispensed_uL:.1f} µL" if math.isfinite(p.dispensed_uL)
-                               else "unknown")
-        if self.syringe_uL and math.isfinite(p.dispensed_uL):
-            left = self.syringe_uL - p.dispensed_uL
-            self.remaining.setText(f"{left:.0f} µL of {self.syringe_uL:g} µL")
-            low = left < 0.1 * self.syringe_uL
-            self.remaining.setStyleSheet(f"color: {ALARM};" if low else "")
 
     def _events(self) -> None:
         m = self.model
+        animals = list(self.animals.rows) if self.several else []
         for event, wall in zip(m.events[self._alarm_events:], m.event_walls[self._alarm_events:]):
+            animal, text = split_animal(event.text, animals)  # several animals: whose
             alarm = event.kind in ("alarm", "gap") or (
-                event.kind == "perfusion" and not event.text.startswith("started"))
+                event.kind == "perfusion" and not text.startswith("started"))
             if not alarm:
                 continue
-            recovered = "reconnected" in event.text or event.text.startswith("restored") \
-                or event.text.startswith("acknowledged")
+            recovered = "reconnected" in text or text.startswith(("restored", "acknowledged"))
             when = minutes(event.t) + (f" ({clock(wall)})" if wall else "")
-            item = QListWidgetItem(f"{when}  {event.kind}: {event.text}")
+            item = QListWidgetItem(f"{when}  {animal + ' · ' if animal else ''}"
+                                   f"{event.kind}: {text}")
             item.setForeground(QBrush(QColor(OK if recovered else ALARM)))
-            if not recovered and LOUD in (severity(event.text),
-                                          severity(f"{event.kind} {event.text}")):
+            if not recovered and LOUD in (severity(text), severity(f"{event.kind} {text}")):
                 font = item.font()
                 font.setBold(True)
                 item.setFont(font)
             self.alarms.addItem(item)
             self.alarms.scrollToBottom()
-            match = _ROLE_ALARM.match(event.text)
-            if match and m.live:
+            match = _ROLE_ALARM.match(text)
+            if match and m.live and not animal:  # an animal's pump: its own row says it
                 role, rest = match.groups()
                 if "reconnected" in rest:
                     self._link(self.links[role], "connected", True)
@@ -275,20 +298,9 @@ class RigPanel(QWidget):
 
     def _collector(self) -> None:
         m = self.model
-        filled = {f.sample_id: f.tube for f in m.fractions}
+        filled = {f.sample_id for f in m.fractions}
         self.filled.setText(f"{len(filled)} tube(s)" if m.fractions else "none")
-        label = None
-        for event in reversed(m.events):
-            if event.kind == "step":
-                match = _COLLECT.match(event.text)
-                if match:
-                    label = match.group(1)
-                    break
-        if label is None or label in filled:
-            self.tube.setText("drain" if m.fractions or label else "–")
-            return
-        tube = self.tubes.get(label)
-        self.tube.setText(f"tube {tube} ({label})" if tube else f"collecting {label}")
+        self.tube.setText(collecting(m, self.tubes))
 
     def _valve(self) -> None:
         m = self.model
@@ -299,3 +311,16 @@ class RigPanel(QWidget):
         inject = now < inj.t + INJECT_HOLD_S
         self.position.setText("INJECT" if inject else "LOAD")
         self.last_injection.setText(f"{inj.sample_id} at {minutes(inj.t)}")
+
+    def _selector(self) -> None:
+        """The stream the selector feeds the injection loop with (several animals)."""
+        state = self.model.instruments.get("selector")
+        stream = None
+        if state is not None:
+            try:
+                stream = int(str(state.state).split()[-1])
+            except (IndexError, ValueError):
+                stream = None
+        self.animals.set_selector(stream)
+        self.selector.setText(self.animals.selector.text())
+        self.selector.setStyleSheet(self.animals.selector.styleSheet())

@@ -13,17 +13,23 @@ that qualifies it (drift, fit mismatch, no calibration) is filled orange. The
 legend lists every flag the session's results hold, with its documented
 meaning on hover. Drugs, flow changes and markers are vertical lines; pauses
 and lost readings shaded spans.
+
+A run of several animals overlays them (:meth:`TimeCoursePanel.set_animals`): one curve per
+animal in its colour, from its own model (its own reference and % of baseline), each shown
+or hidden by its check box above the plot; the flags keep their looks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from raphe.acquisition.analysis import flags as fl
 from raphe.gui.app import theme
@@ -56,6 +62,7 @@ EXCLUDED_LOOK: dict[str, tuple[str, str]] = {
     "incomplete": ("p", "⬠"),
     "saturated": ("star", "☆"),
     "baseline_step": ("h", "⬡"),
+    "unresolved": ("crosshair", "⊕"),
     "implausible": ("t2", "▷"),
     "rt_window": ("t2", "▷"),
     "out_of_range": ("t2", "▷"),
@@ -101,6 +108,11 @@ class Point:
     flags: tuple[str, ...]
     baseline: bool
     level: float = math.nan  # concentration (area when not calibrated): the baseline's unit
+    animal: str = ""  # whose, in a run of several animals
+
+    @property
+    def name(self) -> str:
+        return f"{self.animal} {self.sample_id}" if self.animal else self.sample_id
 
     @property
     def low(self) -> bool:
@@ -193,6 +205,22 @@ def reference_text(model, analyte: str) -> str:
     sd = f" ± {ref.sd:.3g}" if math.isfinite(ref.sd) else ""
     state = "final" if ref.final else "provisional"
     return f"baseline {ref.mean:.3g}{sd} {unit} (n = {ref.n}, {state})"
+
+
+@dataclass
+class Series:
+    """One curve of the plot: a session's (or an animal's) samples."""
+
+    animal: str  # "" for the session on screen
+    model: Any  # its SessionModel
+    color: str | None  # None: the theme's signal colour
+    line: pg.PlotDataItem
+    scatter: pg.ScatterPlotItem
+    visible: bool = True
+    box: QCheckBox | None = None  # its toggle, in a run of several animals
+
+    def pen_color(self) -> str:
+        return self.color or theme.current().signal
 
 
 class FlagLegend(QWidget):
@@ -291,6 +319,11 @@ class TimeCoursePanel(QWidget):
                                           brush=pg.mkBrush(INJECTION), hoverable=True,
                                           tip=self._tip)
         self.item.addItem(self.missing)
+        self.single = Series("", model, None, self.line, self.scatter)
+        self.series: list[Series] = [self.single]
+        #: the animals' toggles (a run of several animals), above the plot
+        self.animals_bar = QHBoxLayout()
+        self.animals_bar.setContentsMargins(2, 0, 2, 0)
         self.legend = FlagLegend()
         self.markers = Markers(self.item)
         self.summary = ElidedLabel("", min_width=80)
@@ -305,6 +338,7 @@ class TimeCoursePanel(QWidget):
             bar.addWidget(self.unit_box)
             bar.addWidget(self.summary, 1)
             layout.addLayout(bar)
+        layout.addLayout(self.animals_bar)
         layout.addWidget(self.plot)
         layout.addWidget(self.legend)
         self.points: list[Point] = []
@@ -316,9 +350,79 @@ class TimeCoursePanel(QWidget):
         self._on_model(frozenset({"reset"}))  # what the model holds already
 
     def _restyle(self, t) -> None:
-        self.line.setPen(pg.mkPen(t.signal, width=1))
+        for series in self.series:
+            series.line.setPen(pg.mkPen(series.pen_color(), width=1.6 if series.animal else 1))
         self.legend._shown = None  # its colours too
         self.redraw()
+
+    # -- several animals -------------------------------------------------------------------
+
+    def set_animals(self, views: list | None) -> None:
+        """Overlay the animals of a run of several (``raphe.gui.app.animals.AnimalView``:
+        id, model, colour, title), in % of baseline, each toggled by its check box; None:
+        the one session of the panel's model again."""
+        for series in self.series[1:]:
+            self.item.removeItem(series.line)
+            self.item.removeItem(series.scatter)
+            series.model.changed.disconnect(self._on_series_model)
+            if series.box is not None:
+                series.box.deleteLater()
+        while self.animals_bar.count():
+            self.animals_bar.takeAt(0)
+        self.series = [self.single]
+        several = bool(views)
+        self.single.visible = not several
+        self.line.setVisible(not several)
+        self.scatter.setVisible(not several)
+        for view in views or ():
+            line = pg.PlotDataItem(pen=pg.mkPen(view.color, width=1.6), connect="finite")
+            scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip)
+            self.item.addItem(line)
+            self.item.addItem(scatter)
+            box = QCheckBox(view.title)
+            box.setChecked(view.visible)
+            box.setStyleSheet(f"QCheckBox {{ color: {view.color}; font-weight: bold; }}")
+            box.setToolTip(f"show or hide {view.id}'s time course")
+            series = Series(view.id, view.model, view.color, line, scatter, view.visible, box)
+            box.toggled.connect(lambda on, s=series: self.show_animal(s.animal, on))
+            view.model.changed.connect(self._on_series_model)
+            self.animals_bar.addWidget(box)
+            self.series.append(series)
+        if several:
+            self.animals_bar.addStretch(1)
+            self.unit_box.setCurrentText(UNITS[1])
+        self.markers.animal_colors = {v.id: v.color for v in views or ()}
+        self.markers.clear()
+        self.markers.update(self.model)
+        self.redraw()
+
+    def show_animal(self, animal: str, on: bool) -> None:
+        """Show or hide one animal's curve."""
+        for series in self.series:
+            if series.animal == animal:
+                series.visible = bool(on)
+                series.line.setVisible(series.visible)
+                series.scatter.setVisible(series.visible)
+                if series.box is not None and series.box.isChecked() != series.visible:
+                    series.box.setChecked(series.visible)
+        self.redraw()
+
+    def curves(self) -> dict[str, list[Point]]:
+        """What each animal's curve shows now (hidden animals: none)."""
+        return {s.animal: [p for p in self.points if p.animal == s.animal]
+                for s in self.series[1:]}
+
+    def _on_series_model(self, kinds) -> None:
+        if kinds & {"reset", "results", "baseline"}:
+            self._redraw_soon() if self.model.live else self.redraw()
+
+    def _shown(self) -> list[Series]:
+        return [s for s in self.series if s.visible]
+
+    def _band(self, analyte: str, unit: str):
+        """The reference band of the one curve shown (none when several are overlaid)."""
+        shown = self._shown()
+        return baseline_band(shown[0].model, analyte, unit) if len(shown) == 1 else None
 
     # -- zoom and export -------------------------------------------------------------------
 
@@ -339,7 +443,7 @@ class TimeCoursePanel(QWidget):
         100 %), x over the samples."""
         if self.auto_y:
             values = [p.y for p in self.points if not p.missing and math.isfinite(p.y)]
-            band = baseline_band(self.model, self.analyte, self.unit)
+            band = self._band(self.analyte, self.unit)
             if band is not None:
                 values += [band[1], band[2]]
             low, high = y_range(values, self.unit)
@@ -402,15 +506,43 @@ class TimeCoursePanel(QWidget):
         analyte, unit = self.analyte, self.unit
         label, units = axis_label(self.model, analyte, unit)
         self.item.setLabel("left", label, units=units)
-        pts = points(self.model, analyte, unit)
-        self.points = pts
+        everything: list[Point] = []
+        for series in self.series:
+            pts = points(series.model, analyte, unit) if series.visible else []
+            if series.animal:
+                pts = [dataclasses.replace(p, animal=series.animal) for p in pts]
+            self._draw(series, pts)
+            everything += pts
+        self.points = everything
+        gone = [p for p in everything if p.missing]
+        self.missing.setData([p.x_min for p in gone], [0.0] * len(gone), data=gone)
+        band = self._band(analyte, unit)
+        self.band.setVisible(band is not None)
+        self.mean_line.setVisible(band is not None or len(self.series) > 1)
+        if band is not None:
+            mean, low, high = band
+            self.band.setRegion((low, high))
+            self.mean_line.setPos(mean)
+        elif len(self.series) > 1:  # several animals: each one's 100 %
+            self.mean_line.setPos(100.0 if unit == UNITS[1] else 0.0)
+            self.mean_line.setVisible(unit == UNITS[1])
+        order = [x.name for x in fl.FLAGS]
+        held = sorted({f for s in self._shown() for r in s.model.results if r.analyte == analyte
+                       for f in fl.parse(r.flags)},
+                      key=lambda f: order.index(f) if f in fl.BY_NAME else 99)
+        self.legend.show_flags(tuple(held))
+        self.summary.setText(self._summary(analyte, units))
+        self._fit_y()
+        settle(self.item)
+
+    def _draw(self, series: Series, pts: list[Point]) -> None:
+        """One curve: the line joins the values used; an excluded sample breaks it (drawn,
+        not joined); every point in its look."""
         drawn = [p for p in pts if not p.missing and math.isfinite(p.y)]
-        used = [p for p in drawn if not p.excluded]
-        # The line joins the values used; an excluded sample breaks it (drawn, not joined).
         line = [(p.x_min, p.y if not p.excluded else math.nan) for p in drawn]
-        self.line.setData(np.array([x for x, _ in line]), np.array([y for _, y in line]))
+        series.line.setData(np.array([x for x, _ in line]), np.array([y for _, y in line]))
         spots = []
-        signal, background = theme.current().signal, theme.current().background
+        signal, background = series.pen_color(), theme.current().background
         for p in drawn:
             symbol, _ = p.look()
             if p.excluded:
@@ -422,33 +554,28 @@ class TimeCoursePanel(QWidget):
                 brush = pg.mkBrush(None) if p.low else pg.mkBrush(signal)
             spots.append({"pos": (p.x_min, p.y), "data": p, "size": 11 if p.excluded else 10,
                           "symbol": symbol, "pen": pen, "brush": brush})
-        self.scatter.setData(spots)
-        gone = [p for p in pts if p.missing]
-        self.missing.setData([p.x_min for p in gone], [0.0] * len(gone), data=gone)
-        band = baseline_band(self.model, analyte, unit)
-        self.band.setVisible(band is not None)
-        self.mean_line.setVisible(band is not None)
-        if band is not None:
-            mean, low, high = band
-            self.band.setRegion((low, high))
-            self.mean_line.setPos(mean)
-        held = sorted({f for r in self.model.results if r.analyte == analyte
-                       for f in fl.parse(r.flags)},
-                      key=lambda f: [x.name for x in fl.FLAGS].index(f)
-                      if f in fl.BY_NAME else 99)
-        self.legend.show_flags(tuple(held))
-        last = used[-1] if used else None
+        series.scatter.setData(spots)
+
+    def _summary(self, analyte: str, units: str) -> str:
+        """The line above the plot: the last value and the reference (each animal's last
+        value when several are overlaid)."""
+        def last(animal: str) -> Point | None:
+            used = [p for p in self.points if p.animal == animal and not p.missing
+                    and math.isfinite(p.y) and not p.excluded]
+            return used[-1] if used else None
+
+        if len(self.series) > 1:
+            lasts = [(s, last(s.animal)) for s in self._shown()]
+            return "   ".join(f"{p.name} {p.y:.3g} {units}" for _, p in lasts if p) or \
+                "no sample quantified yet"
+        p = last("")
         text = reference_text(self.model, analyte)
-        if last is not None:
-            text = f"last: {last.sample_id} {last.y:.3g} {units}   {text}"
-        self.summary.setText(text)
-        self._fit_y()
-        settle(self.item)
+        return f"last: {p.sample_id} {p.y:.3g} {units}   {text}" if p is not None else text
 
     def _tip(self, x: float, y: float, data) -> str:
         p: Point = data
         units = axis_label(self.model, self.analyte, self.unit)[1]
-        lines = [f"{p.sample_id}  {x:.1f} min" + ("  (baseline sample)" if p.baseline else "")]
+        lines = [f"{p.name}  {x:.1f} min" + ("  (baseline sample)" if p.baseline else "")]
         if p.missing:
             lines.append("no value")
         else:

@@ -97,6 +97,13 @@ class TracePanel(QWidget):
             lambda t: self.curve.setPen(pg.mkPen(t.signal, width=1)))
         self._on_model(frozenset({"reset"}))  # what the model holds already
 
+    def set_animals(self, colors: dict[str, str] | None) -> None:
+        """Several animals (animal → colour): each injection and each event of an animal in
+        its colour; None: in their usual colours. Drawn again."""
+        self.markers.animal_colors = dict(colors or {})
+        self.markers.clear()
+        self.markers.update(self.model)
+
     def export_figure(self):
         from raphe.gui.app.export import ask_plot
 

@@ -1,5 +1,6 @@
-"""``raphe gui [SESSION] [--sim | --rig RIG]``: the window — run protocols, watch the live
-5-HT trace and time course, replay sessions.
+"""``raphe gui [SESSION] [--sim [--animals N] | --rig RIG ...]``: the window — run protocols,
+watch the live 5-HT trace and time course, replay sessions. ``--animals N`` puts N animals on
+the simulated HPLC; ``--rig`` given more than once opens each rig in its own tab.
 
 Qt is imported inside ``run()`` only, so ``raphe --help`` never loads it. Without
 a display the window can still be drawn offscreen for ``--screenshot PNG
@@ -31,7 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sim", action="store_true",
                         help="run protocols on the simulated rig (the default)")
-    source.add_argument("--rig", metavar="RIG", help="run protocols on the rig of this rig file")
+    source.add_argument("--rig", metavar="RIG", action="append",
+                        help="run protocols on the rig of this rig file; more than once: each "
+                             "rig in its own tab, each with its own run")
+    parser.add_argument("--animals", type=int, metavar="N",
+                        help="N animals (2–4) on the simulated HPLC, each with its own pump, "
+                             "stream and file (a rig file declares its own [[animals]])")
+    parser.add_argument("--set", dest="assignments", action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="fill the protocol's form: NAME=VALUE for every animal, "
+                             "A2:NAME=VALUE for one (repeatable)")
     parser.add_argument("--protocol", metavar="PROTOCOL",
                         help="protocol to show (bundled name or .py file)")
     parser.add_argument("--method", metavar="METHOD",
@@ -80,9 +90,21 @@ def run(args: argparse.Namespace) -> int:
 
     from raphe.clock import MAX_SPEED, MIN_SPEED
     from raphe.errors import InputError
+    from raphe.protocols.animals import MAX_ANIMALS
 
-    if args.rig and not Path(args.rig).is_file():
-        raise InputError(f"--rig {args.rig}: no such file")
+    rigs = list(args.rig or [])
+    for rig in rigs:
+        if not Path(rig).is_file():
+            raise InputError(f"--rig {rig}: no such file")
+    if args.animals is not None:
+        if rigs:
+            raise InputError("--animals is for the simulated rig; a rig file declares its own "
+                             "[[animals]]")
+        if not 1 <= args.animals <= MAX_ANIMALS:
+            raise InputError(f"--animals must be from 1 to {MAX_ANIMALS}, got {args.animals}")
+    if rigs and args.session:
+        raise InputError("a recorded session opens in one rig's window: give one --rig or "
+                         "none")
     if not MIN_SPEED <= args.speed <= MAX_SPEED:
         raise InputError(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, got "
                          f"{args.speed:g}")
@@ -100,19 +122,19 @@ def run(args: argparse.Namespace) -> int:
     from raphe.gui.app.window import MainWindow
 
     application()
-    window = MainWindow()
-    panel = window.protocol_panel
-    if args.rig:
-        panel.set_rig(args.rig)
-        panel.set_method(args.method)
+    if len(rigs) > 1:
+        from raphe.gui.app.rig_tabs import RigTabs
+
+        window = RigTabs(rigs)
+        tabs = window.windows
     else:
-        panel.set_rig(None, speed=args.speed)
-        panel.set_method(args.method or "simulated-5ht")
-    if args.protocol and not panel.load(args.protocol):
-        raise InputError(panel.problem)
+        window = MainWindow()
+        tabs = [window]
+    for tab, rig in zip(tabs, rigs or [None], strict=True):
+        _prepare(tab.protocol_panel, args, rig)
     if args.session and window.open_session(args.session) is None:
         raise InputError(window.errors[-1])
-    server = _remote(window, args)
+    server = _remote(tabs, args)
     try:
         return run_window(window, screenshot=args.screenshot, quit_after=args.quit_after)
     finally:
@@ -120,8 +142,30 @@ def run(args: argparse.Namespace) -> int:
             server.close()
 
 
-def _remote(window, args: argparse.Namespace):
-    """The window's status page (``--serve``) and notifications follow each run it starts."""
+def _prepare(panel, args: argparse.Namespace, rig: str | None) -> None:
+    """A protocol panel set as the options say: its rig, animals, method, protocol, form."""
+    from raphe.errors import InputError
+    from raphe.simulators.assays import METHODS
+
+    if rig:
+        panel.set_rig(rig)
+        panel.set_method(args.method)
+    else:
+        panel.set_rig(None, speed=args.speed)
+        panel.set_method(args.method or METHODS["standard"])
+        if args.animals:
+            panel.set_animals(args.animals)
+    if args.protocol and not panel.load(args.protocol):
+        raise InputError(panel.problem)
+    if args.assignments:
+        if panel.protocol is None:
+            raise InputError("--set needs a protocol (--protocol)")
+        panel.apply_assignments(args.assignments)
+        panel.check()
+
+
+def _remote(windows: list, args: argparse.Namespace):
+    """The status page (``--serve``) and notifications follow each run a window starts."""
     from raphe.gui.remote import settings
 
     server, page_url = None, ""
@@ -134,7 +178,8 @@ def _remote(window, args: argparse.Namespace):
         server.start()
         page_url = server.url
         print(f"status page: {page_url}", flush=True)
-        window.run_hooks.append(lambda run: source.follow(run.engine))
+        for window in windows:
+            window.run_hooks.append(lambda run: source.follow(run.engine))
     urls = [] if args.no_notify else settings.notify_urls()
     if urls:
         from raphe.gui.remote.notify import Notifier
@@ -143,5 +188,6 @@ def _remote(window, args: argparse.Namespace):
             notifier = Notifier(urls, run.engine, page_url)
             run.finished.connect(lambda _outcome: notifier.close(timeout=0.0))
 
-        window.run_hooks.append(notify)
+        for window in windows:
+            window.run_hooks.append(notify)
     return server
