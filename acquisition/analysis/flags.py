@@ -41,6 +41,10 @@ FLAGS: tuple[Flag, ...] = (
          "detector's limit, or a plateau of identical readings)", True),
     Flag("baseline_step", "the baseline jumps (auto-zero, range change, bubble) inside the "
          "peak or under its baseline", True),
+    Flag("unresolved", "not reliably separated from what it stands on (a larger peak's tail, "
+         "a swell of the baseline): its integrated area and a whole-cluster fit disagree, the "
+         "fit cannot tell them apart, or the method expected it where no valley or inflection "
+         "showed it (its area is then the fit's)", True),
     Flag("below_lod", "amount under the calibration's limit of detection (3.3 σ/S)", False),
     Flag("below_loq", "amount under the calibration's limit of quantification (10 σ/S)", False),
     Flag("drift", "the run's baseline slope exceeds the method's drift limit", False),

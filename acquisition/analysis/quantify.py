@@ -17,7 +17,7 @@ from raphe.acquisition.analysis.chromatogram import Chromatogram
 from raphe.acquisition.analysis.flags import order_flags
 from raphe.acquisition.analysis.identify import identify
 from raphe.acquisition.analysis.method import AnalysisMethod, PeakSpec
-from raphe.acquisition.analysis.peaks import Peak, PeakSet, find_peaks
+from raphe.acquisition.analysis.peaks import Peak, PeakSet, find_peaks, fit_expected
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,26 @@ def _window_flags(found: PeakSet, t: np.ndarray, centre: float, half: float) -> 
     return out
 
 
+def peak_flags(peak: Peak) -> tuple[str, ...]:
+    """The flags a peak earns by itself, named or not (``raphe quantify`` without a method
+    lists them too): clipping, a baseline step, an unresolved rider, a fit mismatch."""
+    flags = []
+    if peak.saturated:
+        flags.append("saturated")
+    if peak.baseline_step:
+        flags.append("baseline_step")
+    if peak.unresolved:
+        flags.append("unresolved")
+    if peak.fit_mismatch:
+        flags.append("fit_mismatch")
+    return order_flags(flags)
+
+
 def _analyte(spec: PeakSpec, peak: Peak | None, flags: list[str], cal: Calibration | None,
              volume_uL: float | None, expected_rt_s: float) -> AnalyteResult:
     amount = conc = math.nan
     if peak is not None:
-        if peak.saturated:
-            flags.append("saturated")
-        if peak.baseline_step:
-            flags.append("baseline_step")
-        if peak.fit_mismatch:
-            flags.append("fit_mismatch")
+        flags += peak_flags(peak)
         if spec.calibrated and cal is None:
             flags.append("uncalibrated")
         if cal is not None:
@@ -118,6 +128,17 @@ def quantify(chrom: Chromatogram, method: AnalysisMethod, volume_uL: float | Non
             peak.name = None  # no noise figure: cannot tell it from noise, so not reported
             peak = None
             flags += ["not_found", "no_noise"]
+        if peak is None and "not_found" in m.flags and "no_noise" not in flags \
+                and not _window_flags(found, chrom.t, m.expected_rt_s, spec.window_s):
+            # nothing integrated in the window: on a larger peak's tail the whole-cluster
+            # fit says whether a shoulder stands there that no valley or inflection showed
+            peak = fit_expected(found, m.expected_rt_s, spec.window_s,
+                                method.integration.peak_width_s)
+            if peak is not None:
+                peak.name = spec.name
+                found.peaks.append(peak)
+                found.peaks.sort(key=lambda p: p.rt_s)
+                flags = [f for f in flags if f != "not_found"]
         if peak is None:
             flags = [f for f in flags if f not in ("rt_window",)]
             flags += _window_flags(found, chrom.t, m.expected_rt_s, spec.window_s)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 #: How riders are separated from their parent (see ``skim.py``).
 SKIMS = ("drop", "tangent", "exponential", "gaussian")
+#: The baseline drawn under each peak (see ``peaks._humps``).
+PEAK_BASELINES = ("auto", "line")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,15 @@ class IntegrationSettings:
     #: pybaselines algorithm: arpls, asls, airpls, iarpls, psalsa, aspls, drpls, snip, mor,
     #: fastchrom (window = ``baseline_window_s``).
     baseline: str = "local"
+    #: The baseline under each peak: "auto" (a straight line from the peak's start to its
+    #: end, as a CDS draws it, unless the peak sits on a swell — wander, a hump — that the
+    #: line would cut under: then a quadratic through the signal either side of the peak's
+    #: own extent) or "line" (always the straight line).
+    peak_baseline: str = "auto"
+    #: A peak on a larger peak's tail (or on a swell) whose integrated area and the
+    #: whole-cluster fit's differ by more than this fraction — or whose fitted area is
+    #: uncertain by more than half of it — is ``unresolved``.
+    resolve_tolerance: float = 0.1
     #: Find abrupt baseline steps, take them out, and flag the peaks they touch.
     detect_steps: bool = True
     #: Detector limits: readings at or beyond them are clipped (``saturated``).

@@ -65,6 +65,8 @@ class TailModel:
     e: int
     curve: np.ndarray
     shape: np.ndarray  # the unit-amplitude model term (fixed in the local refits)
+    #: The parent's fitted area, when the parent was modelled whole (``kind`` "emg").
+    parent_area: float = math.nan
 
 
 def _wls(design: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +232,7 @@ def fit_parent(t: np.ndarray, y: np.ndarray, a0: int, a: int, e: int, sigma_s: f
     from raphe.acquisition.analysis.cluster_fit import Guess, fit_cluster
 
     fit = fit_cluster(t, y, a0, e, [Guess(apex_t, sigma_t, tau_t, parent=True)], sigma_s,
-                      degree=1, usable=usable, asymmetric=True)
+                      usable=usable, asymmetric=True, baseline="line")
     if fit is None or not fit.peaks[0][0] > 0:
         return None
     tt = t[a:e]

@@ -277,7 +277,7 @@ def grid_points(n: int, seed: int = 0, parent: bool = True,
         if wander is not None:
             reg["wander"] = 1 if wander else 0
 
-        def draw(axis: str) -> float:
+        def draw(axis: str, reg: dict[str, int] = reg) -> float:
             lo, hi = GRID_AXES[axis][reg[axis]]
             return lo if hi == lo else _log_uniform(rng, lo, hi)
 
@@ -325,3 +325,24 @@ def grid_case(point: GridPoint) -> Case:
         y += emg(t, p)
     return Case(t, y, peaks, point.sn, point.ratio, point.delay_s,
                 wander=(1e-3 * point.wander_pA, point.wander_period_s))
+
+
+def grid_method_text(point: GridPoint, skim: str = "exponential",
+                     integration: str = "") -> str:
+    """The method a user writes for the assay of a grid point by following
+    ``docs/analysis-method.md``: the exponential skim, 5-HT placed relative to 5-HIAA at
+    the assay's delay, widths and baseline window left to Raphe (``integration`` adds
+    lines to ``[integration]``)."""
+    hiaa_rt = 320.0 + 0.5 * point.tau
+    lines = ['name = "grid"', "run_length_s = 900.0", "track_rt = false", "[integration]",
+             f'skim = "{skim}"', "despike = true", integration,
+             "[[peaks]]", 'name = "solvent front"', "rt_s = 40.0", "window_s = 10.0",
+             "report = false"]
+    if point.ratio > 0:
+        lines += ["[[peaks]]", 'name = "5-HIAA"', f"rt_s = {hiaa_rt}", "window_s = 30.0",
+                  "[[peaks]]", 'name = "5-HT"', f"rt_s = {hiaa_rt + point.delay_s}",
+                  "window_s = 25.0", 'rt_reference = "5-HIAA"']
+    else:
+        lines += ["[[peaks]]", 'name = "5-HT"', f"rt_s = {hiaa_rt + point.delay_s}",
+                  "window_s = 25.0"]
+    return "\n".join(lines) + "\n"

@@ -117,21 +117,27 @@ def test_no_unflagged_phantom_peak_at_a_step():
         (when, size), = c.steps
         assert any(abs(t - when) < 0.5 for t in res.found.steps_s), (s, when, size)
         true_apexes = [sy.apex(p)[0] for p in c.peaks.values()]
+        # a swell of the wander is real too: there, a little under the reporting S/N,
+        # without the step
+        flat = dataclasses.replace(c, y=c.y - np.where(c.t >= when, size, 0.0))
+        low = dataclasses.replace(METHOD.integration, min_sn=1.0)
+        true_apexes += [p.rt_s for p in find_peaks(flat.t, flat.y, low).peaks]
         for p in res.peaks:
-            at_step = p.start_s - 5 <= when <= p.end_s + 5
+            # inside the peak, or under its baseline (a cluster's line spans its neighbours)
+            at_step = min(p.start_s, p.baseline_start[0]) - 5 <= when \
+                <= max(p.end_s, p.baseline_end[0]) + 5
             real = any(abs(p.rt_s - a) < 5 for a in true_apexes)
             if at_step and not real:
                 phantoms += 1
                 assert p.baseline_step, (s, p.rt_s, when)
             if p.baseline_step:
                 flagged += 1
-                assert at_step
+                assert at_step, (s, p.rt_s, when)
         ht = res.analytes["5-HT"]
         ht_span = (ht.peak.start_s, ht.peak.end_s) if ht.peak else (0, 0)
         if ht_span[0] - 2 <= when <= ht_span[1] + 2:
             assert "baseline_step" in ht.flags and fl.excludes(ht.flags)
         else:  # the step was taken out: 5-HT comes out as it does without the step
-            flat = dataclasses.replace(c, y=c.y - np.where(c.t >= when, size, 0.0))
             same = _quantify(flat).analytes["5-HT"].peak.area
             assert ht.peak.area == pytest.approx(same, rel=0.01), s
     assert flagged >= phantoms
@@ -236,7 +242,10 @@ def test_fitted_area_beside_the_integrated_one():
 def test_a_peak_too_large_to_ride_stays_a_peak_of_its_own():
     t = np.arange(0, 600, 0.1)
     parent = sy.TruePeak(200, 4, 12, 20.0)
-    medium = sy.TruePeak(245, 4, 1.2, 2.0)  # ~1/5 of the parent's height: not a rider
+    # ~1/3 of the parent's height and ~1/6 of its area: not a rider (a model skim judges
+    # the area ratio too, as the whole-cluster fit measures it: a broad parent is lower
+    # than its area says, so at 1/10 of the area this peak would ride)
+    medium = sy.TruePeak(245, 4, 1.2, 3.5)
     rider = sy.TruePeak(300, 5, 1.5, 0.3)
     y = 2 + sum(sy.emg(t, p) for p in (parent, medium, rider))
     y = y + np.random.default_rng(3).normal(0, 2e-4, len(t))

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     from raphe.acquisition.analysis.io_any import read_chromatogram, read_vendor_peaks
     from raphe.acquisition.analysis.method import default_method, load_method
-    from raphe.acquisition.analysis.quantify import quantify
+    from raphe.acquisition.analysis.method_check import check as check_method
+    from raphe.acquisition.analysis.quantify import peak_flags, quantify
     from raphe.errors import InputError
 
     method = load_method(args.method) if args.method else default_method()
@@ -91,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.file}: no vendor peak table in this file "
                              f"(ANDI C2 and LabSolutions exports carry one)")
     result = quantify(chrom, method, volume)
+    checks = check_method(method, result) if method.peaks or method.integration != \
+        default_method().integration else []
+    for warning in checks:
+        print(f"raphe quantify: warning: {warning}", file=sys.stderr)
     by_peak = {id(a.peak): a for a in result.analytes.values() if a.peak is not None}
     rows = []
     for p in result.peaks:
@@ -101,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
             "plates": p.plates, "tailing": p.tailing, "resolution": p.resolution,
             "code": p.code, "codes": p.start_code + p.end_code,
             "fit_model": p.fit_model or None, "fit_area": p.fit_area,
+            "cluster_area": p.cluster_area,
             "conc_nM": a.conc_nM if a else None, "amount_fmol": a.amount_fmol if a else None,
-            "flags": list(a.flags) if a else [],
+            # a named peak's flags; any other peak's own (clipping, a step, unresolved)
+            "flags": list(a.flags) if a else list(peak_flags(p)),
         }))
     missing = [{"name": a.name, "flags": list(a.flags)} for a in result.analytes.values()
                if a.peak is None]
@@ -111,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         out = {"file": str(args.file), "method": method.name, "units": chrom.units,
                "channel": chrom.metadata.get("channel"), "volume_uL": volume,
                "peaks": rows, "missing": missing,
-               "warnings": chrom.metadata.get("warnings", [])}
+               "warnings": chrom.metadata.get("warnings", []) + checks}
         if comparison is not None:
             out["vendor"] = comparison
         print(json.dumps(out, indent=2))
