@@ -28,11 +28,13 @@ from scipy.special import erfc, erfcx
 
 @dataclass(frozen=True)
 class PeakSpec:
-    """One analyte's peak: apex retention time and response factor."""
+    """One analyte's peak: apex retention time and response factor; optionally its own
+    exponential tail τ (s) instead of the assay's ``tau_ratio`` × σ."""
 
     name: str
     rt_s: float
     response_nA_s_per_fmol: float
+    tau_s: float | None = None
 
 
 #: Default peaks (shared with the analysis defaults). 5-HT factor is the set value;
@@ -42,6 +44,19 @@ DEFAULT_PEAKS = (
     PeakSpec("DA", 260.0, 0.13),
     PeakSpec("5-HIAA", 420.0, 0.09),
     PeakSpec("5-HT", 600.0, 0.11),
+)
+
+#: The dialysate-like assay (``dialysate_params``): a 15-min isocratic run in which 5-HT
+#: elutes 60 s after 5-HIAA, on its exponential tail (τ 11 s), at the widths such runs give
+#: (5-HIAA σ ≈ 7.8 s, 5-HT σ ≈ 8.5 s: W½ ≈ 20 s). The electrode answers 5-HIAA strongly
+#: here [I], so its peak is some 90 times 5-HT's area at baseline (30–40 times after an
+#: SSRI, which raises 5-HT and lowers 5-HIAA), as in dialysates. 5-HT's response is the
+#: clean assay's, so the same 5-HT calibration holds.
+DIALYSATE_PEAKS = (
+    PeakSpec("NA", 150.0, 0.12),
+    PeakSpec("DA", 260.0, 0.13),
+    PeakSpec("5-HIAA", 480.0, 0.5, tau_s=11.0),
+    PeakSpec("5-HT", 540.0, 0.11),
 )
 
 
@@ -171,6 +186,13 @@ class PeakShape:
         return emg(t, self.mu_s, self.sigma_s, self.tau_s)
 
 
+def dialysate_params(**changes) -> HPLCParams:
+    """The dialysate-like assay (``DIALYSATE_PEAKS``: 5-HT on the 5-HIAA tail at realistic
+    widths, analysed with the bundled method ``simulated-5ht-dialysate``); ``changes`` are
+    further ``HPLCParams`` fields (e.g. ``scale_nA_per_V``)."""
+    return HPLCParams(**{"peaks": DIALYSATE_PEAKS, **changes})
+
+
 class HPLCECD:
     """The HPLC-ECD model; deterministic for ``seed``. Times are session seconds."""
 
@@ -186,7 +208,7 @@ class HPLCECD:
         self._offset = _apex_offset(self.params.tau_ratio)
         p = self.params
         self._factors = {pk.name: pk.response_nA_s_per_fmol for pk in p.peaks}
-        self._shapes = {pk.name: self.shape_at(pk.rt_s) for pk in p.peaks}
+        self._shapes = {pk.name: self.shape_at(pk.rt_s, pk.tau_s) for pk in p.peaks}
         rng = np.random.default_rng([self.seed, 7])
         lo, hi = (math.log(f) for f in p.pink_band_hz)
         edges = np.linspace(lo, hi, p.pink_components + 1)
@@ -196,15 +218,20 @@ class HPLCECD:
         self._pink_amp = p.pink_noise_pA * 1e-3 * math.sqrt(2.0 / p.pink_components)
         last_rt = max([pk.rt_s for pk in p.peaks] + [p.solvent_front_rt_s])
         last = self.shape_at(last_rt)
-        self._tail_s = last_rt + 12 * last.sigma_s + 40 * last.tau_s
+        tails = [sh.rt_s + 12 * sh.sigma_s + 40 * sh.tau_s for sh in self._shapes.values()]
+        self._tail_s = max([last_rt + 12 * last.sigma_s + 40 * last.tau_s, *tails])
 
     # -- peaks --------------------------------------------------------------
-    def shape_at(self, rt_s: float) -> PeakShape:
-        """The EMG of a peak whose apex is at ``rt_s`` (σ grows with RT)."""
+    def shape_at(self, rt_s: float, tau_s: float | None = None) -> PeakShape:
+        """The EMG of a peak whose apex is at ``rt_s`` (σ grows with RT; τ is
+        ``tau_ratio`` × σ unless the peak has its own ``tau_s``)."""
         p = self.params
         sigma = p.sigma0_s + p.sigma_per_rt * rt_s
-        return PeakShape(rt_s=rt_s, mu_s=rt_s - self._offset * sigma, sigma_s=sigma,
-                         tau_s=p.tau_ratio * sigma)
+        if tau_s is None:
+            return PeakShape(rt_s=rt_s, mu_s=rt_s - self._offset * sigma, sigma_s=sigma,
+                             tau_s=p.tau_ratio * sigma)
+        offset = _apex_offset(tau_s / sigma)  # apex − μ, in σ
+        return PeakShape(rt_s=rt_s, mu_s=rt_s - offset * sigma, sigma_s=sigma, tau_s=tau_s)
 
     def shape(self, analyte: str) -> PeakShape:
         """Peak shape of ``analyte`` (KeyError if the method has no such peak)."""

@@ -39,9 +39,11 @@ def add_sim_options(parser: argparse.ArgumentParser, *, speed_default: float = 1
         "for 14 days, last dose 24 h before; append :HOURS for another washout; repeatable)",
     )
     group.add_argument(
-        "--sim-assay", choices=("standard", "fast"), default=None,
-        help="the simulated HPLC's assay: standard (15-min runs, 5-HT at 10 min) or fast "
-             "(5.5-min runs, 5-HT at 3.5 min; the default with --animals 2 or more)")
+        "--sim-assay", choices=("standard", "fast", "dialysate"), default=None,
+        help="the simulated HPLC's assay: standard (15-min runs, 5-HT at 10 min), fast "
+             "(5.5-min runs, 5-HT at 3.5 min; the default with --animals 2 or more) or "
+             "dialysate (15-min runs, broad peaks, 5-HT on the tail of a 5-HIAA peak some 90 "
+             "times its area)")
     group.add_argument(
         "--ground-truth", metavar="FILE",
         help="log the model's dialysate 5-HT per injection as JSON lines (never in the session)",
