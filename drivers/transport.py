@@ -287,6 +287,29 @@ class SerialTransport:
             time.sleep(wait)
 
 
+#: pyvisa shares one resource-manager session per library in a process, and closing it closes
+#: every resource opened through it: a second rig's detector too (several rigs in one
+#: window). It is taken by each transport and closed when the last one lets go.
+_VISA_USERS = 0
+_VISA_LOCK = threading.Lock()
+
+
+def _take_resource_manager() -> Any:
+    global _VISA_USERS
+    with _VISA_LOCK:
+        rm = pyvisa.ResourceManager("@py")
+        _VISA_USERS += 1
+        return rm
+
+
+def _release_resource_manager(rm: Any) -> None:
+    global _VISA_USERS
+    with _VISA_LOCK:
+        _VISA_USERS = max(0, _VISA_USERS - 1)
+        if _VISA_USERS == 0:
+            rm.close()
+
+
 class VisaTransport:
     """A VISA message resource (pyvisa + pyvisa-py; a raw LAN socket or anything VISA opens)
     with typed errors, traffic logs, exclusive access and one query at a time.
@@ -331,7 +354,7 @@ class VisaTransport:
             try:
                 parse_resource_name(self.resource)
                 if self._rm is None:
-                    self._rm = pyvisa.ResourceManager("@py")
+                    self._rm = _take_resource_manager()
                 self._inst = self._rm.open_resource(
                     self.resource, read_termination="\n", write_termination="\n",
                     timeout=int(self.timeout_s * 1000))
@@ -370,7 +393,7 @@ class VisaTransport:
         self.close_resource()
         if self._own_rm and self._rm is not None:
             try:
-                self._rm.close()
+                _release_resource_manager(self._rm)
             except Exception as exc:  # noqa: BLE001 - closing must not fail
                 self.log.debug("closing the resource manager: %s", exc)
             self._rm = None

@@ -823,3 +823,16 @@ def test_rig_file_with_the_simulators_settings_connects_a_configured_detector(si
 def test_simulator_listens_on_loopback_only(sim):
     assert sim._server.getsockname() == ("127.0.0.1", sim.port)
     assert sim.resource == f"TCPIP::127.0.0.1::{sim.port}::SOCKET"
+
+
+def test_closing_one_detector_leaves_another_rigs_detector_open(clock):
+    """Two rigs in one process (one window's tabs): the VISA resource manager they share
+    is closed only when the last detector is."""
+    with SimulatedDMM34465A(clock, Ramp(SLOPE)) as one, \
+            SimulatedDMM34465A(clock, Ramp(SLOPE)) as two:
+        first, second = connect(one, clock), connect(two, clock)
+        try:
+            first.close()
+            assert "34465A" in second._query("*IDN?")
+        finally:
+            second.close()
