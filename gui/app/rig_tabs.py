@@ -7,6 +7,7 @@ is then aborted to its safe state and the window closes when all have stopped.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -37,6 +38,7 @@ class RigTabs(QMainWindow):
         self.windows: list[MainWindow] = []
         self.names: list[str] = []
         self._closing = False
+        self._stopping: list[MainWindow] = []
         self._force_close = False
         for rig in rigs:
             window = MainWindow(settings=self.settings, folder=folder)
@@ -44,6 +46,7 @@ class RigTabs(QMainWindow):
             window.protocol_panel.set_rig(rig)
             self.windows.append(window)
             self.names.append(self._unique(rig_name(rig)))
+            window.protocol_panel.name_tag = re.sub(r"[^\w.-]+", "-", self.names[-1]).strip("-")
             self.tabs.addTab(window, self.names[-1])
             window.run_hooks.append(lambda run, w=window: self._follow(w, run))
             window.alarms.changed.connect(lambda w=window: self._title(w))
@@ -95,7 +98,7 @@ class RigTabs(QMainWindow):
 
     def closeEvent(self, event) -> None:
         running = self.running
-        if running:
+        if running or self._stopping:
             event.ignore()
             if self._closing:
                 return
@@ -104,6 +107,7 @@ class RigTabs(QMainWindow):
             if choice == dialogs.KEEP:
                 return
             self._closing = True
+            self._stopping = running
             self.statusBar().showMessage("Stopping: every instrument to its safe state…")
             for window in running:
                 window.run.finished.connect(lambda *_: self._stopped())
@@ -115,5 +119,7 @@ class RigTabs(QMainWindow):
         self.closed.emit()
 
     def _stopped(self) -> None:
-        if self._closing and not self.running:
+        """A run being stopped has ended: the window closes once every one has."""
+        if self._closing and all(w.run is None or w.run.done for w in self._stopping):
+            self._stopping = []
             self.close()

@@ -83,6 +83,9 @@ class ProtocolPanel(QWidget):
         self.sim_methods: dict[str, str] = dict(SIM_METHODS)
         #: the animals a rig file declares (its ``[[animals]]``)
         self.rig_animals: list[str] = []
+        #: put in new sessions' names (several rigs in one window: the rig's, so two runs
+        #: started in the same second never take the same name)
+        self.name_tag = ""
         #: what was typed in each protocol's form (restored when it is chosen again), and the
         #: latest value typed for each parameter name (carried to another protocol's field of
         #: the same name and unit)
@@ -444,6 +447,8 @@ class ProtocolPanel(QWidget):
     def default_name(self) -> str:
         """A new session file's name — or, for several animals, their folder's."""
         stem = Path(self.protocol.path).stem if self.protocol else "session"
+        if self.name_tag:
+            stem = f"{stem}-{self.name_tag}"
         return time.strftime(f"{stem}-%Y%m%d-%H%M%S" + ("" if self.animal_ids else ".h5"))
 
     # -- the dry run -----------------------------------------------------------------------
