@@ -45,8 +45,10 @@ BLOCK_SIGMAS = 0.25
 RIDER_TAU_SIGMAS = 1.5
 #: A rider's apex may move this many of its σ from where it was seen or expected.
 RIDER_REACH_SIGMAS = 1.5
-#: Model evaluations allowed to the shape search.
+#: Model evaluations allowed to the shape search, and its relative tolerance (on the cost
+#: and on the shape parameters).
 MAX_EVALUATIONS = 200
+TOLERANCE = 1e-4
 #: Asymmetric fits: residuals beyond these many spreads above / below get ``ABOVE_WEIGHT``.
 ABOVE_SDS = 2.0
 BELOW_SDS = 5.0
@@ -272,7 +274,7 @@ def _fit(tb: np.ndarray, yb: np.ndarray, base: np.ndarray, guesses: list[Guess],
                 res = optimize.least_squares(residual, x0, bounds=(lower_a, upper_a),
                                              max_nfev=MAX_EVALUATIONS if i == 0
                                              else MAX_EVALUATIONS // 4, x_scale="jac",
-                                             ftol=1e-6, xtol=1e-6)
+                                             ftol=TOLERANCE, xtol=TOLERANCE)
         except (ValueError, np.linalg.LinAlgError):
             return None
         x0 = res.x

@@ -1042,7 +1042,10 @@ def _check_riders(tr: _Trace, segs: list[_Seg], peaks: list[Peak]) -> None:
         pk.cluster_area, pk.cluster_se = area, se
         if g.swell:  # a swell: only an integration the fit clearly contradicts, or a
             # baseline taken from a fit that cannot quite tell the peak from the swell
-            pk.unresolved = bool(se_noise < 0 or abs(pk.area - area) > tol * area + 2.0 * se)
+            # (or one it disagrees with beyond the tolerance, unable to say which is right)
+            off = abs(pk.area - area)
+            pk.unresolved = bool(se_noise < 0 or off > tol * area + 2.0 * se
+                                 or (off > tol * area and se > 0.5 * tol * area))
             continue
         pk.unresolved = bool(
             not (rms <= CLUSTER_RMS_LIMIT and area > 0)
