@@ -13,7 +13,7 @@ from raphe.acquisition.analysis import flags as fl
 from raphe.acquisition.analysis import synthetic as sy
 from raphe.acquisition.analysis.chromatogram import Chromatogram
 from raphe.acquisition.analysis.io_csv import write_csv
-from raphe.acquisition.analysis.method import parse_method
+from raphe.acquisition.analysis.method import load_method, parse_method
 from raphe.acquisition.analysis.method_check import check
 from raphe.acquisition.analysis.quantify import quantify
 from raphe.gui.cli import main
@@ -124,3 +124,14 @@ def test_quantify_prints_the_method_check(tmp_path, capsys):
     data = json.loads(out.out)
     assert any("baseline_window_s = 90" in w for w in data["warnings"])
     assert "raphe quantify: warning: integration.baseline_window_s = 90" in out.err
+
+
+def test_the_dry_run_checks_the_method_on_a_simulated_chromatogram(tmp_path, capsys):
+    text = load_method("simulated-5ht-dialysate").text
+    short = tmp_path / "short.toml"
+    short.write_text(text.replace("baseline_window_s = 200.0", "baseline_window_s = 60.0"))
+    assert main(["check", "systemic-drug", "--method", str(short), "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["method_check"]
+    assert any("baseline_window_s = 60" in w and "5-HIAA" in w for w in warnings), warnings
+    assert main(["check", "systemic-drug", "--method", "simulated-5ht-dialysate"]) == 0
+    assert "warning: method" not in capsys.readouterr().out

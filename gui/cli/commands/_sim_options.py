@@ -109,3 +109,25 @@ def sim_assay(args: argparse.Namespace) -> str:
     if chosen:
         return chosen
     return "fast" if (getattr(args, "animals", None) or 1) > 1 else "standard"
+
+
+#: What a simulated basal chromatogram holds (fmol in a 20-µL loop): some 0.6 nM 5-HT and
+#: 13 nM 5-HIAA, as the virtual animal's dialysate.
+BASAL_FMOL = {"NA": 10.0, "DA": 6.0, "5-HIAA": 260.0, "5-HT": 12.0}
+
+
+def basal_chromatogram(method_name: str, length_s: float | None = None):
+    """One basal chromatogram (times from injection, nA) of the simulated assay whose
+    bundled method is ``method_name`` (else ``standard``), 10 Hz, ``length_s`` long
+    (default: the assay's run)."""
+    import numpy as np
+
+    from raphe.simulators.assays import METHODS, assay
+    from raphe.simulators.hplc import HPLCECD
+
+    name = next((a for a, m in METHODS.items() if m == method_name), "standard")
+    params = assay(name)
+    model = HPLCECD(params, seed=0)
+    model.inject(0.0, BASAL_FMOL)
+    t = np.arange(round((length_s or params.run_length_s) / 0.1)) * 0.1
+    return t, model.nA(t)

@@ -69,8 +69,14 @@ def run(args: argparse.Namespace) -> int:
     spec = with_syringe(spec, args.syringe_filled)
     plan = check(protocol, given, spec, run_length_s=getattr(method, "run_length_s", None),
                  method_name=getattr(method, "name", ""))
+    # the method's settings against a simulated chromatogram of the rig's assay
+    from raphe.gui.cli.commands._method_check import dry_run_warnings
+
+    method_warnings = dry_run_warnings(method) if not args.rig else []
     if args.json:
-        print(json.dumps(plan.as_json(), indent=2, default=str))
+        out = plan.as_json()
+        out["method_check"] = method_warnings
+        print(json.dumps(out, indent=2, default=str))
         return 0 if plan.ok else 1
     print(f"protocol    {protocol.name} ({protocol.path})")
     print(f"rig         {spec.source}")
@@ -99,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                       f"   {tube:>4}  {inject}{extra}")
     for w in plan.warnings:
         print(f"warning: {w}")
+    for w in method_warnings:
+        print(f"warning: method {method.name}: {w}")
     if not plan.ok:
         import sys
 
