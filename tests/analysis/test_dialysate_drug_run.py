@@ -14,7 +14,7 @@ from raphe.protocols.rig_spec import SimOptions
 
 pytestmark = pytest.mark.slow
 
-SPEED = 300.0
+SPEED = 1000.0
 SHORT = {"equilibration_min": 20, "baseline_samples": 3, "post_samples": 5,
          "interval_min": 20, "drug": "fluoxetine", "dose_mg_kg": 10.0}
 
