@@ -135,6 +135,14 @@ def simulated_models() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(spelling(d) for d in DRUGS), frozenset(spelling(r) for r in REGIONS)
 
 
+def simulated_methods() -> dict[str, str]:
+    """The simulated HPLC's assays and the bundled method that quantifies each
+    (``standard``, ``fast``, ``dialysate``)."""
+    from raphe.simulators.assays import METHODS
+
+    return dict(METHODS)
+
+
 def simulated_region(name: str) -> tuple[str, str | None]:
     """The virtual animal's region for the protocol's ``region`` parameter, and a warning
     when it does not model that region (it then uses prefrontal cortex)."""

@@ -47,7 +47,7 @@ from raphe.gui.app.widgets import (
     clock,
     duration,
 )
-from raphe.simulators.assays import METHODS as SIM_METHODS
+from raphe.protocols.rig_spec import simulated_methods
 
 SIMULATED = "Simulated rig"
 NO_METHOD = "none (record only)"
@@ -80,7 +80,7 @@ class ProtocolPanel(QWidget):
         self.extra: dict = {}  # RunSetup fields a command presets (auto_answer, on_alarm, seed)
         #: the simulated HPLC's assays → the method that quantifies each: several animals
         #: switch to the fast assay's method
-        self.sim_methods: dict[str, str] = dict(SIM_METHODS)
+        self.sim_methods: dict[str, str] = simulated_methods()
         #: the animals a rig file declares (its ``[[animals]]``)
         self.rig_animals: list[str] = []
         #: put in new sessions' names (several rigs in one window: the rig's, so two runs

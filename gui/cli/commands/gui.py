@@ -145,14 +145,14 @@ def run(args: argparse.Namespace) -> int:
 def _prepare(panel, args: argparse.Namespace, rig: str | None) -> None:
     """A protocol panel set as the options say: its rig, animals, method, protocol, form."""
     from raphe.errors import InputError
-    from raphe.simulators.assays import METHODS
+    from raphe.protocols.rig_spec import simulated_methods
 
     if rig:
         panel.set_rig(rig)
         panel.set_method(args.method)
     else:
         panel.set_rig(None, speed=args.speed)
-        panel.set_method(args.method or METHODS["standard"])
+        panel.set_method(args.method or simulated_methods()["standard"])
         if args.animals:
             panel.set_animals(args.animals)
     if args.protocol and not panel.load(args.protocol):
