@@ -77,6 +77,8 @@ SWELL_SLOW_SDS = 12.0
 SWELL_WIDTHS = 3.0
 #: ... or lower than this fraction of its height (a wiggle on the swell).
 SWELL_LOW_HEIGHT = 0.3
+#: Limits on the baseline more than this many σ inside a peak's own extent cut its feet off.
+CUT_SIGMAS = 1.5
 #: A quadratic baseline replaces the straight one when its curvature changes the area by
 #: more than this fraction (and three of its standard errors).
 CURVE_FRACTION = 0.02
@@ -726,9 +728,16 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
         # A swell as large as the slow noise, over a peak's base (some 4 half widths),
         # changes the area by about its height × 12 slow-noise SDs: far below
         # CURVE_FRACTION of a tall peak, which is not worth a look.
-        if SWELL_SLOW_SDS * tr.slow < CURVE_FRACTION * float(tr.r[g.apex]):
-            continue
         lo, hi, height = _extent(tr, g)
+        # Limits on the baseline well inside the peak's own extent (its feet cut off: the
+        # local baseline stands high there, on a large neighbour's far tail, say) are
+        # looked at however still the baseline.
+        # (Not with a slope threshold: there the method itself says where peaks end.)
+        cut_lo, cut_hi = _cut_limits(tr, g, lo) if tr.s.slope_threshold is None \
+            else (False, False)
+        if SWELL_SLOW_SDS * tr.slow < CURVE_FRACTION * float(tr.r[g.apex]) \
+                and not (cut_lo or cut_hi):
+            continue
         if height <= 0 or tr.clip[g.i0:g.i1 + 1].any():
             continue
         k = order.index(g)
@@ -737,8 +746,11 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
         limit = max(HUMP_SDS * tr.sigma_s, HUMP_FRACTION * height)
         # A side is free when it is on the baseline, or its valley is with a swell or a
         # wiggle far lower than the peak: there the signal beside the peak is baseline.
-        free_lo = g.start_code == "B" or (k > 0 and _swell(tr, order[k - 1], g))
-        free_hi = g.end_code == "B" or (k + 1 < len(order) and _swell(tr, order[k + 1], g))
+        # (A valley with no peak beyond it, one dropped by the gates, is free too.)
+        free_lo = g.start_code == "B" or k == 0 or order[k - 1].i1 < g.i0 \
+            or _swell(tr, order[k - 1], g)
+        free_hi = g.end_code == "B" or k + 1 == len(order) or order[k + 1].i0 > g.i1 \
+            or _swell(tr, order[k + 1], g)
         if not (free_lo or free_hi):
             continue
         lo_c, hi_c = max(lo, g.i0), min(hi, g.i1)
@@ -748,7 +760,12 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
             a = lo_c
         if free_hi and edge[1] > limit:
             b = hi_c
-        moved = (free_lo and edge[0] > limit) or (free_hi and edge[1] > limit)
+        if cut_lo:
+            a = lo
+        if cut_hi:
+            b = max(b, min(g.apex + (g.apex - lo), len(tr.ys) - 1))
+        moved = (free_lo and edge[0] > limit) or (free_hi and edge[1] > limit) \
+            or cut_lo or cut_hi
         if not moved and not (free_lo and free_hi):
             continue  # between drop lines: the neighbours are beside it, not a swell
         others = [spans[id(o)] for o in segs if o is not g and not _swell(tr, o, g)]
@@ -794,6 +811,18 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
             g.i0, g.i1, g.under = a, b, under
             if not sure:
                 g.cluster = (*info[:3], -1.0)  # judged unresolved
+
+
+def _cut_limits(tr: _Trace, g: _Seg, lo: int) -> tuple[bool, bool]:
+    """Whether the peak's start and end on the baseline lie more than ``CUT_SIGMAS`` of
+    its σ inside its own extent (``lo`` is where it begins: ``EXTENT_SIGMAS`` σ before the
+    apex; its end is taken as far after it, its tail left out), with no negative peak
+    there (a boundary never enters one)."""
+    sigma = max((g.apex - lo) / EXTENT_SIGMAS, 1.0)
+    margin = CUT_SIGMAS * sigma
+    hi = min(2 * g.apex - lo, len(tr.ys) - 1)
+    return (g.start_code == "B" and g.i0 - lo > margin and not tr.dip[lo:g.i0].any(),
+            g.end_code == "B" and hi - g.i1 > margin and not tr.dip[g.i1:hi + 1].any())
 
 
 def _powers(u: int, v: int) -> tuple[float, float, float, float, float]:
