@@ -728,15 +728,17 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
         # A swell as large as the slow noise, over a peak's base (some 4 half widths),
         # changes the area by about its height × 12 slow-noise SDs: far below
         # CURVE_FRACTION of a tall peak, which is not worth a look.
-        lo, hi, height = _extent(tr, g)
         # Limits on the baseline well inside the peak's own extent (its feet cut off: the
         # local baseline stands high there, on a large neighbour's far tail, say) are
         # looked at however still the baseline.
         # (Not with a slope threshold: there the method itself says where peaks end.)
-        cut_lo, cut_hi = _cut_limits(tr, g, lo) if tr.s.slope_threshold is None \
-            else (False, False)
-        if SWELL_SLOW_SDS * tr.slow < CURVE_FRACTION * float(tr.r[g.apex]) \
-                and not (cut_lo or cut_hi):
+        still = SWELL_SLOW_SDS * tr.slow < CURVE_FRACTION * float(tr.r[g.apex])
+        maybe_cut = tr.s.slope_threshold is None and _may_be_cut(g)
+        if still and not maybe_cut:
+            continue
+        lo, hi, height = _extent(tr, g)
+        cut_lo, cut_hi = _cut_limits(tr, g, lo) if maybe_cut else (False, False)
+        if still and not (cut_lo or cut_hi):
             continue
         if height <= 0 or tr.clip[g.i0:g.i1 + 1].any():
             continue
@@ -813,15 +815,24 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
                 g.cluster = (*info[:3], -1.0)  # judged unresolved
 
 
+def _may_be_cut(g: _Seg) -> bool:
+    """A first look for ``_cut_limits``, from the width at half height (σ from it is at
+    least the front's)."""
+    reach = (EXTENT_SIGMAS - CUT_SIGMAS) * g.half_width / 2.3548
+    return (g.start_code == "B" and g.apex - g.i0 < reach) or (
+        g.end_code == "B" and g.i1 - g.apex < reach)
+
+
 def _cut_limits(tr: _Trace, g: _Seg, lo: int) -> tuple[bool, bool]:
     """Whether the peak's start and end on the baseline lie more than ``CUT_SIGMAS`` of
     its σ inside its own extent (``lo`` is where it begins: ``EXTENT_SIGMAS`` σ before the
-    apex; its end is taken as far after it, its tail left out), with no negative peak
-    there (a boundary never enters one)."""
+    apex; its end is taken as far after it, its tail left out). An end at a negative peak
+    (the system dip after the solvent front) is where the peak ends; below the start, a
+    "dip" is more often the local baseline standing high."""
     sigma = max((g.apex - lo) / EXTENT_SIGMAS, 1.0)
     margin = CUT_SIGMAS * sigma
     hi = min(2 * g.apex - lo, len(tr.ys) - 1)
-    return (g.start_code == "B" and g.i0 - lo > margin and not tr.dip[lo:g.i0].any(),
+    return (g.start_code == "B" and g.i0 - lo > margin,
             g.end_code == "B" and hi - g.i1 > margin and not tr.dip[g.i1:hi + 1].any())
 
 
