@@ -34,7 +34,7 @@ from raphe.acquisition.analysis.calibration import (
     fit_standards,
 )
 from raphe.acquisition.analysis.fitting import MODELS as FIT_MODELS
-from raphe.acquisition.analysis.settings import SKIMS, IntegrationSettings
+from raphe.acquisition.analysis.settings import PEAK_BASELINES, SKIMS, IntegrationSettings
 from raphe.errors import InputError
 from raphe.names import lookup
 from raphe.records import ProbeRecovery
@@ -296,7 +296,8 @@ def parse_method(text: str, source: str = "method", base: Path | None = None, *,
 
 
 #: Text settings of ``[integration]`` and their allowed values.
-_CHOICES = {"skim": SKIMS, "baseline": BASELINES, "fit": ("none", *FIT_MODELS)}
+_CHOICES = {"skim": SKIMS, "baseline": BASELINES, "fit": ("none", *FIT_MODELS),
+            "peak_baseline": PEAK_BASELINES}
 _SWITCHES = ("despike", "detect_steps")
 _SIGNED = ("detector_max", "detector_min")
 

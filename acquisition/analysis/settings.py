@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 #: How riders are separated from their parent (see ``skim.py``).
 SKIMS = ("drop", "tangent", "exponential", "gaussian")
-#: The baseline drawn under each peak (see ``peaks._humps``).
+#: The baseline drawn under each peak (see ``peaks._swells``).
 PEAK_BASELINES = ("auto", "line")
 
 

@@ -16,6 +16,7 @@ from raphe.acquisition.analysis.io_csv import write_csv
 from raphe.acquisition.analysis.method import load_method, parse_method
 from raphe.acquisition.analysis.method_check import check
 from raphe.acquisition.analysis.quantify import quantify
+from raphe.errors import InputError
 from raphe.gui.cli import main
 
 
@@ -135,3 +136,11 @@ def test_the_dry_run_checks_the_method_on_a_simulated_chromatogram(tmp_path, cap
     assert any("baseline_window_s = 60" in w and "5-HIAA" in w for w in warnings), warnings
     assert main(["check", "systemic-drug", "--method", "simulated-5ht-dialysate"]) == 0
     assert "warning: method" not in capsys.readouterr().out
+
+
+def test_the_new_integration_keys_are_read_and_checked():
+    text = 'name = "m"\n[integration]\npeak_baseline = "line"\nresolve_tolerance = 0.2\n'
+    s = parse_method(text, "m").integration
+    assert s.peak_baseline == "line" and s.resolve_tolerance == 0.2
+    with pytest.raises(InputError, match="peak_baseline"):
+        parse_method(text.replace('"line"', '"curvy"'), "m")
