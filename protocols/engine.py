@@ -493,10 +493,27 @@ class Engine(OperatorRequests):
 
         q, control = self._quantifier, self.control
         deadline = time.monotonic() + wait_s
+
+        def stop() -> bool:
+            return time.monotonic() > deadline or (control is not None
+                                                   and control.abort.is_set())
+
+        def settle() -> None:
+            """Let the analysis handle every record queued so far (the last injection, the
+            results of a run it is closing)."""
+            if self._analysis is None:
+                return
+            done = threading.Event()
+            self._analysis.call(done.set)
+            while not done.wait(0.05) and not stop():
+                pass
+
+        settle()
         while any(parse_standard_kind(i.kind) is not None for i in q.open_runs):
-            if time.monotonic() > deadline or (control is not None and control.abort.is_set()):
+            if stop():
                 break
             time.sleep(0.05)
+        settle()
         injections = list(q.closed) + q.open_runs
         with self._lock:
             results = list(self.results)
