@@ -127,11 +127,13 @@ def start_simulator(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return proc, rig
 
 
-@pytest.mark.parametrize("role", list(MATRIX))
-def test_every_fault_of_an_instrument_is_recorded_and_recovered(tmp_path, role):
-    faults, expected_exit = MATRIX[role]
+def run_matrix(tmp_path: Path, role: str) -> tuple[int, str, str, Path]:
+    """One recording against its own simulated rig, meeting ``role``'s faults in turn:
+    (the recorder's exit code, its stdout, its stderr, the session file)."""
+    faults, _ = MATRIX[role]
     sim, rig = start_simulator(tmp_path)
     out = tmp_path / "s.h5"
+    record = None
     try:
         record = subprocess.Popen(
             [sys.executable, "-m", "raphe", "record", "--rig", str(rig), "--out", str(out),
@@ -148,18 +150,51 @@ def test_every_fault_of_an_instrument_is_recorded_and_recovered(tmp_path, role):
             send(sim, console, line, wait)
         stdout, stderr = console.finish()
     finally:
-        record.kill()
+        if record is not None:
+            record.kill()
         sim.send_signal(signal.SIGINT)
         try:
             sim.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             sim.kill()
+    return record.returncode, stdout, stderr, out
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory) -> dict:
+    """Every instrument's recording, the four side by side (each pair of processes waits on
+    its scaled clock most of the time): role → its outcome, or the exception it raised."""
+    outcomes: dict = {}
+    folders = {role: tmp_path_factory.mktemp(role) for role in MATRIX}  # not thread-safe
+
+    def one(role: str) -> None:
+        try:
+            outcomes[role] = run_matrix(folders[role], role)
+        except BaseException as exc:  # noqa: BLE001 - reported by the role's own test
+            outcomes[role] = exc
+
+    threads = [threading.Thread(target=one, args=(role,), daemon=True) for role in MATRIX]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(400)
+    return outcomes
+
+
+@pytest.mark.parametrize("role", list(MATRIX))
+def test_every_fault_of_an_instrument_is_recorded_and_recovered(matrix, role):
+    outcome = matrix.get(role)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    assert outcome is not None, f"{role}: the recording did not end"
+    returncode, stdout, stderr, out = outcome
+    expected_exit = MATRIX[role][1]
     assert "Traceback" not in stderr, stderr
     with SessionReader(out) as r:
         gaps = [e for e in r.events() if e.kind == "gap"]
     if role == "detector" and gaps:
         expected_exit = GAP_EXIT
-    assert record.returncode == expected_exit, (record.returncode, stdout[-800:], stderr)
+    assert returncode == expected_exit, (returncode, stdout[-800:], stderr)
     with SessionReader(out) as r:
         assert r.complete and r.check()["problems"] == []
         samples = [f"S{k:03d}" for k in range(1, MINUTES // INTERVAL + 1)]
