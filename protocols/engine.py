@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import shutil
 import threading
 import time
@@ -419,11 +420,31 @@ class Engine(OperatorRequests):
             on_calibration(0.0, analyte, fit)
         for record in s.method.recovery.values():
             session.add("recovery", record)
+        self._method_warnings: set[str] = set()
         self._quantifier = LiveQuantifier(
             s.method, on_result=on_result, on_calibration=on_calibration,
             on_reference=lambda r: session.add("baseline", r),
-            on_chromatogram=lambda c: self._notify("chromatogram", c))
+            on_chromatogram=lambda c: (self._check_method(session, c),
+                                       self._notify("chromatogram", c)))
         self._analysis = session.subscribe(self._quantifier.feed, name="analysis")
+
+    def _check_method(self, session: Session, closed: Any) -> None:
+        """The method's settings checked against each chromatogram as it closes: each kind
+        of warning once, an ``info`` event of the analysis (``method_check``)."""
+        from raphe.acquisition.analysis.method_check import check
+
+        try:
+            warnings = check(self.settings.method, closed.result)
+        except Exception as exc:  # noqa: BLE001 - a check never stops the analysis
+            log.warning("method check of %s failed: %s", closed.sample_id, exc)
+            return
+        for text in warnings:
+            kind = re.sub(r"\d+(\.\d+)?", "#", text)
+            if kind in self._method_warnings or session.closed or session.error is not None:
+                continue
+            self._method_warnings.add(kind)
+            session.add_event(Event(closed.inject_t, "info",
+                                    f"method check ({closed.sample_id}): {text}", "analysis"))
 
     def _attach(self, opened: OpenRig, rig: Rig, clock: Clock, recorder: Recorder,
                 operator: Any, spec: RigSpec | None = None, **backend: Any) -> None:
