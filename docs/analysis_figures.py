@@ -46,6 +46,20 @@ def _baseline(peak, t):
     return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
 
 
+def _draw_area(ax, case, truth, peak, m) -> float:
+    """The signal, the true tail under 5-HT, its integrated area and baseline; the area's
+    error (%)."""
+    ax.plot(case.t[m], case.y[m], color="k", lw=1.0, label="signal")
+    under = case.y - sy.emg(case.t, truth)
+    ax.plot(case.t[m], under[m], color="0.6", lw=1.0, ls=":", label="true tail under 5-HT")
+    seg = (case.t >= peak.start_s - 1e-9) & (case.t <= peak.end_s + 1e-9)
+    base = _baseline(peak, case.t[seg])
+    ax.fill_between(case.t[seg], base, case.y[seg], color="tab:orange", alpha=0.5,
+                    label="5-HT area")
+    ax.plot(case.t[seg], base, color="tab:red", lw=1.2, label="baseline under 5-HT")
+    return 100 * (peak.area / truth.area - 1)
+
+
 def riders(out: Path) -> None:
     case = sy.dialysate_case(np.random.default_rng(5), sn=40.0, ratio=120.0, delay_s=55.0)
     truth = case.peaks["5-HT"]
@@ -54,22 +68,15 @@ def riders(out: Path) -> None:
     hiaa_t = sy.apex(case.peaks["5-HIAA"])[0]
     lo, hi = hiaa_t + 15, hiaa_t + 110
     m = (case.t > lo) & (case.t < hi)
-    under = case.y - sy.emg(case.t, truth)
     for ax, kind, title in zip(axes, ("drop", "tangent", "exponential"),
                                ("drop line", "tangent skim", "exponential skim"), strict=True):
         res = quantify(chrom, _with_skim(kind))
-        ax.plot(case.t[m], case.y[m], color="k", lw=1.0, label="signal")
-        ax.plot(case.t[m], under[m], color="0.6", lw=1.0, ls=":", label="true tail under 5-HT")
         ht = res.analytes["5-HT"].peak
         if ht is None:
+            ax.plot(case.t[m], case.y[m], color="k", lw=1.0, label="signal")
             ax.set_title(f"{title}: 5-HT not separated")
             continue
-        seg = (case.t >= ht.start_s - 1e-9) & (case.t <= ht.end_s + 1e-9)
-        base = _baseline(ht, case.t[seg])
-        ax.fill_between(case.t[seg], base, case.y[seg], color="tab:orange", alpha=0.5,
-                        label="5-HT area")
-        ax.plot(case.t[seg], base, color="tab:red", lw=1.2, label="baseline under 5-HT")
-        err = 100 * (ht.area / truth.area - 1)
+        err = _draw_area(ax, case, truth, ht, m)
         ax.set_title(f"{title}: code {ht.code}, area {err:+.0f} %")
         ax.set_xlabel("time from injection (s)")
     axes[0].set_ylabel("ECD current (nA)")
@@ -129,17 +136,9 @@ def broad(out: Path) -> None:
                        parse_method(sy.grid_method_text(point, skim), skim))
         ht_t = sy.apex(truth)[0]
         m = (case.t > ht_t - 40 - 3 * sigma) & (case.t < ht_t + 40 + 3 * sigma)
-        ax.plot(case.t[m], case.y[m], color="k", lw=1.0, label="signal")
-        under = case.y - sy.emg(case.t, truth)
-        ax.plot(case.t[m], under[m], color="0.6", lw=1.0, ls=":", label="true tail under 5-HT")
         a = res.analytes["5-HT"]
         ht = a.peak
-        seg = (case.t >= ht.start_s - 1e-9) & (case.t <= ht.end_s + 1e-9)
-        base = _baseline(ht, case.t[seg])
-        ax.fill_between(case.t[seg], base, case.y[seg], color="tab:orange", alpha=0.5,
-                        label="5-HT area")
-        ax.plot(case.t[seg], base, color="tab:red", lw=1.2, label="baseline under 5-HT")
-        err = 100 * (ht.area / truth.area - 1)
+        err = _draw_area(ax, case, truth, ht, m)
         flags = ", ".join(a.flags) or "no flag"
         ax.set_title(f"{title}: {ht.code}, {err:+.0f} %, {flags}", fontsize=10)
         ax.set_xlabel("time from injection (s)")

@@ -31,14 +31,25 @@ def plan_html(plan, speed: float | None = None) -> str:
             rows.append(("operator prompts", str(plan.prompts)))
         for d in plan.drugs:
             rows.append(("drug", f"{esc(d.text)} at {d.t / 60:.0f} min"))
-        muted = theme.current().muted
-        parts.append("<table>" + "".join(f"<tr><td style='color:{muted};padding-right:8px'>{k}"
-                                         f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
-    if plan.warnings:
-        parts.append("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"
-                     + "".join(f"<li style='color:#9a7d0a'>{esc(str(w))}</li>"
-                               for w in plan.warnings) + "</ul>")
+        parts.append(_table(rows))
+    parts.append(_warnings(plan.warnings))
     return "".join(parts) or "<p>Nothing to do.</p>"
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    """Label/value rows, the labels muted."""
+    muted = theme.current().muted
+    return "<table>" + "".join(f"<tr><td style='color:{muted};padding-right:8px'>{k}"
+                               f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _warnings(warnings) -> str:
+    """The dry run's warnings as a list (nothing when there are none)."""
+    if not warnings:
+        return ""
+    return ("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"
+            + "".join(f"<li style='color:#9a7d0a'>{html.escape(str(w))}</li>"
+                      for w in warnings) + "</ul>")
 
 
 def shared_plan_html(plan, colors: dict[str, str], speed: float | None = None) -> str:
@@ -53,7 +64,6 @@ def shared_plan_html(plan, colors: dict[str, str], speed: float | None = None) -
         parts.append(f"<p style='color:{ALARM}'><b>Cannot run:</b></p><ul>"
                      + "".join(f"<li style='color:{ALARM}'>{esc(str(e))}</li>"
                                for e in errors) + "</ul>")
-    muted = theme.current().muted
     run = plan.run_length_s or 0.0
     real = ""
     if speed and speed != 1.0 and math.isfinite(plan.duration_s):
@@ -68,10 +78,6 @@ def shared_plan_html(plan, colors: dict[str, str], speed: float | None = None) -
         rows.append((f"<b style='color:{color}'>{esc(part.animal)}</b>",
                      f"starts +{part.offset_s / 60:.1f} min · {p.injections} injections"
                      + (f" · {drugs}" if drugs else "")))
-    parts.append("<table>" + "".join(f"<tr><td style='color:{muted};padding-right:8px'>{k}"
-                                     f"</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
-    if plan.warnings:
-        parts.append("<p style='color:#9a7d0a'><b>Warnings:</b></p><ul>"
-                     + "".join(f"<li style='color:#9a7d0a'>{esc(str(w))}</li>"
-                               for w in plan.warnings) + "</ul>")
+    parts.append(_table(rows))
+    parts.append(_warnings(plan.warnings))
     return "".join(parts)
