@@ -98,6 +98,11 @@ class SharedPlan:
         return not self.errors and all(a.plan.ok for a in self.animals)
 
     @property
+    def first_errors(self) -> list[Issue]:
+        """Why it cannot run: the shared plan's own errors, else the animals' plans'."""
+        return list(self.errors) or [e for a in self.animals for e in a.plan.errors]
+
+    @property
     def duration_s(self) -> float:
         return max((a.plan.duration_s for a in self.animals), default=0.0)
 

@@ -219,7 +219,7 @@ class SharedEngine:
             raise RuntimeError("a run of several animals runs once")
         plan = self.plan if self.plan is not None else self.check()
         if not plan.ok:
-            errors = plan.errors or [e for a in plan.animals for e in a.plan.errors]
+            errors = plan.first_errors
             raise InputError("; ".join(str(e) for e in errors))
         self._refuse_before_start()
         self._thread = threading.Thread(target=self._main, name="raphe-shared-run",

@@ -21,8 +21,6 @@ from typing import Any
 
 from raphe.gui.app.widgets import ANIMAL_COLORS
 
-#: The roles an animal has of its own; every other instrument is shared by the animals.
-OWN_ROLES = ("pump", "collector")
 #: An alarm (or event) about an animal's own instrument or its perfusion.
 _OWN = re.compile(r"^\s*(pump|collector|perfusion)", re.IGNORECASE)
 #: An event about a shared instrument, as the engine words it.

@@ -58,8 +58,7 @@ def shared_plan_html(plan, colors: dict[str, str], speed: float | None = None) -
     its drug; why it cannot run (the first collision named) and the warnings."""
     esc = html.escape
     parts = []
-    errors = list(plan.errors) + [e for a in plan.animals for e in a.plan.errors
-                                  if not plan.errors]
+    errors = plan.first_errors
     if errors:
         parts.append(f"<p style='color:{ALARM}'><b>Cannot run:</b></p><ul>"
                      + "".join(f"<li style='color:{ALARM}'>{esc(str(e))}</li>"

@@ -96,7 +96,7 @@ class SharedLiveRun(QObject):
         self.shared = SharedEngine(setup.protocol, setup.animals, setup.settings(self.method))
         self.plan = self.shared.check()
         if not self.plan.ok:
-            errors = self.plan.errors or [e for a in self.plan.animals for e in a.plan.errors]
+            errors = self.plan.first_errors
             raise InputError(str(errors[0]))
         animals = self.shared.animals
         self.merge = Merge([a.id for a in animals])

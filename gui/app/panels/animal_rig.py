@@ -26,6 +26,11 @@ STATES = {"checking": "starting", "running": "running", "paused": "PAUSED",
 def collecting(model, tubes: dict[str, int | None], short: bool = False) -> str:
     """What a session collects now: ``tube 5 (B2)``, ``collecting B2`` (no collector),
     ``drain`` between samples, ``–`` before the first. ``short``: ``5 (B2)``, ``B2``."""
+    return collecting_texts(model, tubes)[0 if short else 1]
+
+
+def collecting_texts(model, tubes: dict[str, int | None]) -> tuple[str, str]:
+    """:func:`collecting`, short and long, from one scan of the events."""
     filled = {f.sample_id for f in model.fractions}
     label = None
     for event in reversed(model.events):
@@ -35,11 +40,12 @@ def collecting(model, tubes: dict[str, int | None], short: bool = False) -> str:
                 label = match.group(1)
                 break
     if label is None or label in filled:
-        return "drain" if model.fractions or label else "–"
+        idle = "drain" if model.fractions or label else "–"
+        return idle, idle
     tube = tubes.get(label)
-    if short:
-        return f"{tube} ({label})" if tube else label
-    return f"tube {tube} ({label})" if tube else f"collecting {label}"
+    if tube:
+        return f"{tube} ({label})", f"tube {tube} ({label})"
+    return label, f"collecting {label}"
 
 
 class AnimalRow:
@@ -54,7 +60,6 @@ class AnimalRow:
         self.state = ElidedLabel("–", min_width=30)
         self.pump = PumpReadings()
         self.tube = ElidedLabel("–", min_width=30)
-        self.state_text = "–"
 
     def widgets(self) -> list[QWidget]:
         return [self.name, self.stream, self.state, self.pump.status, self.pump.rate,
@@ -63,15 +68,15 @@ class AnimalRow:
     def update(self, syringe_uL: float | None) -> None:
         model = self.view.model
         self.pump.update(model, syringe_uL, short=True)
-        self.tube.setText(collecting(model, self.view.tubes, short=True))
-        self.tube.setToolTip(collecting(model, self.view.tubes))
+        short, long = collecting_texts(model, self.view.tubes)
+        self.tube.setText(short)
+        self.tube.setToolTip(long)
         lost = model.lost.get("pump")
         if lost is not None and model.live:
             self.pump.status.setToolTip(f"link lost since {minutes(lost)}, reconnecting")
 
     def set_state(self, state: str) -> None:
-        self.state_text = STATES.get(state, state)
-        self.state.setText(self.state_text)
+        self.state.setText(STATES.get(state, state))
         alarm = state in ("paused", "failed")
         self.state.setStyleSheet(f"color: {ALARM}; font-weight: bold;" if alarm else "")
 

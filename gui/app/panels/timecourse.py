@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBox
 
 from raphe.acquisition.analysis import flags as fl
 from raphe.gui.app import theme
+from raphe.gui.app.animals import sample_name
 from raphe.gui.app.plots import Markers, plot_widget, settle
 from raphe.gui.app.widgets import (
     ALARM,
@@ -112,7 +113,7 @@ class Point:
 
     @property
     def name(self) -> str:
-        return f"{self.animal} {self.sample_id}" if self.animal else self.sample_id
+        return sample_name(self.animal, self.sample_id) if self.animal else self.sample_id
 
     @property
     def low(self) -> bool:

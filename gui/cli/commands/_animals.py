@@ -105,7 +105,7 @@ def check(args: argparse.Namespace, ids: list[str], method) -> int:
         return 0 if plan.ok else 1
     print_plan(shared)
     if not plan.ok:
-        errors = plan.errors or [e for a in plan.animals for e in a.plan.errors]
+        errors = plan.first_errors
         for e in errors:
             print(f"raphe check: error: {e}", file=sys.stderr)
         return 1
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, ids: list[str], method, sim, console) -> int:
     shared = build(args, ids, method, out_dir=out_dir, sim=sim)
     plan = shared.check()
     if not plan.ok:
-        errors = plan.errors or [e for a in plan.animals for e in a.plan.errors]
+        errors = plan.first_errors
         raise InputError(str(errors[0]))
     print_plan(shared, lambda text: console.print(text, markup=False, highlight=False))
     speed = f" (about {plan.duration_s / sim.speed / 60:.1f} min at {sim.speed:g}×)" if sim else ""
