@@ -1347,12 +1347,11 @@ def find_peaks(t: np.ndarray, values: np.ndarray,
     s = settings or IntegrationSettings()
     t = np.asarray(t, dtype=np.float64)
     tr = _prepare(t, np.asarray(values, dtype=np.float64), s, file_limits)
-    drift = bl.drift_per_min(t, tr.base)
-    steps_s = tuple(float(t[j]) for j, _ in tr.steps)
 
     def result(peaks: list[Peak], segs: list | None = None) -> PeakSet:
-        return PeakSet(peaks, tr.width_s, tr.sigma, drift, tr.clip, steps_s, tr.window_s,
-                       tr, segs or [], window_note)
+        # from the trace in force: a lengthened baseline window (below) gives a new one
+        return PeakSet(peaks, tr.width_s, tr.sigma, bl.drift_per_min(t, tr.base), tr.clip,
+                       _steps_s(tr), tr.window_s, tr, segs or [], window_note)
 
     cand, widths = _candidates(tr)
     window_note = None

@@ -136,12 +136,12 @@ def quantify(chrom: Chromatogram, method: AnalysisMethod, volume_uL: float | Non
                                 method.integration.peak_width_s)
             if peak is not None:
                 peak.name = spec.name
-                found.peaks.append(peak)
-                found.peaks.sort(key=lambda p: p.rt_s)
+                found.peaks.append(peak)  # after the integrated ones, each beside its segment
                 flags = [f for f in flags if f != "not_found"]
         if peak is None:
             flags = [f for f in flags if f not in ("rt_window",)]
             flags += _window_flags(found, chrom.t, m.expected_rt_s, spec.window_s)
         cal = calibrations.get(spec.name) if calibrations is not None else spec.calibration
         analytes[spec.name] = _analyte(spec, peak, flags, cal, volume_uL, m.expected_rt_s)
+    found.peaks.sort(key=lambda p: p.rt_s)
     return ChromatogramResult(found.peaks, analytes, found.drift_per_min, found.noise_sd, found)
