@@ -85,6 +85,7 @@ def check(method: AnalysisMethod, data: Chromatogram | ChromatogramResult) -> li
                        f"the peak ({pk.width_half_s:.1f} s at half height): a small shift "
                        f"loses it; set it to at least {math.ceil(pk.width_half_s):d}")
         on_tail = pk.start_code in ("V", "T") or math.isfinite(pk.cluster_area)
+        said = len(out)  # the skim warnings below already name this analyte's unresolved peak
         if s.skim in ("drop", "tangent") and on_tail and pk.unresolved:
             out.append(f"integration.skim = \"{s.skim}\": {a.name} stands on a larger peak's "
                        f"tail and its {'drop line' if s.skim == 'drop' else 'tangent'} "
@@ -98,7 +99,7 @@ def check(method: AnalysisMethod, data: Chromatogram | ChromatogramResult) -> li
             out.append(f"{a.name} showed no valley or inflection on the tail of the peak "
                        f"before it: its area is the whole-cluster fit's, and it is left out "
                        f"of % of baseline")
-        elif pk.unresolved and not any(a.name in line for line in out):
+        elif pk.unresolved and len(out) == said:
             out.append(f"{a.name} is unresolved: its integrated area "
                        f"({pk.area:.4g}) and the whole-cluster fit's ({pk.cluster_area:.4g}) "
                        f"disagree, or the fit cannot separate it; it is left out of % of "
