@@ -247,6 +247,17 @@ class InjectionValve(Instrument):
         return position is ValvePosition.LOAD, position.name
 
 
+def stream_text(position: int) -> str:
+    """A selector's state as the session's instrument table holds it: ``stream 2``."""
+    return f"stream {position}"
+
+
+def stream_of(text: str) -> int | None:
+    """The stream a selector state names (:func:`stream_text`), None if it names none."""
+    head, _, number = str(text).strip().rpartition(" ")
+    return int(number) if head == "stream" and number.isdigit() else None
+
+
 class StreamSelector(Instrument):
     """A multi-position stream selector ahead of the injection valve: which probe's dialysate
     fills the loop (several animals on one HPLC). Safe state: where it is (any position is
@@ -271,7 +282,7 @@ class StreamSelector(Instrument):
         """Nothing to do: a selector routes dialysate, it cannot harm the animal."""
 
     def safe_state(self) -> tuple[bool, str]:
-        return True, f"stream {self.position()}"
+        return True, stream_text(self.position())
 
 
 class Detector(Instrument):

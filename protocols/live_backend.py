@@ -24,7 +24,7 @@ from typing import Any
 
 from raphe.acquisition.recorder import Aborted, Recorder
 from raphe.acquisition.session import Session
-from raphe.drivers.base import PumpStatus, ValvePosition
+from raphe.drivers.base import PumpStatus, ValvePosition, stream_text
 from raphe.drivers.rig_file import Rig
 from raphe.errors import RapheError
 from raphe.protocols.operator import Operator, Person
@@ -323,7 +323,7 @@ class LiveBackend:
                  lambda: selector.position() == position, f"selector to stream {position}")
         t = self.now()
         self.hplc.moved(position, t)
-        self.instrument_state("selector", f"stream {position}", self.animal)
+        self.instrument_state("selector", stream_text(position), self.animal)
 
     def _inject(self, label: str, kind: str, probe: tuple[float, float],
                 late: Callable[[float], tuple[float, float]] | None, planned: float) -> float:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from raphe.clock import MAX_SPEED, MIN_SPEED
+from raphe.drivers.base import stream_text
 from raphe.drivers.rig_file import MULTIPLE, AnimalConfig, Rig, RigConfig, load_rig, role_of
 from raphe.errors import InputError, RapheError
 from raphe.files import new_file
@@ -409,7 +410,7 @@ class SharedEngine:
             recorder.do(lambda: selector.select(first), "selector",
                         lambda: selector.position() == first, f"selector to stream {first}")
             self.hplc.moved(first, clock.now())
-            self._state_everywhere(clock.now(), "selector", f"stream {first}", "start")
+            self._state_everywhere(clock.now(), "selector", stream_text(first), "start")
 
     def _schedule_move(self, recorder: Any, rig: Rig,
                        clock: Any) -> Callable[[float, int, str], Any]:
@@ -420,7 +421,7 @@ class SharedEngine:
                 selector.select(position)
                 now = clock.now()
                 self.hplc.moved(position, now)
-                self._state_everywhere(now, "selector", f"stream {position}", what)
+                self._state_everywhere(now, "selector", stream_text(position), what)
 
             return recorder.at(t, move, "selector", lambda: selector.position() == position,
                                what)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from raphe.drivers.base import stream_of
 from raphe.gui.app import dialogs
 from raphe.gui.app.animals import split_animal
 from raphe.gui.app.panels.animal_rig import AnimalsGroup, collecting
@@ -315,12 +316,7 @@ class RigPanel(QWidget):
     def _selector(self) -> None:
         """The stream the selector feeds the injection loop with (several animals)."""
         state = self.model.instruments.get("selector")
-        stream = None
-        if state is not None:
-            try:
-                stream = int(str(state.state).split()[-1])
-            except (IndexError, ValueError):
-                stream = None
+        stream = stream_of(state.state) if state is not None else None
         self.animals.set_selector(stream)
         self.selector.setText(self.animals.selector.text())
         self.selector.setStyleSheet(self.animals.selector.styleSheet())
