@@ -150,6 +150,7 @@ class Session:
         self._subscriptions: list[Subscription] = []
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
+        self._data_t_end = -float("inf")
         self._error: BaseException | None = None
         self._full = False  # stopped on a full disk, the file closed cleanly
         self._writer = _Writer(f, self._queue, self.flush_interval)
@@ -212,6 +213,12 @@ class Session:
         if len(block) == 0:
             return
         self._add("blocks", block)
+        self._data_t_end = max(self._data_t_end, block.t0 + len(block) * block.dt)
+
+    @property
+    def data_t_end(self) -> float:
+        """Session time (s) the detector's readings reach so far (-inf before the first)."""
+        return self._data_t_end
 
     def add_injection(self, inj: Injection) -> None:
         self._add("injections", inj)

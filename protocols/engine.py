@@ -88,6 +88,9 @@ log = logging.getLogger(__name__)
 #: The longest the engine waits for the acquisition loop to finish an instrument action at
 #: the end of a run before it makes the rig safe anyway.
 STOP_WAIT_S = 5.0
+#: The longest (real seconds) the engine waits, after the last run's end on the clock, for
+#: the detector's readings to reach that end.
+DATA_WAIT_S = 10.0
 #: Bytes a session stores per detector sample (signal, overload, pyramid, tables).
 BYTES_PER_SAMPLE = 10.5
 
@@ -506,6 +509,13 @@ class Engine(OperatorRequests):
         while clock.now() < end and not control.abort.is_set():
             clock.sleep_until(min(end, clock.now() + 0.5 * clock.speed),
                               control.abort)
+        # The detector's readings reach the session a little after the clock (a read period;
+        # on a scaled clock that is many session seconds): the run is complete when they
+        # cover its end. A detector that has gone quiet ends the wait (its gap is recorded).
+        session, deadline = self.session, time.monotonic() + DATA_WAIT_S
+        while (session is not None and session.data_t_end < end - interval
+               and time.monotonic() < deadline and not control.abort.is_set()):
+            control.abort.wait(0.02)
 
     def _analysis_inputs(self, wait_s: float = 30.0) -> tuple[list, list, list]:
         """Injections, results and fits of the live analysis once no standard's run is open

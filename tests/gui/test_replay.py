@@ -28,9 +28,10 @@ def test_scrubbing_shows_the_session_as_it_was(qtbot, window, recorded_session):
     assert window.replay_panel.slider.value() == round(drug_t)
     shown = [p.sample_id for p in window.timecourse_panel.points]
     assert shown and all(s.startswith("B") for s in shown)
-    # the slider scrubs too
-    window.replay_panel.slider.setValue(int(replay.t_end))
-    assert window.model.results == everything
+    # the slider scrubs too: its right end is the session's end (ever so slightly past
+    # the last whole second)
+    window.replay_panel.slider.setValue(window.replay_panel.slider.maximum())
+    assert window.model.results == everything and replay.cursor == replay.t_end
 
 
 def test_playing_moves_the_cursor_and_reveals_the_results(qtbot, window, recorded_session):

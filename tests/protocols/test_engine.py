@@ -252,3 +252,43 @@ def test_a_flow_change_during_the_run_is_applied_audited_recorded_and_flagged(tm
     files = export_csv(tmp_path / "s.h5", tmp_path / "csv")
     events_csv = next(f for f in files if f.name == "events.csv").read_text()
     assert "1.25 -> 2 uL/min; operator: changed during the run" in events_csv
+
+
+
+TWO_SAMPLES = """\
+def run(rig, params):
+    rig.pump.infuse(1.0)
+    for i in range(2):
+        rig.collect(6)
+"""
+
+
+def test_the_last_run_waits_for_readings_that_come_late(tmp_path):
+    """The detector falls quiet just before the last chromatogram ends and resumes a little
+    later: the engine waits for its readings to cover that end before it stops acquiring,
+    so the last sample is whole (its lost readings a gap), never cut short by the stop."""
+    from raphe.acquisition.analysis.method import load_method
+
+    method = load_method("simulated-5ht-fast")
+    engine = engine_for(tmp_path, TWO_SAMPLES, method=method,
+                        sim=SimOptions(speed=SPEED, assay="fast"), auto_answer=True)
+    injected = []
+    engine.subscribe_stream(lambda kind, record: injected.append(record), ("injections",))
+    engine.start()
+    deadline = time.monotonic() + 90
+    while len(injected) < 2 or engine.opened is None:
+        assert engine.state not in (State.FAILED, State.DONE), engine.outcome
+        assert time.monotonic() < deadline, "the last sample was not injected"
+        time.sleep(0.01)
+    end = injected[-1].t + method.run_length_s
+    while engine.session_time() < end - 60:
+        time.sleep(0.005)
+    apply_fault(engine.opened.sim, "detector stall")
+    time.sleep(1.5)  # 7.5 min of the experiment at 300×: well past the run's end
+    apply_fault(engine.opened.sim, "detector resume")
+    assert engine.wait(120), "the run did not end"
+    with SessionReader(tmp_path / "s.h5") as r:
+        assert r.t_range[1] >= end
+        last = [x for x in r.results() if x.analyte == "5-HT" and x.sample_id == "S002"]
+        assert last and all("incomplete" not in x.flags for x in last), last
+        assert any(e.kind == "gap" for e in r.events())

@@ -3,6 +3,7 @@ session file."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -73,8 +74,8 @@ class ReplayPanel(QWidget):
                                     "file on the window)")
             return
         self.slider.blockSignals(True)
-        self.slider.setRange(int(session.t_start), max(int(session.t_start) + 1,
-                                                       round(session.t_end)))
+        self.slider.setRange(math.floor(session.t_start),
+                             max(math.floor(session.t_start) + 1, math.ceil(session.t_end)))
         self.slider.setValue(round(session.cursor))
         self.slider.blockSignals(False)
         meta = session.meta
@@ -97,8 +98,13 @@ class ReplayPanel(QWidget):
             self.session.set_speed(self.speed_box.currentData())
 
     def _scrub(self, value: int) -> None:
-        if self.session is not None and abs(value - self.session.cursor) >= 1:
-            self.session.seek(float(value))
+        """The slider's ends are the session's: its right end shows everything."""
+        if self.session is None:
+            return
+        t = (self.session.t_end if value >= self.slider.maximum()
+             else self.session.t_start if value <= self.slider.minimum() else float(value))
+        if abs(t - self.session.cursor) >= 1 or t in (self.session.t_start, self.session.t_end):
+            self.session.seek(t)
 
     def _moved(self, t: float) -> None:
         self.slider.blockSignals(True)
