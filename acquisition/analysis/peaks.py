@@ -991,7 +991,25 @@ def _swell_fit(tr: _Trace, g: _Seg, lo: int, hi: int, others: list[tuple[int, in
             r1 - 1)
     if not a < g.apex < b:
         return None, None, info
-    return (a, b), fit.base(tr.t[a:b + 1]), info
+    under = fit.base(tr.t[a:b + 1])
+    if _sunk(tr, under, a, b, r0, r1):
+        return None  # a peak traded for a trough under it: nothing shows such a swell
+    return (a, b), under, info
+
+
+def _sunk(tr: _Trace, under: np.ndarray, a: int, b: int, r0: int, r1: int) -> bool:
+    """Whether a fitted baseline sinks under the peak (``a .. b``) far below the signal
+    beside it on both sides (the rest of the fit's range ``r0 .. r1``): deeper under that
+    signal than the peak stands above it (and than ``HUMP_SDS`` noise SDs). The fit then
+    made the peak twice as tall as it shows and the baseline a trough that only the peak
+    covers — a trade the data cannot tell from a flat baseline, not a swell (a real dip
+    shows in the signal beside the peak too)."""
+    if a <= r0 or b + 1 >= r1:
+        return False  # one side unseen: whether the signal falls on there is unknown
+    floor = float(min(np.min(tr.ys[r0:a]), np.min(tr.ys[b + 1:r1])))
+    depth = floor - float(np.min(under))
+    shows = float(np.max(tr.ys[a:b + 1])) - floor
+    return depth > max(HUMP_SDS * tr.sigma_s, shows)
 
 
 def _swell(tr: _Trace, other: _Seg, g: _Seg) -> bool:
