@@ -8,6 +8,7 @@ summary are always drawn in the light theme (for paper and slides).
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -93,15 +94,30 @@ def apply(name: str) -> Theme:
     changed = theme is not _current
     _current = theme
     if changed and app is not None:
-        # widgets with a style sheet took their colours when polished: polish them again
+        _repolish(app, theme)
+    if changed:
+        notifier().changed.emit(theme)
+    return theme
+
+
+def _repolish(app, theme: Theme) -> None:
+    """Widgets with a style sheet took their colours when polished: polish them again.
+
+    ``allWidgets`` is a list of pointers taken at once; a garbage collection while the
+    list is walked could delete a dropped window's widgets under it. Garbage goes first,
+    here on the GUI thread, and none is collected during the walk."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
         for widget in app.allWidgets():
             if widget.property("muted"):
                 widget.setStyleSheet(f"color: {theme.muted};")
             elif widget.styleSheet():
                 widget.setStyleSheet(widget.styleSheet())
-    if changed:
-        notifier().changed.emit(theme)
-    return theme
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def mute(widget):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def window(qtbot, settings, tmp_path):
         qtbot.waitUntil(lambda: run.done, timeout=WAIT_MS)
     w._force_close = True
     w.close()
+    release(w)
+
+
+def release(widget) -> None:
+    """Delete a closed window here, on the GUI thread: left to the garbage collector, its
+    widgets would die wherever a collection happens to run (another thread, the middle of a
+    walk over every widget)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
