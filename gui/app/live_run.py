@@ -280,3 +280,30 @@ class LiveRun(EngineLink):
     def spec(self):
         return self.engine.spec
 
+    # -- what the window asks of any run (one animal here; see SharedLiveRun) ---------------
+
+    @property
+    def views(self) -> list:
+        """Each animal's own view of a run of several: none for one animal."""
+        return []
+
+    def view(self, animal: str) -> None:
+        return None
+
+    def active_animals(self) -> list[str]:
+        """The animals on the rig: one, unnamed, while the run is active."""
+        return [self.animal] if self.active else []
+
+    def route_alarm(self, animal: str, text: str) -> str:
+        """The animal an alarm is about: the one there is."""
+        return animal
+
+    def abort(self, reason: str = "by the operator", animal: str | None = None) -> None:
+        super().abort(reason)
+
+    def answer(self, prompt_id: int, text: str, animal: str = "") -> None:
+        super().answer(prompt_id, text)
+
+    def acknowledge(self, alarm: str, animal: str = "", who: str = "operator") -> bool:
+        return super().acknowledge(alarm, who)
+

@@ -138,6 +138,11 @@ class SharedLiveRun(QObject):
     def view(self, animal: str) -> AnimalView | None:
         return next((v for v in self.views if v.id == animal), None)
 
+    def route_alarm(self, animal: str, text: str) -> str | None:
+        """The animal an alarm is about (``""``: every animal), or None when another
+        animal's engine raised the same one about a shared instrument just now."""
+        return self.alarm_routes.route(animal, text)
+
     @property
     def engine(self):
         """The first animal's engine (what a status page follows)."""

@@ -463,21 +463,17 @@ class MainWindow(QMainWindow):
         """Abort after a confirmation; several animals: one animal off the rig, or all."""
         if not self.running:
             return
-        if isinstance(self.run, SharedLiveRun):
-            animals = self.run.active_animals()
-            choice = dialogs.ask_abort_animals(self, animals) if len(animals) > 1 else \
-                (dialogs.ALL if dialogs.confirm_abort(self) else None)
-            if choice == dialogs.ALL:
-                self.run.abort("by the operator")
-            elif choice is not None:
-                self.abort_animal(choice)
-            return
-        if dialogs.confirm_abort(self):
+        animals = self.run.active_animals()
+        choice = dialogs.ask_abort_animals(self, animals) if len(animals) > 1 else \
+            (dialogs.ALL if dialogs.confirm_abort(self) else None)
+        if choice == dialogs.ALL:
             self.run.abort("by the operator")
+        elif choice is not None:
+            self.abort_animal(choice)
 
     def abort_animal(self, animal: str) -> None:
         """Take ``animal`` off the rig (its pump stopped, its file closed); the others go on."""
-        if isinstance(self.run, SharedLiveRun) and self.running:
+        if self.running and animal in self.run.active_animals():
             self.run.abort(f"{animal} taken off the rig by the operator", animal=animal)
             self.statusBar().showMessage(f"{animal}: taken off the rig", 15000)
 
@@ -503,8 +499,8 @@ class MainWindow(QMainWindow):
         banner, the desktop's attention, the tray and the bell, until acknowledged. Several
         animals: an alarm about an animal's pump names it; one about a shared instrument,
         which every animal's engine raises, is shown once."""
-        if isinstance(self.run, SharedLiveRun):
-            routed = self.run.alarm_routes.route(animal, text)
+        if self.run is not None:
+            routed = self.run.route_alarm(animal, text)
             if routed is None:
                 return
             animal = routed
@@ -527,10 +523,7 @@ class MainWindow(QMainWindow):
             return
         recorded = []
         for alarm in alarms:
-            if isinstance(self.run, SharedLiveRun):
-                ok = self.run.acknowledge(alarm.text, animal=alarm.animal)
-            else:
-                ok = self.run is not None and self.run.acknowledge(alarm.text)
+            ok = self.run is not None and self.run.acknowledge(alarm.text, animal=alarm.animal)
             recorded.append(ok)
             self.alarms.acknowledged.append((alarm, time.time(), ok))
             log.warning("alarm acknowledged by the operator%s: %s",
@@ -601,7 +594,7 @@ class MainWindow(QMainWindow):
         key = (animal, prompt.id)
         if key in self.prompt_dialogs:
             return
-        view = self.run.view(animal) if isinstance(self.run, SharedLiveRun) else None
+        view = self.run.view(animal) if self.run is not None else None
         dialog = dialogs.PromptDialog(prompt, self, animal=animal,
                                       color=view.color if view is not None else "")
         dialog.answered.connect(lambda i, text, a=animal: self._answer(i, text, a))
@@ -613,10 +606,8 @@ class MainWindow(QMainWindow):
         dialog.raise_()
 
     def _answer(self, prompt_id: int, text: str, animal: str = "") -> None:
-        if isinstance(self.run, SharedLiveRun):
+        if self.run is not None:
             self.run.answer(prompt_id, text, animal)
-        elif self.run is not None:
-            self.run.answer(prompt_id, text)
 
     def _on_prompt_closed(self, prompt, animal: str = "") -> None:
         dialog = self.prompt_dialogs.pop((animal, prompt.id), None)
