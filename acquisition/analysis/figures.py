@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 
+#: A Gaussian's width at half height per σ: 2 √(2 ln 2).
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
 
 def crossing(t: np.ndarray, yc: np.ndarray, apex: int, level: float,
              lo: int, hi: int) -> tuple[float, float]:

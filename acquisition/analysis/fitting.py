@@ -17,6 +17,8 @@ import warnings
 import numpy as np
 from scipy import optimize, special
 
+from raphe.acquisition.analysis.figures import FWHM_PER_SIGMA
+
 MODELS = ("emg", "skewnorm")
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -60,7 +62,7 @@ def _model(kind: str, k: int):
 
 def _guess(kind: str, rt: float, width: float, area: float, lo: float, hi: float):
     """Initial parameters and bounds for one peak."""
-    sigma = max(width / 2.3548, 1e-6)
+    sigma = max(width / FWHM_PER_SIGMA, 1e-6)
     span = hi - lo
     if kind == "emg":
         p0 = [area, rt - 0.2 * sigma, sigma, 0.3 * sigma]

@@ -601,7 +601,7 @@ def _emg_riders(tr: _Trace, parent: _Seg, e: int, sigma_t: float, tail10: float)
     after = parent.apex + max(round(RIDER_AFTER_SIGMAS * sigma_t / tr.dt), 1)
     # a rider elutes after its parent, so it is not much narrower (nor is it a slow swell
     # of the baseline many times wider)
-    w_parent = 2.3548 * sigma_t / tr.dt
+    w_parent = figures.FWHM_PER_SIGMA * sigma_t / tr.dt
     found = [r for r in found if r[1] > after
              and RIDER_WIDTHS[0] * w_parent <= r[3] <= RIDER_WIDTHS[1] * w_parent]
     found = sorted(sorted(found, key=lambda r: -(tr.ys[r[1]] - curve[r[1] - a]))[:MAX_RIDERS])
@@ -610,7 +610,7 @@ def _emg_riders(tr: _Trace, parent: _Seg, e: int, sigma_t: float, tail10: float)
     _, _, p_sigma, p_tau = alone.peaks[0]
     guesses = [cf.Guess(alone.apex(0), p_sigma, p_tau, parent=True)]
     for _, apex, _, width in found:
-        sr = max(width * tr.dt / 2.3548, 2 * tr.dt)
+        sr = max(width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt)
         guesses.append(cf.Guess(float(tr.t[apex]), sr, 0.3 * sr))
     fit = cf.fit_cluster(tr.t, tr.y, a0, e, guesses, tr.sigma, usable, steps_s=_steps_s(tr))
     if fit is not None:
@@ -818,7 +818,7 @@ def _swells(tr: _Trace, segs: list[_Seg], cache: dict) -> None:
 def _may_be_cut(g: _Seg) -> bool:
     """A first look for ``_cut_limits``, from the width at half height (σ from it is at
     least the front's)."""
-    reach = (EXTENT_SIGMAS - CUT_SIGMAS) * g.half_width / 2.3548
+    reach = (EXTENT_SIGMAS - CUT_SIGMAS) * g.half_width / figures.FWHM_PER_SIGMA
     return (g.start_code == "B" and g.apex - g.i0 < reach) or (
         g.end_code == "B" and g.i1 - g.apex < reach)
 
@@ -1078,10 +1078,10 @@ def _check_riders(tr: _Trace, segs: list[_Seg], peaks: list[Peak]) -> None:
         p, lo, hi = parent
         sp = max((p.apex - lo) / EXTENT_SIGMAS * tr.dt, 2 * tr.dt)
         tp = max(((hi - p.apex) - (p.apex - lo)) * tr.dt / EXTENT_DECAYS, 0.1 * sp)
-        sg = max(g.half_width * tr.dt / 2.3548, 2 * tr.dt)
+        sg = max(g.half_width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt)
         between = [segs[k] for k in order if p.apex < segs[k].apex < g.apex]
         guesses = [cf.Guess(float(tr.t[p.apex]), sp, tp, parent=True)]
-        guesses += [cf.Guess(float(tr.t[b.apex]), max(b.half_width * tr.dt / 2.3548,
+        guesses += [cf.Guess(float(tr.t[b.apex]), max(b.half_width * tr.dt / figures.FWHM_PER_SIGMA,
                                                        2 * tr.dt), 0.3 * sg)
                     for b in between[:MAX_RIDERS - 1]]
         guesses.append(cf.Guess(float(tr.t[g.apex]), sg, 0.3 * sg))
@@ -1448,10 +1448,10 @@ def fit_expected(found: PeakSet, rt_s: float, window_s: float,
         return None
     sp = max((p.apex - lo) / EXTENT_SIGMAS * tr.dt, 2 * tr.dt)
     tp = max(((hi - p.apex) - (p.apex - lo)) * tr.dt / EXTENT_DECAYS, 0.1 * sp)
-    sr = (width_s / 2.3548) if width_s else 1.2 * sp
+    sr = (width_s / figures.FWHM_PER_SIGMA) if width_s else 1.2 * sp
     riders = [g for g in segs if g.rider_of == p.apex]
     guesses = [cf.Guess(float(tr.t[p.apex]), sp, tp, parent=True)]
-    guesses += [cf.Guess(float(tr.t[g.apex]), max(g.half_width * tr.dt / 2.3548, 2 * tr.dt),
+    guesses += [cf.Guess(float(tr.t[g.apex]), max(g.half_width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt),
                          0.3 * sr) for g in riders[:MAX_RIDERS - 1]]
     guesses.append(cf.Guess(rt_s, sr, 0.3 * sr, reach_s=window_s))
     end = min(int(np.searchsorted(tr.t, rt_s + window_s + (RIDER_SPAN_SIGMAS + 2) * sr)),
@@ -1476,8 +1476,8 @@ def fit_expected(found: PeakSet, rt_s: float, window_s: float,
                   if g is p), math.nan)
     return Peak(
         rt_s=apex_t, start_s=float(tr.t[i0]), end_s=float(tr.t[i1]), area=area,
-        height=height, width_half_s=2.3548 * sigma, sn=figures.signal_to_noise(height, noise),
-        noise_pp=noise, plates=figures.plate_count(apex_t, 2.3548 * sigma),
+        height=height, width_half_s=figures.FWHM_PER_SIGMA * sigma, sn=figures.signal_to_noise(height, noise),
+        noise_pp=noise, plates=figures.plate_count(apex_t, figures.FWHM_PER_SIGMA * sigma),
         tailing=math.nan, resolution=math.nan, start_code="F", end_code="F",
         baseline_start=(float(tr.t[i0]), float(under[0])),
         baseline_end=(float(tr.t[i1]), float(under[-1])), shoulder=True,
