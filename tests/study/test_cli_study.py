@@ -65,11 +65,13 @@ def test_simulate_study_refuses_a_folder_that_holds_files(tmp_path, capsys):
 @pytest.mark.slow
 def test_simulate_study_then_study_end_to_end(tmp_path, capsys):
     """Three groups of three virtual animals through the simulated rig (short protocol),
-    then the study: the pharmacology comes out of the real recording path."""
+    then the study: the pharmacology comes out of the real recording path. Samples 18 min
+    apart with 15-min runs: at 600× an interval equal to the run leaves 15 ms of real time
+    before an injection a busy host delays cuts the run before it."""
     folder = tmp_path / "sessions"
     code = main(["simulate", "study", "--groups",
                  "vehicle,ipsapirone:1:sc:ventral-hippocampus,fluoxetine:10:ip",
-                 "--n", "3", "--out", str(folder), "--speed", "600", "--interval", "15",
+                 "--n", "3", "--out", str(folder), "--speed", "600", "--interval", "18",
                  "--baseline-samples", "2", "--post-samples", "4", "--equilibration", "5",
                  "--seed", "100"])
     out = capsys.readouterr().out
