@@ -89,6 +89,11 @@ class Plan:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def first_errors(self) -> list:
+        """Why it cannot run (as :attr:`SharedPlan.first_errors` says it for several)."""
+        return list(self.errors)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "protocol": self.protocol, "parameters": self.parameters,

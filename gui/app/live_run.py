@@ -306,4 +306,3 @@ class LiveRun(EngineLink):
 
     def acknowledge(self, alarm: str, animal: str = "", who: str = "operator") -> bool:
         return super().acknowledge(alarm, who)
-

@@ -500,7 +500,7 @@ class ProtocolPanel(QWidget):
         if self.plan is not None:
             self.summary.setText(self._plan_text())
             if not self.plan.ok:
-                errors = getattr(self.plan, "first_errors", None) or list(self.plan.errors)
+                errors = self.plan.first_errors
                 self.problem = str(errors[0]) if errors else "see the dry run below"
         else:
             self.summary.setText(f"<p style='color:{ALARM}'>{self.problem}</p>")
