@@ -1020,6 +1020,12 @@ def _swell(tr: _Trace, other: _Seg, g: _Seg) -> bool:
     return wide > SWELL_WIDTHS or low < SWELL_LOW_HEIGHT or (wide > 2.0 and low < 0.5)
 
 
+def _sigma_s(tr: _Trace, g: _Seg) -> float:
+    """A fit's first guess at a peak's σ (s): from its width at half height, at least two
+    samples."""
+    return max(g.half_width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt)
+
+
 def _steps_s(tr: _Trace) -> tuple[float, ...]:
     """Times of the baseline steps taken out of the trace."""
     return tuple(float(tr.t[j]) for j, _ in tr.steps)
@@ -1028,7 +1034,8 @@ def _steps_s(tr: _Trace) -> tuple[float, ...]:
 def _info(fit, k: int) -> tuple[float, float, float, float]:
     """What the check needs of a cluster fit's peak ``k``: (area, its standard error, the
     fit's residual RMS, the area's standard error from the noise alone)."""
-    return (fit.peaks[k][0], fit.area_se[k], fit.rms, (fit.area_se_noise or [math.nan] * (k + 1))[k])
+    noise_se = (fit.area_se_noise or [math.nan] * (k + 1))[k]
+    return (fit.peaks[k][0], fit.area_se[k], fit.rms, noise_se)
 
 
 # -- riders checked against a whole-cluster fit ------------------------------------------
@@ -1078,16 +1085,16 @@ def _check_riders(tr: _Trace, segs: list[_Seg], peaks: list[Peak]) -> None:
         p, lo, hi = parent
         sp = max((p.apex - lo) / EXTENT_SIGMAS * tr.dt, 2 * tr.dt)
         tp = max(((hi - p.apex) - (p.apex - lo)) * tr.dt / EXTENT_DECAYS, 0.1 * sp)
-        sg = max(g.half_width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt)
+        sg = _sigma_s(tr, g)
         between = [segs[k] for k in order if p.apex < segs[k].apex < g.apex]
         guesses = [cf.Guess(float(tr.t[p.apex]), sp, tp, parent=True)]
-        guesses += [cf.Guess(float(tr.t[b.apex]), max(b.half_width * tr.dt / figures.FWHM_PER_SIGMA,
-                                                       2 * tr.dt), 0.3 * sg)
+        guesses += [cf.Guess(float(tr.t[b.apex]), _sigma_s(tr, b), 0.3 * sg)
                     for b in between[:MAX_RIDERS - 1]]
         guesses.append(cf.Guess(float(tr.t[g.apex]), sg, 0.3 * sg))
         end = min(max(g.i1, g.apex + round(RIDER_SPAN_SIGMAS * sg / tr.dt)) + round(
             2 * sg / tr.dt), len(tr.y))
-        fit = cf.fit_cluster(tr.t, tr.y, lo, end, guesses, tr.sigma, ~(tr.clip | tr.dip), steps_s=_steps_s(tr))
+        fit = cf.fit_cluster(tr.t, tr.y, lo, end, guesses, tr.sigma, ~(tr.clip | tr.dip),
+                             steps_s=_steps_s(tr))
         if fit is not None:
             g.cluster = _info(fit, len(guesses) - 1)
         else:
@@ -1451,8 +1458,8 @@ def fit_expected(found: PeakSet, rt_s: float, window_s: float,
     sr = (width_s / figures.FWHM_PER_SIGMA) if width_s else 1.2 * sp
     riders = [g for g in segs if g.rider_of == p.apex]
     guesses = [cf.Guess(float(tr.t[p.apex]), sp, tp, parent=True)]
-    guesses += [cf.Guess(float(tr.t[g.apex]), max(g.half_width * tr.dt / figures.FWHM_PER_SIGMA, 2 * tr.dt),
-                         0.3 * sr) for g in riders[:MAX_RIDERS - 1]]
+    guesses += [cf.Guess(float(tr.t[g.apex]), _sigma_s(tr, g), 0.3 * sr)
+                for g in riders[:MAX_RIDERS - 1]]
     guesses.append(cf.Guess(rt_s, sr, 0.3 * sr, reach_s=window_s))
     end = min(int(np.searchsorted(tr.t, rt_s + window_s + (RIDER_SPAN_SIGMAS + 2) * sr)),
               len(tr.y))
@@ -1476,8 +1483,9 @@ def fit_expected(found: PeakSet, rt_s: float, window_s: float,
                   if g is p), math.nan)
     return Peak(
         rt_s=apex_t, start_s=float(tr.t[i0]), end_s=float(tr.t[i1]), area=area,
-        height=height, width_half_s=figures.FWHM_PER_SIGMA * sigma, sn=figures.signal_to_noise(height, noise),
-        noise_pp=noise, plates=figures.plate_count(apex_t, figures.FWHM_PER_SIGMA * sigma),
+        height=height, width_half_s=figures.FWHM_PER_SIGMA * sigma,
+        sn=figures.signal_to_noise(height, noise), noise_pp=noise,
+        plates=figures.plate_count(apex_t, figures.FWHM_PER_SIGMA * sigma),
         tailing=math.nan, resolution=math.nan, start_code="F", end_code="F",
         baseline_start=(float(tr.t[i0]), float(under[0])),
         baseline_end=(float(tr.t[i1]), float(under[-1])), shoulder=True,
